@@ -1,0 +1,5 @@
+import sys
+
+from seqcvae.cli import main
+
+sys.exit(main())

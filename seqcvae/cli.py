@@ -1,0 +1,183 @@
+"""Command-line interface: `seqcvae train | generate | info`.
+
+The only module that reads argv or config files. User errors (SeqCVAEError) are printed as one
+line without a traceback, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from seqcvae.errors import ConditionError, SeqCVAEError
+
+
+def _eprint(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_condition(item: str) -> tuple[str, Any]:
+    """`LogP=2.5` -> ("LogP", 2.5); `sentiment=pos` -> ("sentiment", "pos")."""
+    if "=" not in item:
+        raise ConditionError(f"condition {item!r} is not of the form NAME=VALUE (e.g. LogP=2.5)")
+    name, value = (s.strip() for s in item.split("=", 1))
+    if not name or not value:
+        raise ConditionError(f"condition {item!r} is not of the form NAME=VALUE (e.g. LogP=2.5)")
+    try:
+        return name, float(value)
+    except ValueError:
+        return name, value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from seqcvae.config import load_config
+    from seqcvae.training.trainer import train
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise SeqCVAEError("--resume continues a run with its saved config; drop --config "
+                               "and overrides")
+        train(config_for_resume(args.resume), Path(args.resume), resume=True,
+              progress=not args.no_progress)
+        return 0
+    cfg = load_config(args.config, args.overrides)
+    run_dir = Path(args.out or cfg.output_dir)
+    if (run_dir / "checkpoints").exists() and not args.overwrite:
+        raise SeqCVAEError(f"run directory {str(run_dir)!r} already has checkpoints; use "
+                           f"--resume {run_dir} to continue, --out for a new directory, or "
+                           "--overwrite to replace it")
+    if args.overwrite and run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    train(cfg, run_dir, progress=not args.no_progress)
+    return 0
+
+
+def config_for_resume(run_dir: str) -> Any:
+    from seqcvae.config import RunConfig
+    from seqcvae.training.checkpoint import load_checkpoint
+
+    return RunConfig.from_dict(load_checkpoint(run_dir, which="last").config)
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def print_summary(summary: dict[str, Any], seconds: float) -> None:
+    n = int(summary["generated"])
+    print(f"generated {n} in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f}/s)")
+    print(f"validity   {_fmt(summary['validity'])}")
+    print(f"uniqueness {_fmt(summary['uniqueness'])}")
+    novelty = summary["novelty"]
+    print(f"novelty    {_fmt(novelty)}" + ("  (no training reference found)" if math.isnan(novelty) else ""))
+    props = summary.get("properties", {})
+    if props:
+        print(f"{'property':<14}{'target':>9}{'measured':>10}{'std':>8}{'MAE':>8}{'Spearman':>10}")
+        for name, p in props.items():
+            print(f"{name:<14}{p['target_mean']:>9.3f}{p['measured_mean']:>10.3f}"
+                  f"{p['measured_std']:>8.3f}{p['mae']:>8.3f}{_fmt(p['spearman']):>10}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import time
+
+    from seqcvae.generation.generator import Generator, write_records_csv
+
+    gen = Generator.load(args.checkpoint, which=args.which)
+    request = dict(parse_condition(c) for c in args.condition)
+    if args.n < 1:
+        raise SeqCVAEError(f"--n {args.n}: expected a positive number of samples")
+    gen.conditions.encode_request(request, 1)  # unknown names fail before any work
+    for warning in gen.conditions.out_of_range(request):
+        _eprint(f"warning: {warning}")
+    t0 = time.perf_counter()
+    records = gen.generate(request, n=args.n, seed=args.seed, batch_size=args.batch_size,
+                           strategy="greedy" if args.greedy else None,
+                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    seconds = time.perf_counter() - t0
+    if args.out:
+        write_records_csv(records, args.out, gen.measured_properties())
+    summary = gen.summarise(records, gen.reference_set(args.reference) if args.reference else None)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary, seconds)
+        if args.out:
+            print(f"wrote {len(records)} rows to {args.out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from seqcvae.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.checkpoint, which=args.which)
+    info = {"checkpoint": str(ckpt.path), "step": ckpt.meta.get("step"),
+            "metrics": ckpt.meta.get("metrics"), "model": ckpt.meta.get("model_shape"),
+            "conditions": ckpt.conditions}
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seqcvae", description="Sequence conditional VAE: train, "
+                                "then generate SMILES near target properties.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model (or --resume a run)")
+    t.add_argument("--config", help="TOML file or built-in name (smiles_default, smiles_tiny); "
+                   "default smiles_default")
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="dotted overrides, e.g. train.max_minutes=2 model.latent_dim=32")
+    t.add_argument("--out", help="run directory (default: the config's output_dir)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from checkpoints/last")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("generate", help="sample sequences under conditions and check them")
+    g.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
+    g.add_argument("--which", default="best", choices=["best", "last"])
+    g.add_argument("--condition", "-c", action="append", default=[], metavar="NAME=VALUE",
+                   help="target, repeatable: -c LogP=2.5 -c MolWt=300; unnamed ones are free")
+    g.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    g.add_argument("--out", help="CSV file, one row per sample")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--batch-size", type=int, default=1000)
+    g.add_argument("--greedy", action="store_true", help="argmax decoding")
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--reference", help="SMILES file for novelty (default: the run's training set)")
+    g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("info", help="describe a checkpoint")
+    i.add_argument("--checkpoint", required=True)
+    i.add_argument("--which", default="best", choices=["best", "last"])
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SeqCVAEError as exc:
+        _eprint(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _eprint("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

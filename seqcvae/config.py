@@ -1,0 +1,237 @@
+"""Typed run configuration: dataclass defaults < TOML file < dotted CLI overrides.
+
+Defaults live only in these dataclasses. Unknown keys and wrong types are errors that name the bad
+key and the valid ones. The resolved config is written next to every run and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from seqcvae.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the training sequences and their conditions come from."""
+
+    kind: str = "smiles"  # "smiles" (RDKit-checked); text arrives with issue 3
+    train_path: str = "data/moses_sample/train.csv.gz"
+    val_path: str = ""  # empty: hold out val_fraction of the training file
+    val_fraction: float = 0.05
+    sequence_column: str = "SMILES"
+    # Continuous conditions: column names (for SMILES, missing columns are computed with RDKit).
+    properties: list[str] = field(default_factory=lambda: ["LogP", "MolWt", "QED", "TPSA"])
+    tags: list[str] = field(default_factory=list)  # categorical condition columns
+    max_length: int = 100  # tokens, excluding <bos>/<eos>
+    too_long: str = "drop"  # "drop" or "truncate" sequences longer than max_length
+    max_skip_fraction: float = 0.2  # fail if more rows than this are invalid/empty/missing
+    limit: int = 0  # use only the first N rows (0 = all); for quick experiments and tests
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the CVAE."""
+
+    embedding_dim: int = 64
+    encoder_hidden: int = 256
+    encoder_layers: int = 1
+    decoder_hidden: int = 512
+    decoder_layers: int = 1
+    latent_dim: int = 64
+    condition_dim: int = 64  # width of the learned condition embedding c
+    dropout: float = 0.0
+    prior: str = "standard"  # "standard" N(0, I) or "conditional" learned p(z|c)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and training policy (annealing, free bits, word dropout)."""
+
+    seed: int = 0
+    epochs: int = 50
+    max_minutes: float = 0.0  # wall-clock budget for the training loop; 0 = no limit
+    max_steps: int = 0  # 0 = no limit
+    batch_size: int = 128
+    lr: float = 2e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 200
+    lr_schedule: str = "cosine"  # "cosine" (over max_steps or the time budget) or "constant"
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    kl_schedule: str = "linear"  # constant | linear | logistic | cyclical
+    kl_max: float = 1.0
+    kl_warmup_steps: int = 2000  # linear ramp length / logistic midpoint scale
+    kl_cycle_steps: int = 2000  # period for the cyclical schedule
+    kl_cycle_ratio: float = 0.5  # fraction of each cycle spent ramping
+    free_bits: float = 0.0  # nats per latent dimension (batch-averaged), 0 = off
+    word_dropout: float = 0.0  # probability of replacing a decoder input by <unk>
+    condition_dropout: float = 0.3  # probability of hiding each condition (teaches "unspecified")
+    val_every_steps: int = 0  # 0: validate once per epoch
+    val_max_sequences: int = 2000
+    log_every_steps: int = 50
+    threads: int = 0  # torch intra-op threads, 0 = torch default
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass
+class SampleConfig:
+    """Default sampling settings for generation."""
+
+    strategy: str = "sample"  # "greedy" or "sample"
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    batch_size: int = 1000
+    max_length: int = 100
+    seed: int = 0
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs; `output_dir` is where the run directory is written."""
+
+    name: str = "smiles_default"
+    output_dir: str = "runs/smiles_default"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return _build(cls, data, "")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def with_overrides(self, overrides: list[str]) -> RunConfig:
+        """Return a copy with `section.key=value` overrides applied (values parsed as TOML)."""
+        data = self.to_dict()
+        for item in overrides:
+            key, value = parse_override(item)
+            _set_dotted(data, key, value)
+        return RunConfig.from_dict(data)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.kind": ("smiles",),
+    "data.too_long": ("drop", "truncate"),
+    "model.prior": ("standard", "conditional"),
+    "train.lr_schedule": ("cosine", "constant"),
+    "train.kl_schedule": ("constant", "linear", "logistic", "cyclical"),
+    "train.device": ("auto", "cpu", "cuda"),
+    "sample.strategy": ("greedy", "sample"),
+}
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (types.UnionType, typing.Union):
+        raise ConfigError(f"{where}: union types are not supported in configs")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if isinstance(value, bool) != (tp is bool) or not isinstance(value, tp):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+        if where in CHOICES and value not in CHOICES[where]:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(CHOICES[where])}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {tp}")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = prefix or "top level"
+        raise ConfigError(
+            f"unknown config key {', '.join(prefix + k for k in unknown)!s} in {where}; "
+            f"valid keys: {', '.join(sorted(fields))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        tp = hints[name]
+        where = f"{prefix}{name}"
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, where + ".")  # type: ignore[arg-type]
+        else:
+            kwargs[name] = _check_type(value, tp, where)
+    return cls(**kwargs)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Parse `a.b=value`; value is TOML (`3`, `1e-3`, `true`, `"x"`, `["a","b"]`) or a bare string."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form section.key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare strings such as train.device=cpu
+    return key, value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
+            valid = sorted(k for k, v in node.items() if isinstance(v, dict))
+            raise ConfigError(
+                f"unknown config section {'.'.join(parts[: i + 1])!r} in override {key!r}; "
+                f"valid sections: {', '.join(valid)}"
+            )
+        node = node[part]
+    if parts[-1] not in node:
+        where = ".".join(parts[:-1]) or "top level"
+        raise ConfigError(
+            f"unknown config key {key!r}; valid keys in {where}: {', '.join(sorted(node))}"
+        )
+    node[parts[-1]] = value
+
+
+BUILTIN_CONFIGS = ("smiles_default", "smiles_tiny")
+
+
+def builtin_config_path(name: str) -> Path:
+    return Path(str(resources.files("seqcvae") / "configs" / f"{name}.toml"))
+
+
+def load_config(path_or_name: str | None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a TOML file (or a built-in config by name), then apply dotted overrides."""
+    if path_or_name is None:
+        path_or_name = "smiles_default"
+    path = Path(path_or_name)
+    if not path.exists() and path_or_name in BUILTIN_CONFIGS:
+        path = builtin_config_path(path_or_name)
+    if not path.exists():
+        raise ConfigError(
+            f"config file {path_or_name!r} not found; give a TOML path or one of the built-in "
+            f"configs: {', '.join(BUILTIN_CONFIGS)}"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    return RunConfig.from_dict(data).with_overrides(overrides or [])

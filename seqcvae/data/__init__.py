@@ -1,0 +1,1 @@
+"""Data: reading tables, condition encoding, tokenised datasets and batching."""

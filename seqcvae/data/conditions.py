@@ -1,0 +1,175 @@
+"""Conditions: named continuous properties (standardised) and categorical tags, one mechanism.
+
+Every condition can also be *unspecified*: continuous ones carry a presence flag, categorical ones
+reserve index 0. Training hides conditions at random (condition dropout) so that a user may give
+only the properties they care about at generation time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from seqcvae.errors import ConditionError
+
+UNSPECIFIED_TAG = "<any>"
+
+
+@dataclass
+class ContinuousCondition:
+    name: str
+    mean: float
+    std: float
+    minimum: float
+    maximum: float
+    quantiles: dict[str, float] = field(default_factory=dict)  # "p01", "p50", "p99"
+
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+
+@dataclass
+class CategoricalCondition:
+    name: str
+    values: list[str]  # index 0 is UNSPECIFIED_TAG
+
+    def index(self, value: str) -> int:
+        try:
+            return self.values.index(value, 1)
+        except ValueError:
+            raise ConditionError(
+                f"unknown {self.name} tag {value!r}; known tags: {', '.join(self.values[1:])}"
+            ) from None
+
+
+@dataclass
+class EncodedConditions:
+    """Model-ready conditions for N rows (numpy; the model converts to tensors)."""
+
+    values: np.ndarray  # (N, P) float32, standardised, 0 where absent
+    present: np.ndarray  # (N, P) float32, 1 where given
+    tags: np.ndarray  # (N, T) int64, 0 where unspecified
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def select(self, idx: np.ndarray) -> EncodedConditions:
+        return EncodedConditions(self.values[idx], self.present[idx], self.tags[idx])
+
+
+class ConditionSpace:
+    """The named conditions of a run, their statistics, and how to encode user requests."""
+
+    def __init__(self, continuous: Sequence[ContinuousCondition], categorical: Sequence[CategoricalCondition]):
+        self.continuous = list(continuous)
+        self.categorical = list(categorical)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.continuous] + [c.name for c in self.categorical]
+
+    @property
+    def num_continuous(self) -> int:
+        return len(self.continuous)
+
+    @property
+    def tag_sizes(self) -> list[int]:
+        return [len(c.values) for c in self.categorical]
+
+    @classmethod
+    def fit(cls, columns: Mapping[str, np.ndarray], tag_columns: Mapping[str, Sequence[str]]) -> ConditionSpace:
+        """Statistics from training data: columns name -> float array, tag_columns name -> strings."""
+        cont = []
+        for name, x in columns.items():
+            x = np.asarray(x, dtype=np.float64)
+            std = float(x.std()) if len(x) > 1 else 1.0
+            q = np.quantile(x, [0.01, 0.5, 0.99]) if len(x) else np.zeros(3)
+            cont.append(
+                ContinuousCondition(
+                    name=name,
+                    mean=float(x.mean()) if len(x) else 0.0,
+                    std=std if std > 1e-8 else 1.0,
+                    minimum=float(x.min()) if len(x) else 0.0,
+                    maximum=float(x.max()) if len(x) else 0.0,
+                    quantiles={"p01": float(q[0]), "p50": float(q[1]), "p99": float(q[2])},
+                )
+            )
+        cats = [
+            CategoricalCondition(name, [UNSPECIFIED_TAG, *sorted(set(vals))])
+            for name, vals in tag_columns.items()
+        ]
+        return cls(cont, cats)
+
+    def encode_columns(
+        self, columns: Mapping[str, np.ndarray], tag_columns: Mapping[str, Sequence[str]], n: int
+    ) -> EncodedConditions:
+        """Encode whole training/validation columns of n rows (every condition present)."""
+        values = np.zeros((n, self.num_continuous), dtype=np.float32)
+        for j, c in enumerate(self.continuous):
+            values[:, j] = c.standardise(np.asarray(columns[c.name], dtype=np.float64))
+        tags = np.zeros((n, len(self.categorical)), dtype=np.int64)
+        for j, cat in enumerate(self.categorical):
+            tags[:, j] = [cat.index(v) for v in tag_columns[cat.name]]
+        return EncodedConditions(values, np.ones_like(values), tags)
+
+    def encode_request(self, request: Mapping[str, Any], n: int) -> EncodedConditions:
+        """Encode one user request (name -> value) for n samples; absent names are unspecified."""
+        known = set(self.names)
+        unknown = [k for k in request if k not in known]
+        if unknown:
+            raise ConditionError(
+                f"unknown condition {unknown[0]!r}; this model knows: {', '.join(self.names) or '(none)'}"
+            )
+        values = np.zeros((n, self.num_continuous), dtype=np.float32)
+        present = np.zeros_like(values)
+        for j, c in enumerate(self.continuous):
+            if c.name in request:
+                x = _as_float(c.name, request[c.name])
+                values[:, j] = c.standardise(np.array(x))
+                present[:, j] = 1.0
+        tags = np.zeros((n, len(self.categorical)), dtype=np.int64)
+        for j, cat in enumerate(self.categorical):
+            if cat.name in request:
+                tags[:, j] = cat.index(str(request[cat.name]))
+        return EncodedConditions(values, present, tags)
+
+    def out_of_range(self, request: Mapping[str, Any]) -> list[str]:
+        """Warnings for continuous targets outside the range seen in training."""
+        out = []
+        for c in self.continuous:
+            if c.name in request:
+                x = _as_float(c.name, request[c.name])
+                if not c.minimum <= x <= c.maximum:
+                    out.append(
+                        f"{c.name}={x:g} is outside the training range "
+                        f"[{c.minimum:g}, {c.maximum:g}]; results will be unreliable"
+                    )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "continuous": [vars(c) for c in self.continuous],
+            "categorical": [vars(c) for c in self.categorical],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConditionSpace:
+        return cls(
+            [ContinuousCondition(**c) for c in data["continuous"]],
+            [CategoricalCondition(**c) for c in data["categorical"]],
+        )
+
+
+def _as_float(name: str, value: Any) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConditionError(f"condition {name}={value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise ConditionError(f"condition {name}={value!r} must be a finite number")
+    return x
+

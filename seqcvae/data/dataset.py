@@ -1,0 +1,95 @@
+"""Tokenised sequences with their encoded conditions, and deterministic length-bucketed batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from seqcvae.data.conditions import EncodedConditions
+from seqcvae.tokenizers.base import BOS, EOS, PAD, Tokenizer
+
+
+@dataclass
+class Batch:
+    """One padded batch. tokens = <bos> x <eos> <pad>...; lengths count x plus <eos>."""
+
+    tokens: torch.Tensor  # (B, T+1) long: <bos> x_1..x_n <eos> pad
+    lengths: torch.Tensor  # (B,) long: n + 1 (targets per row, <eos> included)
+    cond_values: torch.Tensor  # (B, P) float
+    cond_present: torch.Tensor  # (B, P) float
+    cond_tags: torch.Tensor  # (B, T) long
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(t.to(device, non_blocking=True) for t in vars(self).values()))
+
+    @property
+    def size(self) -> int:
+        return int(self.tokens.shape[0])
+
+
+class TokenDataset:
+    """Token id arrays (without bos/eos) and conditions for N sequences."""
+
+    def __init__(self, token_ids: Sequence[np.ndarray], conditions: EncodedConditions):
+        if len(token_ids) != len(conditions):
+            raise ValueError("token_ids and conditions differ in length")
+        self.token_ids = list(token_ids)
+        self.conditions = conditions
+        self.lengths = np.array([len(t) for t in self.token_ids], dtype=np.int64)
+
+    @classmethod
+    def build(cls, sequences: Sequence[str], tokenizer: Tokenizer, conditions: EncodedConditions,
+              max_length: int) -> TokenDataset:
+        ids = [np.asarray(tokenizer.encode(s)[:max_length], dtype=np.int64) for s in sequences]
+        return cls(ids, conditions)
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+    def collate(self, idx: Sequence[int]) -> Batch:
+        idx = np.asarray(idx, dtype=np.int64)
+        n = self.lengths[idx]
+        width = int(n.max()) + 2
+        tokens = np.full((len(idx), width), PAD, dtype=np.int64)
+        tokens[:, 0] = BOS
+        for r, i in enumerate(idx):
+            tokens[r, 1 : n[r] + 1] = self.token_ids[i]
+            tokens[r, n[r] + 1] = EOS
+        cond = self.conditions.select(idx)
+        return Batch(
+            tokens=torch.from_numpy(tokens),
+            lengths=torch.from_numpy(n + 1),
+            cond_values=torch.from_numpy(cond.values),
+            cond_present=torch.from_numpy(cond.present),
+            cond_tags=torch.from_numpy(cond.tags),
+        )
+
+    def batches(self, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
+                bucket_batches: int = 50) -> list[np.ndarray]:
+        """Index batches for one epoch; a pure function of (seed, epoch) so resume can skip ahead.
+
+        Rows are shuffled, cut into pools of `bucket_batches` batches, sorted by length inside each
+        pool (less padding), cut into batches, and the batch order shuffled again.
+        """
+        n = len(self)
+        if not shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(n)
+        pool = batch_size * bucket_batches
+        out: list[np.ndarray] = []
+        for start in range(0, n, pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            out.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+        perm = rng.permutation(len(out))
+        return [out[i] for i in perm]
+
+    def iter_batches(self, batch_size: int) -> Iterator[Batch]:
+        """Ordered (length-sorted) batches for evaluation."""
+        for idx in self.batches(batch_size, seed=0, epoch=0, shuffle=False):
+            yield self.collate(idx)

@@ -1,0 +1,135 @@
+"""Turn a training table into clean sequences and condition columns, counting what was skipped."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seqcvae.config import DataConfig
+from seqcvae.data.tables import read_table, require_columns
+from seqcvae.errors import DataError
+
+
+@dataclass
+class PreparedData:
+    """Rows that passed every check, in file order."""
+
+    sequences: list[str]
+    columns: dict[str, np.ndarray]  # continuous condition name -> (N,) float64
+    tag_columns: dict[str, list[str]]
+    canonical: list[str] = field(default_factory=list)  # SMILES only: RDKit canonical form
+    total_rows: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def skip_summary(self) -> str:
+        if not self.skipped:
+            return f"{len(self)} rows kept, none skipped"
+        parts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+        return f"{len(self)} of {self.total_rows} rows kept; skipped: {parts}"
+
+    def subset(self, idx: np.ndarray) -> PreparedData:
+        return PreparedData(
+            sequences=[self.sequences[i] for i in idx],
+            columns={k: v[idx] for k, v in self.columns.items()},
+            tag_columns={k: [v[i] for i in idx] for k, v in self.tag_columns.items()},
+            canonical=[self.canonical[i] for i in idx] if self.canonical else [],
+            total_rows=len(idx),
+        )
+
+
+def _parse_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        return math.nan
+    return x
+
+
+def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> PreparedData:
+    """Read a SMILES table; skip empty, untokenizable, RDKit-invalid, over-long or NaN rows."""
+    from seqcvae.chem.properties import PROPERTY_NAMES, analyse_many
+    from seqcvae.tokenizers.smiles import split_smiles
+
+    columns, rows = read_table(path, cfg.sequence_column)
+    require_columns(path, columns, [cfg.sequence_column, *cfg.tags])
+    computed = [p for p in cfg.properties if p not in columns]
+    not_rdkit = [p for p in computed if p not in PROPERTY_NAMES]
+    if not_rdkit:
+        raise DataError(
+            f"data file {str(path)!r} has no column {not_rdkit[0]!r} and it is not an RDKit property "
+            f"seqcvae can compute ({', '.join(PROPERTY_NAMES)}); its columns are: {', '.join(columns)}"
+        )
+    if cfg.limit > 0:
+        rows = rows[: cfg.limit]
+    skipped: Counter[str] = Counter()
+    candidates: list[tuple[str, dict[str, str]]] = []
+    for row in rows:
+        smi = row.get(cfg.sequence_column, "").strip()
+        if not smi:
+            skipped["empty"] += 1
+            continue
+        try:
+            n_tokens = len(split_smiles(smi))
+        except ValueError:
+            skipped["untokenizable"] += 1
+            continue
+        if n_tokens > cfg.max_length:
+            if cfg.too_long == "drop":
+                skipped["too_long"] += 1
+                continue
+            # Truncation cuts a SMILES mid-molecule; RDKit usually rejects it below.
+            smi = "".join(split_smiles(smi)[: cfg.max_length])
+        candidates.append((smi, row))
+
+    analysed = analyse_many([s for s, _ in candidates], computed, workers=workers)
+    sequences: list[str] = []
+    canonical: list[str] = []
+    values: dict[str, list[float]] = {p: [] for p in cfg.properties}
+    tags: dict[str, list[str]] = {t: [] for t in cfg.tags}
+    for (smi, row), (canon, props) in zip(candidates, analysed):
+        if canon is None:
+            skipped["invalid_smiles"] += 1
+            continue
+        vals = {p: props[p] if p in props else _parse_float(row.get(p, "")) for p in cfg.properties}
+        bad = next((p for p, v in vals.items() if not math.isfinite(v)), None)
+        if bad is not None:
+            skipped[f"missing_{bad}"] += 1
+            continue
+        row_tags = {t: row.get(t, "").strip() for t in cfg.tags}
+        empty_tag = next((t for t, v in row_tags.items() if not v), None)
+        if empty_tag is not None:
+            skipped[f"missing_{empty_tag}"] += 1
+            continue
+        sequences.append(smi)
+        canonical.append(canon)
+        for p, v in vals.items():
+            values[p].append(v)
+        for t, v in row_tags.items():
+            tags[t].append(v)
+
+    total = len(rows)
+    data = PreparedData(
+        sequences=sequences,
+        columns={p: np.asarray(v, dtype=np.float64) for p, v in values.items()},
+        tag_columns=tags,
+        canonical=canonical,
+        total_rows=total,
+        skipped=skipped,
+    )
+    n_skipped = sum(skipped.values())
+    if total == 0 or not sequences:
+        raise DataError(f"data file {str(path)!r} has no usable rows ({data.skip_summary()})")
+    if n_skipped / total > cfg.max_skip_fraction:
+        raise DataError(
+            f"data file {str(path)!r}: {n_skipped} of {total} rows are unusable "
+            f"({n_skipped / total:.1%} > data.max_skip_fraction={cfg.max_skip_fraction}); "
+            f"{data.skip_summary()}"
+        )
+    return data

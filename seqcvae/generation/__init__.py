@@ -1,0 +1,1 @@
+"""Sampling from a trained CVAE and the high-level Generator API."""

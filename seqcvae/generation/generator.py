@@ -1,0 +1,189 @@
+"""High-level generation: load a checkpoint, generate under conditions, get checked records back."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqcvae.config import RunConfig
+from seqcvae.data.conditions import ConditionSpace
+from seqcvae.errors import CheckpointError, SeqCVAEError
+from seqcvae.generation.sampling import SamplingSettings, decode_tokens
+from seqcvae.models.cvae import CVAE, CVAEShape
+from seqcvae.tokenizers import Tokenizer, load_tokenizer
+from seqcvae.training.checkpoint import load_checkpoint
+
+
+@dataclass
+class Record:
+    """One generated sequence with its RDKit check (SMILES runs) and the requested targets."""
+
+    index: int
+    sequence: str  # as generated
+    canonical: str | None = None  # RDKit canonical SMILES, None if invalid
+    valid: bool = False
+    properties: dict[str, float] = field(default_factory=dict)  # RDKit-measured
+    targets: dict[str, Any] = field(default_factory=dict)  # the requested conditions
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "sequence": self.sequence, "canonical": self.canonical,
+                "valid": self.valid, "properties": self.properties, "targets": self.targets}
+
+
+class Generator:
+    """A trained model ready to generate. Build with `Generator.load(run_or_checkpoint_dir)`."""
+
+    def __init__(self, model: CVAE, tokenizer: Tokenizer, conditions: ConditionSpace,
+                 config: RunConfig, run_dir: Path | None = None, device: str = "cpu"):
+        self.model = model.to(device).eval()
+        self.tokenizer = tokenizer
+        self.conditions = conditions
+        self.config = config
+        self.run_dir = run_dir
+        self.device = torch.device(device)
+        self._reference: set[str] | None = None
+
+    @classmethod
+    def load(cls, path: str | Path, which: str = "best", device: str = "cpu") -> Generator:
+        ckpt = load_checkpoint(path, which=which)
+        try:
+            shape = CVAEShape(**ckpt.meta["model_shape"])
+            model = CVAE(shape)
+            model.load_state_dict(ckpt.weights)
+            config = RunConfig.from_dict(ckpt.config)
+        except (KeyError, TypeError, RuntimeError, SeqCVAEError) as exc:
+            raise CheckpointError(f"checkpoint {str(ckpt.path)!r} does not match its model "
+                                  f"description: {exc}") from None
+        run_dir = ckpt.path.parent.parent if ckpt.path.parent.name == "checkpoints" else None
+        return cls(model, load_tokenizer(ckpt.tokenizer), ConditionSpace.from_dict(ckpt.conditions),
+                   config, run_dir, device)
+
+    @property
+    def kind(self) -> str:
+        return self.config.data.kind
+
+    def default_settings(self, **overrides: Any) -> SamplingSettings:
+        s = self.config.sample
+        settings = SamplingSettings(s.strategy, s.temperature, s.top_k, s.top_p, s.max_length)
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(settings, k, v)
+        settings.validate()
+        return settings
+
+    def reference_set(self, path: str | Path | None = None) -> set[str] | None:
+        """Canonical training SMILES saved with the run (for novelty); None if unavailable."""
+        if path is None and self._reference is not None:
+            return self._reference
+        p = Path(path) if path else (self.run_dir / "reference_smiles.txt.gz" if self.run_dir else None)
+        if p is None or not p.exists():
+            return None
+        opener = gzip.open if p.suffix == ".gz" else open
+        with opener(p, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            ref = {line.strip() for line in fh if line.strip()}
+        if path is None:
+            self._reference = ref
+        return ref
+
+    @torch.no_grad()
+    def sample_sequences(self, requests: Sequence[Mapping[str, Any]], seed: int = 0,
+                         batch_size: int = 1000, settings: SamplingSettings | None = None,
+                         z: torch.Tensor | None = None) -> list[str]:
+        """One sequence per request (name -> target value). Same seed, same output."""
+        settings = settings or self.default_settings()
+        gen = torch.Generator().manual_seed(seed)
+        out: list[str] = []
+        for start in range(0, len(requests), batch_size):
+            chunk = requests[start : start + batch_size]
+            enc = [self.conditions.encode_request(r, 1) for r in chunk]
+            values = torch.from_numpy(np.concatenate([e.values for e in enc])).to(self.device)
+            present = torch.from_numpy(np.concatenate([e.present for e in enc])).to(self.device)
+            tags = torch.from_numpy(np.concatenate([e.tags for e in enc])).to(self.device)
+            c = self.model.embed_conditions(values, present, tags)
+            if z is None:
+                eps = torch.randn(len(chunk), self.model.shape.latent_dim, generator=gen)
+                pm, plv = self.model.prior_params(c)
+                zb = eps.to(self.device)
+                if pm is not None and plv is not None:
+                    zb = pm + zb * (0.5 * plv).exp()
+            else:
+                zb = z[start : start + batch_size].to(self.device)
+            ids = decode_tokens(self.model, zb, c, settings, generator=gen).cpu().tolist()
+            out.extend(self.tokenizer.decode(row) for row in ids)
+        return out
+
+    def generate(self, conditions: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+                 n: int = 100, seed: int = 0, batch_size: int = 1000, check: bool = True,
+                 workers: int = 1, **sampling: Any) -> list[Record]:
+        """Generate n sequences for one request, or one per request when given a list.
+
+        For SMILES runs each record is checked with RDKit: canonical form, validity and the
+        measured values of the model's continuous conditions.
+        """
+        if conditions is None or isinstance(conditions, Mapping):
+            requests: list[Mapping[str, Any]] = [dict(conditions or {})] * n
+        else:
+            requests = list(conditions)
+        if not requests:
+            return []
+        for r in {tuple(sorted(map(str, r))) for r in requests}:
+            self.conditions.encode_request(dict.fromkeys(r, 0), 1)  # names checked early
+        seqs = self.sample_sequences(requests, seed, batch_size, self.default_settings(**sampling))
+        records = [Record(i, s, targets=dict(r)) for i, (s, r) in enumerate(zip(seqs, requests))]
+        if check and self.kind == "smiles":
+            self._check_smiles(records, workers)
+        return records
+
+    def measured_properties(self) -> list[str]:
+        from seqcvae.chem.properties import PROPERTY_NAMES
+
+        return [c.name for c in self.conditions.continuous if c.name in PROPERTY_NAMES]
+
+    def _check_smiles(self, records: list[Record], workers: int) -> None:
+        from seqcvae.chem.properties import analyse_many
+
+        names = self.measured_properties()
+        for rec, (canon, props) in zip(records, analyse_many([r.sequence for r in records], names, workers)):
+            rec.canonical, rec.valid, rec.properties = canon, canon is not None, props
+
+    def summarise(self, records: Sequence[Record], reference: set[str] | None = None) -> dict[str, Any]:
+        """Validity, uniqueness, novelty and per-property MAE / Spearman against the targets."""
+        from seqcvae.chem.metrics import property_control, set_metrics
+
+        ref = reference if reference is not None else self.reference_set()
+        summary: dict[str, Any] = set_metrics([r.canonical for r in records], ref)
+        summary["properties"] = property_control([r.as_dict() for r in records],
+                                                 self.measured_properties())
+        return summary
+
+
+def write_records_csv(records: Sequence[Record], path: str | Path, property_names: Sequence[str]) -> None:
+    """One row per record: sequence, canonical SMILES (or empty), valid, measured, targets."""
+    target_names = sorted({k for r in records for k in r.targets})
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["index", "smiles", "canonical_smiles", "valid", *property_names,
+                    *(f"target_{t}" for t in target_names)])
+        for r in records:
+            w.writerow([r.index, r.sequence, r.canonical or "", int(r.valid),
+                        *(_fmt(r.properties.get(p)) for p in property_names),
+                        *(_fmt(r.targets.get(t)) for t in target_names)])
+    tmp.replace(path)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return str(v)

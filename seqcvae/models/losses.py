@@ -1,0 +1,38 @@
+"""Loss terms as plain functions of model outputs (the trainer combines and weights them)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from seqcvae.tokenizers.base import PAD
+
+
+def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-sequence NLL in nats: logits (B, T, V), targets (B, T) with PAD ignored -> (B,)."""
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD, reduction="none")
+    return nll.sum(dim=1)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor | None = None,
+                prior_logvar: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(N(mu, exp logvar) || prior) per latent dimension (B, Z); prior N(0, I) when None."""
+    if prior_mu is None or prior_logvar is None:
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+    return 0.5 * (
+        prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1.0
+    )
+
+
+def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """KL to optimise, (B,): each dimension's batch-mean KL is floored at `free_bits` nats.
+
+    Below the floor the dimension gets no gradient (Kingma et al. 2016), so the decoder is not
+    pushed to ignore z while the KL is small.
+    """
+    if free_bits <= 0:
+        return kl_per_dim.sum(dim=1)
+    per_dim = kl_per_dim.mean(dim=0)
+    clamped = torch.clamp(per_dim, min=free_bits)
+    # The same batch-level total on every row, so that the batch mean equals clamped.sum().
+    return clamped.sum().expand(kl_per_dim.shape[0])

@@ -1,0 +1,1 @@
+"""Training policy: annealing schedules, the training loop, checkpoints."""

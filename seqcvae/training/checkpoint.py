@@ -1,0 +1,196 @@
+"""Checkpoints: self-contained directories, atomic writes, no pickle.
+
+Layout of a checkpoint directory::
+
+    meta.json            format version, step/epoch/position, metrics, model shape
+    config.json          the resolved RunConfig
+    model.safetensors    weights (loading runs no code)
+    tokenizer.json       tokenizer (vocabulary)
+    conditions.json      condition names, statistics, tag sets
+    train_state.safetensors + train_state.json   optimizer tensors and scalars, RNG states
+                                                 (only in resumable checkpoints)
+
+A write goes to a temporary sibling directory which is then renamed into place; the previous
+checkpoint is kept as `<name>.old` until the new one is complete, so a crash at any point leaves
+a loadable checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from seqcvae.errors import CheckpointError
+
+FORMAT_VERSION = 1
+REQUIRED_FILES = ("meta.json", "config.json", "model.safetensors", "tokenizer.json",
+                  "conditions.json")
+
+
+@dataclass
+class CheckpointData:
+    meta: dict[str, Any]
+    config: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+    tokenizer: dict[str, Any]
+    conditions: dict[str, Any]
+    train_state: dict[str, Any] | None = None  # optimizer state_dict and RNG states
+    path: Path = field(default_factory=Path)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _fsync_dir(path: Path) -> None:
+    for f in path.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace tensors in a nested structure by {"__tensor__": key}, collecting them."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().cpu().contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        return {str(k): _split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+    return obj
+
+
+def _join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            return tensors[obj["__tensor__"]]
+        return {k: _join_tensors(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_join_tensors(v, tensors) for v in obj]
+    return obj
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np_s = state["numpy"]
+    np.random.set_state((np_s[0], np.array(np_s[1], dtype=np.uint32), *np_s[2:]))
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(path: Path, data: CheckpointData) -> None:
+    """Write `data` to directory `path` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    old = path.with_name(f"{path.name}.old")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    meta = {**data.meta, "format_version": FORMAT_VERSION}
+    _write_json(tmp / "meta.json", meta)
+    _write_json(tmp / "config.json", data.config)
+    _write_json(tmp / "tokenizer.json", data.tokenizer)
+    _write_json(tmp / "conditions.json", data.conditions)
+    save_file({k: v.detach().cpu().contiguous() for k, v in data.weights.items()},
+              str(tmp / "model.safetensors"))
+    if data.train_state is not None:
+        tensors: dict[str, torch.Tensor] = {}
+        skeleton = _split_tensors(data.train_state, "s", tensors)
+        save_file(tensors, str(tmp / "train_state.safetensors"))
+        _write_json(tmp / "train_state.json", skeleton)
+    _fsync_dir(tmp)
+    if path.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
+    """Accept a checkpoint directory or a run directory (then checkpoints/<which>, else last)."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(
+            f"checkpoint path {str(p)!r} does not exist; give a run directory (from "
+            "`seqcvae train`) or one of its checkpoints/<best|last> directories"
+        )
+    if (p / "meta.json").exists():
+        return p
+    if p.with_name(p.name + ".old").joinpath("meta.json").exists() and not (p / "meta.json").exists():
+        return p.with_name(p.name + ".old")
+    for name in (which, "best", "last"):
+        for cand in (p / "checkpoints" / name, p / "checkpoints" / f"{name}.old"):
+            if (cand / "meta.json").exists():
+                return cand
+    raise CheckpointError(
+        f"{str(p)!r} is neither a checkpoint directory (with meta.json) nor a run directory "
+        "with checkpoints/best or checkpoints/last"
+    )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint file {str(path)!r} is unreadable or corrupted: {exc}") from None
+
+
+def load_checkpoint(path: str | Path, which: str = "best", with_train_state: bool = False
+                    ) -> CheckpointData:
+    """Load a checkpoint (no code is executed: JSON and safetensors only)."""
+    ckpt = resolve_checkpoint(path, which)
+    missing = [f for f in REQUIRED_FILES if not (ckpt / f).exists()]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(ckpt)!r} is incomplete: missing {', '.join(missing)}")
+    meta = _read_json(ckpt / "meta.json")
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(ckpt)!r} has format version {version!r}; this seqcvae reads "
+            f"version {FORMAT_VERSION}"
+        )
+    try:
+        weights = load_file(str(ckpt / "model.safetensors"))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint weights {str(ckpt / 'model.safetensors')!r} are "
+                              f"corrupted or truncated: {exc}") from None
+    train_state = None
+    if with_train_state:
+        if not (ckpt / "train_state.json").exists():
+            raise CheckpointError(f"checkpoint {str(ckpt)!r} has no training state to resume from")
+        try:
+            tensors = load_file(str(ckpt / "train_state.safetensors"))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"training state in {str(ckpt)!r} is corrupted: {exc}") from None
+        train_state = _join_tensors(_read_json(ckpt / "train_state.json"), tensors)
+    return CheckpointData(
+        meta=meta,
+        config=_read_json(ckpt / "config.json"),
+        weights=weights,
+        tokenizer=_read_json(ckpt / "tokenizer.json"),
+        conditions=_read_json(ckpt / "conditions.json"),
+        train_state=train_state,
+        path=ckpt,
+    )

@@ -1,0 +1,329 @@
+"""The training loop: AdamW, clipping, LR and KL schedules, free bits, word and condition dropout,
+validation ELBO each epoch, metrics CSV, best/last checkpoints, resume, Ctrl-C safety."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from seqcvae.config import RunConfig
+from seqcvae.data.dataset import Batch, TokenDataset
+from seqcvae.models.cvae import CVAE, CVAEShape
+from seqcvae.models.losses import free_bits_kl, gaussian_kl, reconstruction_nll
+from seqcvae.tokenizers.base import BOS, PAD, UNK
+from seqcvae.training.annealing import beta_at, lr_at
+from seqcvae.training.checkpoint import (
+    CheckpointData,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from seqcvae.training.setup import Prepared, prepare_run_data
+
+METRIC_COLUMNS = ["step", "epoch", "split", "loss", "rec", "kl", "beta", "lr", "elbo",
+                  "sequences_per_s", "tokens_per_s", "elapsed_s"]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from seqcvae.errors import ConfigError
+
+        raise ConfigError("train.device='cuda' but no CUDA device is available; use cpu or auto")
+    return torch.device(name)
+
+
+def model_shape(cfg: RunConfig, prepared: Prepared) -> CVAEShape:
+    m = cfg.model
+    return CVAEShape(
+        vocab_size=prepared.tokenizer.vocab_size,
+        num_continuous=prepared.conditions.num_continuous,
+        tag_sizes=prepared.conditions.tag_sizes,
+        embedding_dim=m.embedding_dim, encoder_hidden=m.encoder_hidden,
+        encoder_layers=m.encoder_layers, decoder_hidden=m.decoder_hidden,
+        decoder_layers=m.decoder_layers, latent_dim=m.latent_dim, condition_dim=m.condition_dim,
+        dropout=m.dropout, prior=m.prior,
+    )
+
+
+@dataclass
+class StepResult:
+    loss: float
+    rec: float  # nats per sequence
+    kl: float  # nats per sequence (true KL, before free bits)
+    tokens: int
+    sequences: int
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: Path, prepared: Prepared,
+                 log: Callable[[str], None] = print, progress: bool = True):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.prepared = prepared
+        self.log = log
+        self.progress = progress
+        t = cfg.train
+        if t.threads > 0:
+            torch.set_num_threads(t.threads)
+        self.device = pick_device(t.device)
+        torch.manual_seed(t.seed)
+        self.shape = model_shape(cfg, prepared)
+        self.model = CVAE(self.shape).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr,
+                                           weight_decay=t.weight_decay)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.elapsed = 0.0
+        self.best_val = math.inf
+        self.generator = torch.Generator().manual_seed(t.seed)
+
+    # ----- state -----------------------------------------------------------------------------
+    def restore(self, ckpt: CheckpointData) -> None:
+        self.model.load_state_dict(ckpt.weights)
+        state = ckpt.train_state or {}
+        opt = state["optimizer"]
+        opt["state"] = {int(k): v for k, v in opt["state"].items()}
+        self.optimizer.load_state_dict(opt)
+        set_rng_state(state["rng"])
+        self.generator.set_state(state["generator"])
+        m = ckpt.meta
+        self.step, self.epoch, self.batch_in_epoch = m["step"], m["epoch"], m["batch_in_epoch"]
+        self.elapsed, self.best_val = m["elapsed_s"], m.get("best_val_elbo", math.inf)
+
+    def checkpoint_data(self, metrics: dict[str, float], resumable: bool) -> CheckpointData:
+        meta = {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "elapsed_s": self.elapsed, "best_val_elbo": self.best_val, "metrics": metrics,
+            "model_shape": self.shape.to_dict(), "kind": self.cfg.data.kind,
+        }
+        train_state = None
+        if resumable:
+            train_state = {"optimizer": self.optimizer.state_dict(), "rng": rng_state(),
+                           "generator": self.generator.get_state()}
+        return CheckpointData(
+            meta=meta, config=self.cfg.to_dict(),
+            weights=dict(self.model.state_dict()),
+            tokenizer=self.prepared.tokenizer.to_dict(),
+            conditions=self.prepared.conditions.to_dict(), train_state=train_state,
+        )
+
+    # ----- one step --------------------------------------------------------------------------
+    def _condition_dropout(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.cfg.train.condition_dropout
+        present, tags = b.cond_present, b.cond_tags
+        if p > 0:
+            keep = torch.rand(present.shape, generator=self.generator) >= p
+            present = present * keep.to(present.dtype)
+            keep_t = torch.rand(tags.shape, generator=self.generator) >= p
+            tags = tags * keep_t.to(tags.dtype)
+        return present, tags
+
+    def _word_dropout(self, inputs: torch.Tensor) -> torch.Tensor:
+        p = self.cfg.train.word_dropout
+        if p <= 0:
+            return inputs
+        drop = torch.rand(inputs.shape, generator=self.generator) < p
+        drop &= (inputs != PAD) & (inputs != BOS)
+        return inputs.masked_fill(drop, UNK)
+
+    def train_step(self, b: Batch, beta: float, lr: float) -> StepResult:
+        t = self.cfg.train
+        present, tags = self._condition_dropout(b)
+        inputs = self._word_dropout(b.tokens[:, :-1])
+        b = b.to(self.device)
+        present, tags, inputs = present.to(self.device), tags.to(self.device), inputs.to(self.device)
+        self.model.train()
+        c = self.model.embed_conditions(b.cond_values, present, tags)
+        out = self.model(b.tokens, b.lengths, c, decoder_inputs=inputs)
+        rec = reconstruction_nll(out.logits, b.tokens[:, 1:])
+        kl_dim = gaussian_kl(out.mu, out.logvar, out.prior_mu, out.prior_logvar)
+        kl_opt = free_bits_kl(kl_dim, t.free_bits)
+        n_tokens = int(b.lengths.sum())
+        loss = (rec.sum() + beta * kl_opt.sum()) / n_tokens  # per-token ELBO scale
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        self.optimizer.step()
+        return StepResult(loss.item(), rec.mean().item(), kl_dim.sum(1).mean().item(),
+                          n_tokens, b.size)
+
+    @torch.no_grad()
+    def validate(self, ds: TokenDataset) -> dict[str, float]:
+        """Validation ELBO (nats/sequence) with one posterior sample per sequence, fixed seed."""
+        self.model.eval()
+        gen = torch.Generator().manual_seed(12345)
+        rec_sum = kl_sum = 0.0
+        n = 0
+        limit = self.cfg.train.val_max_sequences
+        for b in ds.iter_batches(512):
+            if limit and n >= limit:
+                break
+            b = b.to(self.device)
+            c = self.model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
+            mu, logvar = self.model.encode(b.tokens, b.lengths, c)
+            eps = torch.randn(mu.shape, generator=gen).to(self.device)
+            z = mu + eps * (0.5 * logvar).exp()
+            logits = self.model.decode(b.tokens[:, :-1], z, c)
+            pm, plv = self.model.prior_params(c)
+            rec_sum += float(reconstruction_nll(logits, b.tokens[:, 1:]).sum())
+            kl_sum += float(gaussian_kl(mu, logvar, pm, plv).sum())
+            n += b.size
+        return {"rec": rec_sum / n, "kl": kl_sum / n, "elbo": (rec_sum + kl_sum) / n}
+
+    # ----- loop ------------------------------------------------------------------------------
+    def _progress_fraction(self, steps_per_epoch: int) -> float:
+        t = self.cfg.train
+        fracs = []
+        if t.max_steps > 0:
+            fracs.append(self.step / t.max_steps)
+        if t.max_minutes > 0:
+            fracs.append(self.elapsed / (60 * t.max_minutes))
+        if not fracs:
+            fracs.append(self.step / max(1, t.epochs * steps_per_epoch))
+        return max(fracs)
+
+    def _out_of_budget(self) -> bool:
+        t = self.cfg.train
+        return ((t.max_steps > 0 and self.step >= t.max_steps)
+                or (t.max_minutes > 0 and self.elapsed >= 60 * t.max_minutes))
+
+    def _write_metrics(self, row: dict[str, Any]) -> None:
+        path = self.run_dir / "metrics.csv"
+        new = not path.exists()
+        with open(path, "a", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
+            if new:
+                w.writeheader()
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+    def _end_of_epoch(self, val_ds: TokenDataset, last: dict[str, float]) -> None:
+        val = self.validate(val_ds)
+        self._write_metrics({"step": self.step, "epoch": self.epoch, "split": "val",
+                             "rec": val["rec"], "kl": val["kl"], "elbo": val["elbo"],
+                             "elapsed_s": self.elapsed})
+        self.log(f"epoch {self.epoch} step {self.step}: val ELBO {val['elbo']:.3f} "
+                 f"(rec {val['rec']:.3f}, KL {val['kl']:.3f}) nats/sequence")
+        ckpts = self.run_dir / "checkpoints"
+        metrics = {**last, **{f"val_{k}": v for k, v in val.items()}}
+        if val["elbo"] < self.best_val:
+            self.best_val = val["elbo"]
+            save_checkpoint(ckpts / "best", self.checkpoint_data(metrics, resumable=False))
+        save_checkpoint(ckpts / "last", self.checkpoint_data(metrics, resumable=True))
+
+    def fit(self) -> dict[str, float]:
+        t = self.cfg.train
+        train_ds, val_ds = self.prepared.train, self.prepared.val
+        steps_per_epoch = math.ceil(len(train_ds) / t.batch_size)
+        total = t.epochs * steps_per_epoch if not t.max_steps else min(t.max_steps, t.epochs * steps_per_epoch)
+        bar = tqdm(total=total, initial=self.step, disable=not self.progress, unit="step",
+                   dynamic_ncols=True)
+        window = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "tokens": 0, "seqs": 0, "n": 0, "t": 0.0}
+        last: dict[str, float] = {}
+        stopped = False
+        try:
+            while self.epoch < t.epochs and not stopped and not self._out_of_budget():
+                batches = train_ds.batches(t.batch_size, t.seed, self.epoch)
+                while self.batch_in_epoch < len(batches):
+                    if self._out_of_budget():
+                        stopped = True
+                        break
+                    t0 = time.perf_counter()
+                    beta = beta_at(self.step, t.kl_schedule, t.kl_max, t.kl_warmup_steps,
+                                   t.kl_cycle_steps, t.kl_cycle_ratio)
+                    lr = lr_at(self._progress_fraction(steps_per_epoch), self.step, t.lr, t.min_lr,
+                               t.warmup_steps, t.lr_schedule)
+                    r = self.train_step(train_ds.collate(batches[self.batch_in_epoch]), beta, lr)
+                    dt = time.perf_counter() - t0
+                    self.elapsed += dt
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    for k, v in (("loss", r.loss), ("rec", r.rec), ("kl", r.kl)):
+                        window[k] += v
+                    window["tokens"] += r.tokens
+                    window["seqs"] += r.sequences
+                    window["n"] += 1
+                    window["t"] += dt
+                    bar.update(1)
+                    if self.step % t.log_every_steps == 0 or self.step == 1:
+                        n = window["n"]
+                        last = {"loss": window["loss"] / n, "rec": window["rec"] / n,
+                                "kl": window["kl"] / n}
+                        self._write_metrics({
+                            "step": self.step, "epoch": self.epoch, "split": "train", **last,
+                            "beta": beta, "lr": lr,
+                            "sequences_per_s": window["seqs"] / window["t"],
+                            "tokens_per_s": window["tokens"] / window["t"],
+                            "elapsed_s": self.elapsed})
+                        bar.set_postfix(loss=f"{last['loss']:.3f}", rec=f"{last['rec']:.2f}",
+                                        kl=f"{last['kl']:.2f}", beta=f"{beta:.2f}",
+                                        mol_s=f"{window['seqs'] / window['t']:.0f}")
+                        window = dict.fromkeys(window, 0.0)  # type: ignore[arg-type]
+                if not stopped:
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                self._end_of_epoch(val_ds, last)
+        except KeyboardInterrupt:
+            bar.close()
+            self.log("interrupted: saving checkpoints/last so that --resume can continue")
+            save_checkpoint(self.run_dir / "checkpoints" / "last",
+                            self.checkpoint_data(last, resumable=True))
+            raise
+        bar.close()
+        return {"step": self.step, "epoch": self.epoch, "best_val_elbo": self.best_val,
+                "elapsed_s": self.elapsed}
+
+
+def write_reference(run_dir: Path, canonical: list[str]) -> None:
+    """Canonical training SMILES, for novelty at generation time (the run needs no data file)."""
+    path = run_dir / "reference_smiles.txt.gz"
+    tmp = path.with_suffix(".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(sorted(set(canonical))) + "\n")
+    tmp.replace(path)
+
+
+def train(cfg: RunConfig, run_dir: Path | None = None, resume: bool = False,
+          log: Callable[[str], None] = print, progress: bool = True) -> Path:
+    """Train (or resume) a run; returns the run directory."""
+    import json
+
+    run_dir = Path(run_dir or cfg.output_dir)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(run_dir, which="last", with_train_state=True)
+        cfg = RunConfig.from_dict(ckpt.config)
+    prepared = prepare_run_data(cfg, ckpt.tokenizer if ckpt else None,
+                                ckpt.conditions if ckpt else None, workers=2)
+    log(f"data: {prepared.data_summary}; train {len(prepared.train)}, "
+        f"validation {len(prepared.val)}; vocabulary {prepared.tokenizer.vocab_size} tokens")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
+    if prepared.train_data.canonical and not resume:
+        write_reference(run_dir, prepared.train_data.canonical + prepared.val_data.canonical)
+    trainer = Trainer(cfg, run_dir, prepared, log=log, progress=progress)
+    if ckpt is not None:
+        trainer.restore(ckpt)
+        log(f"resumed from {ckpt.path} at step {trainer.step} (epoch {trainer.epoch})")
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    log(f"model: {n_params / 1e6:.2f}M parameters on {trainer.device}")
+    result = trainer.fit()
+    (run_dir / "train_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    log(f"done: step {result['step']}, best validation ELBO {result['best_val_elbo']:.3f}; "
+        f"run directory {run_dir}")
+    return run_dir

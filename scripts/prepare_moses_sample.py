@@ -56,7 +56,16 @@ def load_split_bytes(args: argparse.Namespace) -> dict[str, bytes]:
     if wheel is None:
         tmp = Path(tempfile.mkdtemp(prefix="molsets-"))
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "molsets==0.3.1", "--no-deps", "-d", str(tmp)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "molsets==0.3.1",
+                "--no-deps",
+                "-d",
+                str(tmp),
+            ],
             check=True,
         )
         wheel = next(tmp.glob("molsets-0.3.1-*.whl"))

@@ -34,23 +34,36 @@ def parse_condition(item: str) -> tuple[str, Any]:
         return name, value
 
 
+RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from seqcvae.config import load_config
     from seqcvae.training.trainer import train
 
     if args.resume:
-        if args.config or args.overrides:
-            raise SeqCVAEError("--resume continues a run with its saved config; drop --config "
-                               "and overrides")
-        train(config_for_resume(args.resume), Path(args.resume), resume=True,
-              progress=not args.no_progress)
+        if args.config:
+            raise SeqCVAEError("--resume continues a run with its saved config; drop --config")
+        bad = [o for o in args.overrides if o.split("=", 1)[0].strip() not in RESUME_KEYS]
+        if bad:
+            raise SeqCVAEError(
+                f"with --resume only the budget can change ({', '.join(RESUME_KEYS)}); not {bad[0]!r}"
+            )
+        train(
+            config_for_resume(args.resume).with_overrides(args.overrides),
+            Path(args.resume),
+            resume=True,
+            progress=not args.no_progress,
+        )
         return 0
     cfg = load_config(args.config, args.overrides)
     run_dir = Path(args.out or cfg.output_dir)
     if (run_dir / "checkpoints").exists() and not args.overwrite:
-        raise SeqCVAEError(f"run directory {str(run_dir)!r} already has checkpoints; use "
-                           f"--resume {run_dir} to continue, --out for a new directory, or "
-                           "--overwrite to replace it")
+        raise SeqCVAEError(
+            f"run directory {str(run_dir)!r} already has checkpoints; use "
+            f"--resume {run_dir} to continue, --out for a new directory, or "
+            "--overwrite to replace it"
+        )
     if args.overwrite and run_dir.exists():
         import shutil
 
@@ -81,8 +94,10 @@ def print_summary(summary: dict[str, Any], seconds: float) -> None:
     if props:
         print(f"{'property':<14}{'target':>9}{'measured':>10}{'std':>8}{'MAE':>8}{'Spearman':>10}")
         for name, p in props.items():
-            print(f"{name:<14}{p['target_mean']:>9.3f}{p['measured_mean']:>10.3f}"
-                  f"{p['measured_std']:>8.3f}{p['mae']:>8.3f}{_fmt(p['spearman']):>10}")
+            print(
+                f"{name:<14}{p['target_mean']:>9.3f}{p['measured_mean']:>10.3f}"
+                f"{p['measured_std']:>8.3f}{p['mae']:>8.3f}{_fmt(p['spearman']):>10}"
+            )
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -98,9 +113,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for warning in gen.conditions.out_of_range(request):
         _eprint(f"warning: {warning}")
     t0 = time.perf_counter()
-    records = gen.generate(request, n=args.n, seed=args.seed, batch_size=args.batch_size,
-                           strategy="greedy" if args.greedy else None,
-                           temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    records = gen.generate(
+        request,
+        n=args.n,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        strategy="greedy" if args.greedy else None,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+    )
     seconds = time.perf_counter() - t0
     if args.out:
         write_records_csv(records, args.out, gen.measured_properties())
@@ -118,23 +140,35 @@ def cmd_info(args: argparse.Namespace) -> int:
     from seqcvae.training.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint, which=args.which)
-    info = {"checkpoint": str(ckpt.path), "step": ckpt.meta.get("step"),
-            "metrics": ckpt.meta.get("metrics"), "model": ckpt.meta.get("model_shape"),
-            "conditions": ckpt.conditions}
+    info = {
+        "checkpoint": str(ckpt.path),
+        "step": ckpt.meta.get("step"),
+        "metrics": ckpt.meta.get("metrics"),
+        "model": ckpt.meta.get("model_shape"),
+        "conditions": ckpt.conditions,
+    }
     print(json.dumps(info, indent=2))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seqcvae", description="Sequence conditional VAE: train, "
-                                "then generate SMILES near target properties.")
+    p = argparse.ArgumentParser(
+        prog="seqcvae",
+        description="Sequence conditional VAE: train, then generate SMILES near target properties.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model (or --resume a run)")
-    t.add_argument("--config", help="TOML file or built-in name (smiles_default, smiles_tiny); "
-                   "default smiles_default")
-    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="dotted overrides, e.g. train.max_minutes=2 model.latent_dim=32")
+    t.add_argument(
+        "--config",
+        help="TOML file or built-in name (smiles_default, smiles_tiny); default smiles_default",
+    )
+    t.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides, e.g. train.max_minutes=2 model.latent_dim=32",
+    )
     t.add_argument("--out", help="run directory (default: the config's output_dir)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from checkpoints/last")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -144,8 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="sample sequences under conditions and check them")
     g.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
     g.add_argument("--which", default="best", choices=["best", "last"])
-    g.add_argument("--condition", "-c", action="append", default=[], metavar="NAME=VALUE",
-                   help="target, repeatable: -c LogP=2.5 -c MolWt=300; unnamed ones are free")
+    g.add_argument(
+        "--condition",
+        "-c",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="target, repeatable: -c LogP=2.5 -c MolWt=300; unnamed ones are free",
+    )
     g.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     g.add_argument("--out", help="CSV file, one row per sample")
     g.add_argument("--seed", type=int, default=0)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from seqcvae.errors import ConfigError
 
@@ -79,6 +80,7 @@ class TrainConfig:
     val_max_sequences: int = 2000
     log_every_steps: int = 50
     threads: int = 0  # torch intra-op threads, 0 = torch default
+    precision: str = "auto"  # GRU matrix products: auto | fp32 | bf16 (auto: bf16 where it is faster)
     device: str = "auto"  # auto | cpu | cuda
 
 
@@ -132,6 +134,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.lr_schedule": ("cosine", "constant"),
     "train.kl_schedule": ("constant", "linear", "logistic", "cyclical"),
     "train.device": ("auto", "cpu", "cuda"),
+    "train.precision": ("auto", "fp32", "bf16"),
     "sample.strategy": ("greedy", "sample"),
 }
 
@@ -205,9 +208,7 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
         node = node[part]
     if parts[-1] not in node:
         where = ".".join(parts[:-1]) or "top level"
-        raise ConfigError(
-            f"unknown config key {key!r}; valid keys in {where}: {', '.join(sorted(node))}"
-        )
+        raise ConfigError(f"unknown config key {key!r}; valid keys in {where}: {', '.join(sorted(node))}")
     node[parts[-1]] = value
 
 

@@ -3,6 +3,11 @@
 Nothing in this package imports torch.
 """
 
-from seqcvae.chem.properties import PROPERTY_NAMES, canonicalize, compute_properties, mol_from_smiles
+from seqcvae.chem.properties import (
+    PROPERTY_NAMES,
+    canonicalize,
+    compute_properties,
+    mol_from_smiles,
+)
 
 __all__ = ["PROPERTY_NAMES", "canonicalize", "compute_properties", "mol_from_smiles"]

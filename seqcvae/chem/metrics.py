@@ -55,19 +55,29 @@ def set_metrics(canonical: Sequence[str | None], reference: Iterable[str] | None
     return out
 
 
-def property_control(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, dict[str, float]]:
+def property_control(
+    records: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """Per property: MAE, Spearman between target and measured, and count, over valid records.
 
     Each record has "valid", "properties" (measured) and "targets" dicts.
     """
     out: dict[str, dict[str, float]] = {}
     for name in names:
-        pairs = [(r["targets"][name], r["properties"][name]) for r in records
-                 if r["valid"] and name in r["targets"] and name in r["properties"]]
+        pairs = [
+            (r["targets"][name], r["properties"][name])
+            for r in records
+            if r["valid"] and name in r["targets"] and name in r["properties"]
+        ]
         if not pairs:
             continue
         t, m = np.array(pairs, dtype=np.float64).T
-        out[name] = {"n": float(len(pairs)), "mae": float(np.abs(t - m).mean()),
-                     "spearman": spearman(t, m), "target_mean": float(t.mean()),
-                     "measured_mean": float(m.mean()), "measured_std": float(m.std())}
+        out[name] = {
+            "n": float(len(pairs)),
+            "mae": float(np.abs(t - m).mean()),
+            "spearman": spearman(t, m),
+            "target_mean": float(t.mean()),
+            "measured_mean": float(m.mean()),
+            "measured_std": float(m.std()),
+        }
     return out

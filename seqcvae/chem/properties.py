@@ -48,9 +48,7 @@ def check_property_names(names: Iterable[str]) -> list[str]:
     names = list(names)
     unknown = [n for n in names if n not in PROPERTY_FUNCTIONS]
     if unknown:
-        raise ValueError(
-            f"unknown RDKit property {unknown!r}; known properties: {', '.join(PROPERTY_NAMES)}"
-        )
+        raise ValueError(f"unknown RDKit property {unknown!r}; known properties: {', '.join(PROPERTY_NAMES)}")
     return names
 
 
@@ -83,7 +81,9 @@ def analyse_smiles(smiles: str, names: Sequence[str]) -> tuple[str | None, dict[
     return Chem.MolToSmiles(mol), compute_properties(mol, names)
 
 
-def _analyse_chunk(args: tuple[list[str], tuple[str, ...]]) -> list[tuple[str | None, dict[str, float]]]:
+def _analyse_chunk(
+    args: tuple[list[str], tuple[str, ...]],
+) -> list[tuple[str | None, dict[str, float]]]:
     chunk, names = args
     return [analyse_smiles(s, names) for s in chunk]
 

@@ -64,7 +64,9 @@ class EncodedConditions:
 class ConditionSpace:
     """The named conditions of a run, their statistics, and how to encode user requests."""
 
-    def __init__(self, continuous: Sequence[ContinuousCondition], categorical: Sequence[CategoricalCondition]):
+    def __init__(
+        self, continuous: Sequence[ContinuousCondition], categorical: Sequence[CategoricalCondition]
+    ):
         self.continuous = list(continuous)
         self.categorical = list(categorical)
 
@@ -81,7 +83,9 @@ class ConditionSpace:
         return [len(c.values) for c in self.categorical]
 
     @classmethod
-    def fit(cls, columns: Mapping[str, np.ndarray], tag_columns: Mapping[str, Sequence[str]]) -> ConditionSpace:
+    def fit(
+        cls, columns: Mapping[str, np.ndarray], tag_columns: Mapping[str, Sequence[str]]
+    ) -> ConditionSpace:
         """Statistics from training data: columns name -> float array, tag_columns name -> strings."""
         cont = []
         for name, x in columns.items():
@@ -172,4 +176,3 @@ def _as_float(name: str, value: Any) -> float:
     if not math.isfinite(x):
         raise ConditionError(f"condition {name}={value!r} must be a finite number")
     return x
-

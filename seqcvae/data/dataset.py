@@ -41,8 +41,13 @@ class TokenDataset:
         self.lengths = np.array([len(t) for t in self.token_ids], dtype=np.int64)
 
     @classmethod
-    def build(cls, sequences: Sequence[str], tokenizer: Tokenizer, conditions: EncodedConditions,
-              max_length: int) -> TokenDataset:
+    def build(
+        cls,
+        sequences: Sequence[str],
+        tokenizer: Tokenizer,
+        conditions: EncodedConditions,
+        max_length: int,
+    ) -> TokenDataset:
         ids = [np.asarray(tokenizer.encode(s)[:max_length], dtype=np.int64) for s in sequences]
         return cls(ids, conditions)
 
@@ -67,8 +72,9 @@ class TokenDataset:
             cond_tags=torch.from_numpy(cond.tags),
         )
 
-    def batches(self, batch_size: int, seed: int, epoch: int, shuffle: bool = True,
-                bucket_batches: int = 50) -> list[np.ndarray]:
+    def batches(
+        self, batch_size: int, seed: int, epoch: int, shuffle: bool = True, bucket_batches: int = 50
+    ) -> list[np.ndarray]:
         """Index batches for one epoch; a pure function of (seed, epoch) so resume can skip ahead.
 
         Rows are shuffled, cut into pools of `bucket_batches` batches, sorted by length inside each

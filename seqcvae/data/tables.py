@@ -29,7 +29,7 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise DataError(
             f"data file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
-            f"{raw[exc.start:exc.start + 1]!r}); convert it to UTF-8"
+            f"{raw[exc.start : exc.start + 1]!r}); convert it to UTF-8"
         ) from None
     if not text.strip():
         raise DataError(f"data file {str(path)!r} is empty")
@@ -43,8 +43,10 @@ def read_table(path: str | Path, sequence_column: str) -> tuple[list[str], list[
     suffixes = [s for s in path.suffixes if s != ".gz"]
     ext = suffixes[-1] if suffixes else ""
     if ext in (".smi", ".txt"):
-        rows = [{sequence_column: line.split()[0] if ext == ".smi" else line.strip()}
-                for line in text.splitlines()]
+        rows = [
+            {sequence_column: line.split()[0] if ext == ".smi" else line.strip()}
+            for line in text.splitlines()
+        ]
         return [sequence_column], rows
     if ext == ".jsonl":
         rows = []

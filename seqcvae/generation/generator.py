@@ -34,15 +34,28 @@ class Record:
     targets: dict[str, Any] = field(default_factory=dict)  # the requested conditions
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "sequence": self.sequence, "canonical": self.canonical,
-                "valid": self.valid, "properties": self.properties, "targets": self.targets}
+        return {
+            "index": self.index,
+            "sequence": self.sequence,
+            "canonical": self.canonical,
+            "valid": self.valid,
+            "properties": self.properties,
+            "targets": self.targets,
+        }
 
 
 class Generator:
     """A trained model ready to generate. Build with `Generator.load(run_or_checkpoint_dir)`."""
 
-    def __init__(self, model: CVAE, tokenizer: Tokenizer, conditions: ConditionSpace,
-                 config: RunConfig, run_dir: Path | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        model: CVAE,
+        tokenizer: Tokenizer,
+        conditions: ConditionSpace,
+        config: RunConfig,
+        run_dir: Path | None = None,
+        device: str = "cpu",
+    ):
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.conditions = conditions
@@ -60,11 +73,18 @@ class Generator:
             model.load_state_dict(ckpt.weights)
             config = RunConfig.from_dict(ckpt.config)
         except (KeyError, TypeError, RuntimeError, SeqCVAEError) as exc:
-            raise CheckpointError(f"checkpoint {str(ckpt.path)!r} does not match its model "
-                                  f"description: {exc}") from None
+            raise CheckpointError(
+                f"checkpoint {str(ckpt.path)!r} does not match its model description: {exc}"
+            ) from None
         run_dir = ckpt.path.parent.parent if ckpt.path.parent.name == "checkpoints" else None
-        return cls(model, load_tokenizer(ckpt.tokenizer), ConditionSpace.from_dict(ckpt.conditions),
-                   config, run_dir, device)
+        return cls(
+            model,
+            load_tokenizer(ckpt.tokenizer),
+            ConditionSpace.from_dict(ckpt.conditions),
+            config,
+            run_dir,
+            device,
+        )
 
     @property
     def kind(self) -> str:
@@ -94,9 +114,14 @@ class Generator:
         return ref
 
     @torch.no_grad()
-    def sample_sequences(self, requests: Sequence[Mapping[str, Any]], seed: int = 0,
-                         batch_size: int = 1000, settings: SamplingSettings | None = None,
-                         z: torch.Tensor | None = None) -> list[str]:
+    def sample_sequences(
+        self,
+        requests: Sequence[Mapping[str, Any]],
+        seed: int = 0,
+        batch_size: int = 1000,
+        settings: SamplingSettings | None = None,
+        z: torch.Tensor | None = None,
+    ) -> list[str]:
         """One sequence per request (name -> target value). Same seed, same output."""
         settings = settings or self.default_settings()
         gen = torch.Generator().manual_seed(seed)
@@ -120,9 +145,16 @@ class Generator:
             out.extend(self.tokenizer.decode(row) for row in ids)
         return out
 
-    def generate(self, conditions: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-                 n: int = 100, seed: int = 0, batch_size: int = 1000, check: bool = True,
-                 workers: int = 1, **sampling: Any) -> list[Record]:
+    def generate(
+        self,
+        conditions: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        n: int = 100,
+        seed: int = 0,
+        batch_size: int = 1000,
+        check: bool = True,
+        workers: int = 1,
+        **sampling: Any,
+    ) -> list[Record]:
         """Generate n sequences for one request, or one per request when given a list.
 
         For SMILES runs each record is checked with RDKit: canonical form, validity and the
@@ -160,8 +192,7 @@ class Generator:
 
         ref = reference if reference is not None else self.reference_set()
         summary: dict[str, Any] = set_metrics([r.canonical for r in records], ref)
-        summary["properties"] = property_control([r.as_dict() for r in records],
-                                                 self.measured_properties())
+        summary["properties"] = property_control([r.as_dict() for r in records], self.measured_properties())
         return summary
 
 
@@ -172,12 +203,27 @@ def write_records_csv(records: Sequence[Record], path: str | Path, property_name
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["index", "smiles", "canonical_smiles", "valid", *property_names,
-                    *(f"target_{t}" for t in target_names)])
+        w.writerow(
+            [
+                "index",
+                "smiles",
+                "canonical_smiles",
+                "valid",
+                *property_names,
+                *(f"target_{t}" for t in target_names),
+            ]
+        )
         for r in records:
-            w.writerow([r.index, r.sequence, r.canonical or "", int(r.valid),
-                        *(_fmt(r.properties.get(p)) for p in property_names),
-                        *(_fmt(r.targets.get(t)) for t in target_names)])
+            w.writerow(
+                [
+                    r.index,
+                    r.sequence,
+                    r.canonical or "",
+                    int(r.valid),
+                    *(_fmt(r.properties.get(p)) for p in property_names),
+                    *(_fmt(r.targets.get(t)) for t in target_names),
+                ]
+            )
     tmp.replace(path)
 
 

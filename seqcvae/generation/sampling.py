@@ -50,8 +50,13 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 
 
 @torch.no_grad()
-def decode_tokens(model: CVAE, z: torch.Tensor, c: torch.Tensor, settings: SamplingSettings,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def decode_tokens(
+    model: CVAE,
+    z: torch.Tensor,
+    c: torch.Tensor,
+    settings: SamplingSettings,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Decode z (B, Z) under c (B, C) -> token ids (B, L) ending in <eos> or cut at max_length.
 
     Finished rows are padded with <pad>; the loop stops when every row has emitted <eos>.
@@ -61,19 +66,23 @@ def decode_tokens(model: CVAE, z: torch.Tensor, c: torch.Tensor, settings: Sampl
     device = z.device
     zc = torch.cat([z, c], dim=-1)
     state = model.decoder.init_state(zc)
+    static = model.decoder.static(zc)
     token = torch.full((b,), BOS, dtype=torch.long, device=device)
     done = torch.zeros(b, dtype=torch.bool, device=device)
     out = torch.full((b, settings.max_length + 1), PAD, dtype=torch.long, device=device)
     for t in range(settings.max_length + 1):
-        logits, state = model.decoder.step(model.embedding(token), zc, state)
+        logits, state = model.decoder.step(model.embedding(token), zc, state, static)
         logits[:, NEVER_SAMPLED] = float("-inf")
         if settings.strategy == "greedy":
             token = logits.argmax(dim=-1)
         else:
             logits = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p)
             probs = logits.softmax(dim=-1)
-            token = torch.multinomial(probs.cpu() if generator is not None else probs, 1,
-                                      generator=generator).squeeze(1).to(device)
+            token = (
+                torch.multinomial(probs.cpu() if generator is not None else probs, 1, generator=generator)
+                .squeeze(1)
+                .to(device)
+            )
         token = token.masked_fill(done, PAD)
         out[:, t] = token
         done |= token == EOS

@@ -53,8 +53,11 @@ class ConditionalPrior(nn.Module):
 
     def __init__(self, condition_dim: int, latent_dim: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(condition_dim, 2 * condition_dim), nn.SiLU(),
-                                 nn.Linear(2 * condition_dim, 2 * latent_dim))
+        self.net = nn.Sequential(
+            nn.Linear(condition_dim, 2 * condition_dim),
+            nn.SiLU(),
+            nn.Linear(2 * condition_dim, 2 * latent_dim),
+        )
 
     def forward(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.net(c).chunk(2, dim=-1)
@@ -68,18 +71,41 @@ class CVAE(nn.Module):
         s = shape
         self.embedding = nn.Embedding(s.vocab_size, s.embedding_dim, padding_idx=PAD)
         self.condition = ConditionEmbedder(s.num_continuous, s.tag_sizes, s.condition_dim)
-        self.encoder = GRUEncoder(s.embedding_dim, s.encoder_hidden, s.encoder_layers,
-                                  s.condition_dim, s.latent_dim, s.dropout)
-        self.decoder = GRUDecoder(s.embedding_dim, s.decoder_hidden, s.decoder_layers,
-                                  s.latent_dim, s.condition_dim, s.vocab_size, s.dropout)
+        self.encoder = GRUEncoder(
+            s.embedding_dim,
+            s.encoder_hidden,
+            s.encoder_layers,
+            s.condition_dim,
+            s.latent_dim,
+            s.dropout,
+        )
+        self.decoder = GRUDecoder(
+            s.embedding_dim,
+            s.decoder_hidden,
+            s.decoder_layers,
+            s.latent_dim,
+            s.condition_dim,
+            s.vocab_size,
+            s.dropout,
+        )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
 
-    def embed_conditions(self, values: torch.Tensor, present: torch.Tensor, tags: torch.Tensor
-                         ) -> torch.Tensor:
+    def set_matmul_dtype(self, dtype: torch.dtype | None) -> None:
+        """Run the GRU matrix products in `dtype` (bfloat16 is ~3x faster on CPUs with AVX512-BF16)."""
+        from seqcvae.models.gru import GRULayer
+
+        for m in self.modules():
+            if isinstance(m, GRULayer):
+                m.matmul_dtype = dtype
+
+    def embed_conditions(
+        self, values: torch.Tensor, present: torch.Tensor, tags: torch.Tensor
+    ) -> torch.Tensor:
         return self.condition(values, present, tags)
 
-    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor, c: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, T+1) starting with <bos>; lengths (B,) incl. <eos> -> mu, logvar (B, Z)."""
         return self.encoder(self.embedding(tokens[:, 1:]), lengths, c)
 
@@ -98,8 +124,14 @@ class CVAE(nn.Module):
         """Teacher forcing: decoder_inputs (B, T) token ids -> logits (B, T, V)."""
         return self.decoder(self.embedding(decoder_inputs), torch.cat([z, c], dim=-1))
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, c: torch.Tensor,
-                decoder_inputs: torch.Tensor | None = None, sample_z: bool = True) -> CVAEOutput:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        c: torch.Tensor,
+        decoder_inputs: torch.Tensor | None = None,
+        sample_z: bool = True,
+    ) -> CVAEOutput:
         """tokens (B, T+1): <bos> x <eos> pad; c (B, C) from embed_conditions.
 
         decoder_inputs defaults to tokens[:, :-1] (the trainer passes a word-dropped copy).

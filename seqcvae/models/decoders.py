@@ -5,18 +5,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqcvae.models.gru import StackedGRU
+
 
 class GRUDecoder(nn.Module):
-    """GRU whose initial state comes from (z, c) and whose every input is [emb(x_t); z; c]."""
+    """GRU whose initial state comes from (z, c) and whose every input is [emb(x_t); z; c].
 
-    def __init__(self, embedding_dim: int, hidden: int, layers: int, latent_dim: int,
-                 condition_dim: int, vocab_size: int, dropout: float = 0.0):
+    The (z, c) part of the input projection is the same at every step, so it is computed once
+    per sequence (`static`) rather than concatenated to each input.
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int,
+        hidden: int,
+        layers: int,
+        latent_dim: int,
+        condition_dim: int,
+        vocab_size: int,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.layers = layers
         self.hidden = hidden
         self.init = nn.Linear(latent_dim + condition_dim, layers * hidden)
-        self.rnn = nn.GRU(embedding_dim + latent_dim + condition_dim, hidden, num_layers=layers,
-                          batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.static = nn.Linear(latent_dim + condition_dim, 3 * hidden, bias=False)
+        self.rnn = StackedGRU(embedding_dim, hidden, layers, dropout)
         self.out = nn.Linear(hidden, vocab_size)
 
     def init_state(self, zc: torch.Tensor) -> torch.Tensor:
@@ -26,12 +40,19 @@ class GRUDecoder(nn.Module):
 
     def forward(self, embedded: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits: embedded inputs (B, T, E), zc (B, Z+C) -> (B, T, V)."""
-        inputs = torch.cat([embedded, zc.unsqueeze(1).expand(-1, embedded.shape[1], -1)], dim=-1)
-        out, _ = self.rnn(inputs, self.init_state(zc))
+        out = self.rnn(embedded, self.init_state(zc), self.static(zc))
         return self.out(out)
 
-    def step(self, embedded: torch.Tensor, zc: torch.Tensor, state: torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One token: embedded (B, E), zc (B, Z+C), state (layers, B, H) -> logits (B, V), state."""
-        out, state = self.rnn(torch.cat([embedded, zc], dim=-1).unsqueeze(1), state)
-        return self.out(out[:, 0]), state
+    def step(
+        self,
+        embedded: torch.Tensor,
+        zc: torch.Tensor,
+        state: torch.Tensor,
+        static: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One token: embedded (B, E), zc (B, Z+C), state (layers, B, H) -> logits (B, V), state.
+
+        `static` may carry self.static(zc) precomputed by the caller.
+        """
+        state = self.rnn.step(embedded, state, self.static(zc) if static is None else static)
+        return self.out(state[-1]), state

@@ -14,14 +14,16 @@ def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return nll.sum(dim=1)
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor | None = None,
-                prior_logvar: torch.Tensor | None = None) -> torch.Tensor:
+def gaussian_kl(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior_mu: torch.Tensor | None = None,
+    prior_logvar: torch.Tensor | None = None,
+) -> torch.Tensor:
     """KL(N(mu, exp logvar) || prior) per latent dimension (B, Z); prior N(0, I) when None."""
     if prior_mu is None or prior_logvar is None:
         return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-    return 0.5 * (
-        prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1.0
-    )
+    return 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1.0)
 
 
 def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:

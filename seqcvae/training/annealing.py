@@ -5,8 +5,14 @@ from __future__ import annotations
 import math
 
 
-def beta_at(step: int, schedule: str, kl_max: float = 1.0, warmup_steps: int = 2000,
-            cycle_steps: int = 2000, cycle_ratio: float = 0.5) -> float:
+def beta_at(
+    step: int,
+    schedule: str,
+    kl_max: float = 1.0,
+    warmup_steps: int = 2000,
+    cycle_steps: int = 2000,
+    cycle_ratio: float = 0.5,
+) -> float:
     """KL weight at `step` (0-based).
 
     constant:  kl_max.
@@ -33,13 +39,10 @@ def beta_at(step: int, schedule: str, kl_max: float = 1.0, warmup_steps: int = 2
             return kl_max
         tau = (step % cycle_steps) / cycle_steps
         return kl_max * min(1.0, tau / cycle_ratio)
-    raise ValueError(
-        f"unknown KL schedule {schedule!r}; expected constant, linear, logistic or cyclical"
-    )
+    raise ValueError(f"unknown KL schedule {schedule!r}; expected constant, linear, logistic or cyclical")
 
 
-def lr_at(progress: float, step: int, lr: float, min_lr: float, warmup_steps: int,
-          schedule: str) -> float:
+def lr_at(progress: float, step: int, lr: float, min_lr: float, warmup_steps: int, schedule: str) -> float:
     """Learning rate: linear warm-up over warmup_steps, then cosine from lr to min_lr.
 
     `progress` in [0, 1] is the fraction of training done (by steps or by the time budget).

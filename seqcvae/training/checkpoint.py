@@ -33,8 +33,13 @@ from safetensors.torch import load_file, save_file
 from seqcvae.errors import CheckpointError
 
 FORMAT_VERSION = 1
-REQUIRED_FILES = ("meta.json", "config.json", "model.safetensors", "tokenizer.json",
-                  "conditions.json")
+REQUIRED_FILES = (
+    "meta.json",
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "conditions.json",
+)
 
 
 @dataclass
@@ -111,8 +116,10 @@ def save_checkpoint(path: Path, data: CheckpointData) -> None:
     _write_json(tmp / "config.json", data.config)
     _write_json(tmp / "tokenizer.json", data.tokenizer)
     _write_json(tmp / "conditions.json", data.conditions)
-    save_file({k: v.detach().cpu().contiguous() for k, v in data.weights.items()},
-              str(tmp / "model.safetensors"))
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in data.weights.items()},
+        str(tmp / "model.safetensors"),
+    )
     if data.train_state is not None:
         tensors: dict[str, torch.Tensor] = {}
         skeleton = _split_tensors(data.train_state, "s", tensors)
@@ -157,8 +164,7 @@ def _read_json(path: Path) -> Any:
         raise CheckpointError(f"checkpoint file {str(path)!r} is unreadable or corrupted: {exc}") from None
 
 
-def load_checkpoint(path: str | Path, which: str = "best", with_train_state: bool = False
-                    ) -> CheckpointData:
+def load_checkpoint(path: str | Path, which: str = "best", with_train_state: bool = False) -> CheckpointData:
     """Load a checkpoint (no code is executed: JSON and safetensors only)."""
     ckpt = resolve_checkpoint(path, which)
     missing = [f for f in REQUIRED_FILES if not (ckpt / f).exists()]
@@ -174,8 +180,9 @@ def load_checkpoint(path: str | Path, which: str = "best", with_train_state: boo
     try:
         weights = load_file(str(ckpt / "model.safetensors"))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint weights {str(ckpt / 'model.safetensors')!r} are "
-                              f"corrupted or truncated: {exc}") from None
+        raise CheckpointError(
+            f"checkpoint weights {str(ckpt / 'model.safetensors')!r} are corrupted or truncated: {exc}"
+        ) from None
     train_state = None
     if with_train_state:
         if not (ckpt / "train_state.json").exists():

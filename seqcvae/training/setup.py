@@ -37,8 +37,12 @@ class Prepared:
     data_summary: str = ""
 
 
-def prepare_run_data(cfg: RunConfig, tokenizer_state: dict | None = None,  # type: ignore[type-arg]
-                     conditions_state: dict | None = None, workers: int = 1) -> Prepared:
+def prepare_run_data(
+    cfg: RunConfig,
+    tokenizer_state: dict | None = None,  # type: ignore[type-arg]
+    conditions_state: dict | None = None,
+    workers: int = 1,
+) -> Prepared:
     """Read, clean and split the data; fit (or restore, when resuming) tokenizer and conditions."""
     d = cfg.data
     full = prepare_smiles(resolve_data_path(d.train_path), d, workers=workers)
@@ -55,10 +59,14 @@ def prepare_run_data(cfg: RunConfig, tokenizer_state: dict | None = None,  # typ
             raise DataError(f"only {len(full)} usable rows: too few to hold out a validation set")
         val_data = full.subset(np.sort(perm[:n_val]))
         train_data = full.subset(np.sort(perm[n_val:]))
-    tokenizer = (load_tokenizer(tokenizer_state) if tokenizer_state
-                 else SmilesTokenizer.train(train_data.sequences))
-    conditions = (ConditionSpace.from_dict(conditions_state) if conditions_state
-                  else ConditionSpace.fit(train_data.columns, train_data.tag_columns))
+    tokenizer = (
+        load_tokenizer(tokenizer_state) if tokenizer_state else SmilesTokenizer.train(train_data.sequences)
+    )
+    conditions = (
+        ConditionSpace.from_dict(conditions_state)
+        if conditions_state
+        else ConditionSpace.fit(train_data.columns, train_data.tag_columns)
+    )
     datasets = []
     for part in (train_data, val_data):
         enc = conditions.encode_columns(part.columns, part.tag_columns, len(part))

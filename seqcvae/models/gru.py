@@ -1,0 +1,119 @@
+"""A GRU written as a step loop over precomputed input projections.
+
+Why not torch.nn.GRU: on CPU its autograd graph slices the (B, T, 3H) input projection at every
+step, and each slice's backward zero-fills a full-size buffer, so backward costs O(T^2) memory
+traffic: 58% of a training step's time was `fill_` in a profile of the default model
+(scripts/profile_train_step.py). Here the projections are `unbind`-ed once, whose backward is one
+`stack`, and the constant part of the input (z, c) is projected once per sequence, not per step.
+The cell equations and weight layout are those of torch.nn.GRU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def linear(x: torch.Tensor, layer: nn.Linear, dtype: torch.dtype | None,
+           weight: torch.Tensor | None = None) -> torch.Tensor:
+    """layer(x), with the matrix product in `dtype` (e.g. bfloat16) and the result in x's dtype.
+
+    The bias add and everything around it stay in float32, so the recurrent state keeps full
+    precision; only the products (forward and backward) run in the faster dtype.
+    """
+    if dtype is None or dtype == x.dtype:
+        return layer(x)
+    w = layer.weight.to(dtype) if weight is None else weight
+    return F.linear(x.to(dtype), w).to(x.dtype) + layer.bias
+
+
+class GRULayer(nn.Module):
+    """One unidirectional GRU layer over batch-first inputs."""
+
+    def __init__(self, input_size: int, hidden: int):
+        super().__init__()
+        self.hidden = hidden
+        self.matmul_dtype: torch.dtype | None = None  # None: the parameters' dtype
+        self.w_ih = nn.Linear(input_size, 3 * hidden)
+        self.w_hh = nn.Linear(hidden, 3 * hidden)
+        bound = 1.0 / math.sqrt(hidden)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def cell(self, gi: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor | None = None) -> torch.Tensor:
+        """gi (B, 3H) input projection (bias included), h (B, H) -> next h (B, H).
+
+        w_hh: the recurrent weight already cast to matmul_dtype (saves a cast per step).
+        """
+        i_r, i_z, i_n = gi.chunk(3, dim=1)
+        h_r, h_z, h_n = linear(h, self.w_hh, self.matmul_dtype, w_hh).chunk(3, dim=1)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
+        return n + z * (h - n)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, I), h0 (B, H), static (B, 3H) added to every step's input projection.
+
+        Returns all hidden states (B, T, H).
+        """
+        gi = linear(x, self.w_ih, self.matmul_dtype)
+        if static is not None:
+            gi = gi + static.unsqueeze(1)
+        w_hh = self.w_hh.weight.to(self.matmul_dtype) if self.matmul_dtype is not None else None
+        h = h0
+        outs = []
+        for g in gi.unbind(1):
+            h = self.cell(g, h, w_hh)
+            outs.append(h)
+        return torch.stack(outs, dim=1)
+
+
+class StackedGRU(nn.Module):
+    """Layers of GRULayer with dropout between them; `static` feeds only the first layer."""
+
+    def __init__(self, input_size: int, hidden: int, layers: int, dropout: float = 0.0):
+        super().__init__()
+        self.layers = nn.ModuleList(GRULayer(input_size if i == 0 else hidden, hidden) for i in range(layers))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 and layers > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, I), h0 (L, B, H) -> top-layer states (B, T, H)."""
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = self.dropout(x)
+            x = layer(x, h0[i], static if i == 0 else None)
+        return x
+
+    def step(self, x: torch.Tensor, h: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
+        """One step for every layer: x (B, I), h (L, B, H) -> new h (L, B, H)."""
+        new = []
+        inp = x
+        for i, layer in enumerate(self.layers):
+            gi = linear(inp, layer.w_ih, layer.matmul_dtype)
+            if i == 0 and static is not None:
+                gi = gi + static
+            inp = layer.cell(gi, h[i])
+            new.append(inp)
+        return torch.stack(new)
+
+
+def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first lengths[b] steps, leaving padding in place. x (B, T, D).
+
+    The permutation is its own inverse.
+    """
+    b, t = x.shape[:2]
+    steps = torch.arange(t, device=x.device).unsqueeze(0).expand(b, t)
+    lens = lengths.to(x.device).unsqueeze(1)
+    idx = torch.where(steps < lens, lens - 1 - steps, steps)
+    return x.gather(1, idx.unsqueeze(-1).expand_as(x))
+
+
+def last_valid(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """x (B, T, H) -> x[b, lengths[b] - 1] (B, H)."""
+    idx = (lengths.to(x.device) - 1).view(-1, 1, 1).expand(-1, 1, x.shape[2])
+    return x.gather(1, idx).squeeze(1)

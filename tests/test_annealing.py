@@ -1,0 +1,50 @@
+import math
+
+import pytest
+
+from seqcvae.training.annealing import beta_at, lr_at
+
+
+def test_constant():
+    assert beta_at(0, "constant", 0.5) == 0.5
+    assert beta_at(10**6, "constant", 0.5) == 0.5
+
+
+def test_linear_known_values():
+    assert beta_at(0, "linear", 1.0, 1000) == 0.0
+    assert beta_at(250, "linear", 1.0, 1000) == 0.25
+    assert beta_at(1000, "linear", 1.0, 1000) == 1.0
+    assert beta_at(5000, "linear", 0.5, 1000) == 0.5
+
+
+def test_logistic_known_values():
+    assert beta_at(500, "logistic", 1.0, 1000) == pytest.approx(0.5)
+    assert beta_at(0, "logistic", 1.0, 1000) == pytest.approx(1 / (1 + math.exp(5)))
+    assert beta_at(1000, "logistic", 1.0, 1000) == pytest.approx(1 / (1 + math.exp(-5)))
+    values = [beta_at(s, "logistic", 1.0, 1000) for s in range(0, 2000, 100)]
+    assert values == sorted(values)
+
+
+def test_cyclical_known_values():
+    kw = dict(kl_max=1.0, cycle_steps=100, cycle_ratio=0.5)
+    assert beta_at(0, "cyclical", **kw) == 0.0
+    assert beta_at(25, "cyclical", **kw) == 0.5
+    assert beta_at(50, "cyclical", **kw) == 1.0
+    assert beta_at(99, "cyclical", **kw) == 1.0
+    assert beta_at(100, "cyclical", **kw) == 0.0
+    assert beta_at(125, "cyclical", **kw) == 0.5
+
+
+def test_bad_schedule_and_step():
+    with pytest.raises(ValueError, match="sigmoid"):
+        beta_at(0, "sigmoid")
+    with pytest.raises(ValueError):
+        beta_at(-1, "linear")
+
+
+def test_lr_warmup_then_cosine():
+    assert lr_at(0.0, 0, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-4)
+    assert lr_at(0.0, 9, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-3)
+    assert lr_at(0.5, 100, 1e-3, 1e-4, 10, "cosine") == pytest.approx(5.5e-4)
+    assert lr_at(1.0, 100, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-4)
+    assert lr_at(0.7, 100, 1e-3, 1e-4, 10, "constant") == 1e-3

@@ -1,0 +1,91 @@
+import json
+import pickle
+
+import pytest
+import torch
+
+from seqcvae.errors import CheckpointError
+from seqcvae.generation.generator import Generator
+from seqcvae.training.checkpoint import CheckpointData, load_checkpoint, save_checkpoint
+
+
+def _logits(gen: Generator) -> torch.Tensor:
+    torch.manual_seed(0)
+    tokens = torch.tensor([[1, 5, 5, 9, 2]])
+    lengths = torch.tensor([4])
+    values = torch.zeros(1, gen.conditions.num_continuous)
+    c = gen.model.embed_conditions(values, torch.ones_like(values), torch.zeros(1, 0, dtype=torch.long))
+    with torch.no_grad():
+        mu, _ = gen.model.encode(tokens, lengths, c)
+        return gen.model.decode(tokens[:, :-1], mu, c)
+
+
+def test_save_load_identical_logits(tiny_run, tmp_path):
+    gen = Generator.load(tiny_run)
+    ckpt = load_checkpoint(tiny_run)
+    save_checkpoint(tmp_path / "copy", ckpt)
+    again = Generator.load(tmp_path / "copy")
+    assert torch.equal(_logits(gen), _logits(again))
+    assert again.tokenizer.to_dict() == gen.tokenizer.to_dict()
+    assert again.conditions.to_dict() == gen.conditions.to_dict()
+
+
+def test_resolves_run_dir_and_missing_paths(tiny_run, tmp_path):
+    assert load_checkpoint(tiny_run, which="last").path.name == "last"
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="neither a checkpoint"):
+        load_checkpoint(tmp_path)
+
+
+def _copy(tiny_run, tmp_path):
+    ckpt = load_checkpoint(tiny_run)
+    dst = tmp_path / "ck"
+    save_checkpoint(dst, ckpt)
+    return dst
+
+
+def test_other_format_version_is_refused(tiny_run, tmp_path):
+    dst = _copy(tiny_run, tmp_path)
+    meta = json.loads((dst / "meta.json").read_text())
+    meta["format_version"] = 99
+    (dst / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_checkpoint(dst)
+
+
+def test_truncated_weights_are_a_clear_error(tiny_run, tmp_path):
+    dst = _copy(tiny_run, tmp_path)
+    w = dst / "model.safetensors"
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        load_checkpoint(dst)
+
+
+def test_pickle_in_place_of_weights_is_never_executed(tiny_run, tmp_path):
+    dst = _copy(tiny_run, tmp_path)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (dst / "model.safetensors").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(dst)
+    assert not marker.exists()
+
+
+def test_crash_during_write_keeps_previous_checkpoint(tiny_run, tmp_path, monkeypatch):
+    dst = _copy(tiny_run, tmp_path)
+    ckpt = load_checkpoint(dst)
+    import seqcvae.training.checkpoint as mod
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mod, "save_file", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(dst, CheckpointData(**{**vars(ckpt), "meta": {**ckpt.meta, "step": 999}}))
+    monkeypatch.undo()
+    assert load_checkpoint(dst).meta["step"] == ckpt.meta["step"]

@@ -1,0 +1,98 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from seqcvae.config import BUILTIN_CONFIGS, RunConfig, load_config, parse_override
+from seqcvae.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", BUILTIN_CONFIGS)
+def test_builtin_configs_load(name):
+    cfg = load_config(name)
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_default_toml_matches_dataclass_defaults():
+    # The shipped default file documents every key; its values must be the dataclass defaults
+    # except where it says otherwise (budget).
+    cfg = load_config("smiles_default")
+    default = RunConfig()
+    assert cfg.model == default.model
+    assert cfg.data == default.data
+
+
+def test_json_round_trip(tmp_path):
+    cfg = load_config("smiles_tiny", ["train.lr=0.01", "data.properties=['LogP']"])
+    import json
+
+    assert RunConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert cfg.train.lr == 0.01 and cfg.data.properties == ["LogP"]
+
+
+def test_overrides_parse_types():
+    cfg = RunConfig().with_overrides(
+        [
+            "train.epochs=3",
+            "train.lr=1e-3",
+            "train.device=cpu",
+            "model.prior=conditional",
+            "train.max_minutes=2",
+        ]
+    )
+    assert cfg.train.epochs == 3 and cfg.train.lr == 1e-3 and cfg.train.device == "cpu"
+    assert cfg.model.prior == "conditional" and cfg.train.max_minutes == 2.0
+
+
+def test_unknown_key_names_valid_keys():
+    with pytest.raises(ConfigError) as e:
+        RunConfig().with_overrides(["train.epoch=3"])
+    assert "train.epoch" in str(e.value) and "epochs" in str(e.value)
+
+
+def test_unknown_section():
+    with pytest.raises(ConfigError, match="valid sections"):
+        RunConfig().with_overrides(["trian.epochs=3"])
+
+
+def test_unknown_key_in_toml(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[model]\nhidden = 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(str(p))
+    assert "model.hidden" in str(e.value) and "decoder_hidden" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "train.epochs=three",
+        "train.epochs=1.5",
+        "train.lr=true",
+        "data.properties=3",
+        "train.kl_schedule=sigmoid",
+    ],
+)
+def test_wrong_types_and_choices(item):
+    with pytest.raises(ConfigError, match=item.split("=")[0]):
+        RunConfig().with_overrides([item])
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[model\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(str(p))
+    with pytest.raises(ConfigError, match="smiles_default"):
+        load_config(str(tmp_path / "nope.toml"))
+
+
+def test_override_without_equals():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_override("train.epochs")
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.floats(min_value=1e-8, max_value=10.0))
+def test_override_round_trip(epochs, lr):
+    cfg = RunConfig().with_overrides([f"train.epochs={epochs}", f"train.lr={lr!r}"])
+    assert cfg.train.epochs == epochs and cfg.train.lr == lr
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg

@@ -87,6 +87,7 @@ def main() -> None:
     result.update(training_speed(run))
 
     gen = Generator.load(run)
+    result["sampling"] = dict(vars(gen.default_settings()))
     names = [c.name for c in gen.conditions.continuous]
     reference = gen.reference_set()
 
@@ -109,6 +110,10 @@ def main() -> None:
             "sample_and_rdkit_check_molecules_per_s": round(len(seqs) / (t_sample + t_check), 1),
         }
     )
+    plain = gen.sample_sequences(requests, seed=args.seed,
+                                 settings=gen.default_settings(temperature=1.0, top_p=1.0))
+    result["validity_plain_sampling_t1"] = round(
+        set_metrics([c for c, _ in analyse_many(plain, [])])["validity"], 4)
     free = gen.sample_sequences([{}] * 2000, seed=args.seed + 1)
     result["validity_unconditioned_2k"] = round(
         set_metrics([c for c, _ in analyse_many(free, [])])["validity"], 4

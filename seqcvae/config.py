@@ -43,7 +43,7 @@ class ModelConfig:
     """Architecture of the CVAE."""
 
     embedding_dim: int = 64
-    encoder_hidden: int = 256
+    encoder_hidden: int = 128
     encoder_layers: int = 1
     decoder_hidden: int = 512
     decoder_layers: int = 1
@@ -63,14 +63,14 @@ class TrainConfig:
     max_steps: int = 0  # 0 = no limit
     batch_size: int = 128
     lr: float = 2e-3
-    min_lr: float = 1e-4
+    min_lr: float = 2e-4
     warmup_steps: int = 200
     lr_schedule: str = "cosine"  # "cosine" (over max_steps or the time budget) or "constant"
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     kl_schedule: str = "linear"  # constant | linear | logistic | cyclical
     kl_max: float = 1.0
-    kl_warmup_steps: int = 2000  # linear ramp length / logistic midpoint scale
+    kl_warmup_steps: int = 1000  # linear ramp length; logistic: reaches ~kl_max here
     kl_cycle_steps: int = 2000  # period for the cyclical schedule
     kl_cycle_ratio: float = 0.5  # fraction of each cycle spent ramping
     free_bits: float = 0.0  # nats per latent dimension (batch-averaged), 0 = off
@@ -89,9 +89,9 @@ class SampleConfig:
     """Default sampling settings for generation."""
 
     strategy: str = "sample"  # "greedy" or "sample"
-    temperature: float = 1.0
+    temperature: float = 0.8
     top_k: int = 0
-    top_p: float = 1.0
+    top_p: float = 0.95
     batch_size: int = 1000
     max_length: int = 100
     seed: int = 0

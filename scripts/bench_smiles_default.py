@@ -110,10 +110,12 @@ def main() -> None:
             "sample_and_rdkit_check_molecules_per_s": round(len(seqs) / (t_sample + t_check), 1),
         }
     )
-    plain = gen.sample_sequences(requests, seed=args.seed,
-                                 settings=gen.default_settings(temperature=1.0, top_p=1.0))
+    plain = gen.sample_sequences(
+        requests, seed=args.seed, settings=gen.default_settings(temperature=1.0, top_p=1.0)
+    )
     result["validity_plain_sampling_t1"] = round(
-        set_metrics([c for c, _ in analyse_many(plain, [])])["validity"], 4)
+        set_metrics([c for c, _ in analyse_many(plain, [])])["validity"], 4
+    )
     free = gen.sample_sequences([{}] * 2000, seed=args.seed + 1)
     result["validity_unconditioned_2k"] = round(
         set_metrics([c for c, _ in analyse_many(free, [])])["validity"], 4

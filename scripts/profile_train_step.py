@@ -50,9 +50,11 @@ def main() -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
 
     model = trainer.model
-    c = model.embed_conditions(torch.zeros(1000, prepared.conditions.num_continuous),
-                               torch.zeros(1000, prepared.conditions.num_continuous),
-                               torch.zeros(1000, 0, dtype=torch.long))
+    c = model.embed_conditions(
+        torch.zeros(1000, prepared.conditions.num_continuous),
+        torch.zeros(1000, prepared.conditions.num_continuous),
+        torch.zeros(1000, 0, dtype=torch.long),
+    )
     z = torch.randn(1000, model.shape.latent_dim)
     from seqcvae.generation.sampling import SamplingSettings
 

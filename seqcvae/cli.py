@@ -125,14 +125,75 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - t0
     if args.out:
-        write_records_csv(records, args.out, gen.measured_properties())
+        write_records_csv(records, args.out, gen.measured_properties(), gen.kind)
     summary = gen.summarise(records, gen.reference_set(args.reference) if args.reference else None)
     if args.json:
         print(json.dumps(summary, indent=2))
+    elif gen.kind == "text":
+        n = len(records)
+        print(
+            f"generated {n} in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f}/s); uniqueness "
+            f"{_fmt(summary['uniqueness'])}, distinct-1 {_fmt(summary['distinct_1'])}, "
+            f"distinct-2 {_fmt(summary['distinct_2'])}"
+        )
+        if not args.out:
+            for r in records[: min(n, 10)]:
+                print(f"  {r.sequence}")
     else:
         print_summary(summary, seconds)
         if args.out:
             print(f"wrote {len(records)} rows to {args.out}")
+    return 0
+
+
+def _read_inputs(args: argparse.Namespace) -> list[str]:
+    texts = list(args.text or [])
+    if args.input:
+        from seqcvae.data.tables import read_table
+
+        _, rows = read_table(args.input, "text")
+        texts += [r["text"] for r in rows if r.get("text", "").strip()]
+    if not texts:
+        raise SeqCVAEError("give sentences to transfer with --text '...' (repeatable) or --input FILE")
+    return texts
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from seqcvae.generation.generator import Generator, write_records_csv
+
+    gen = Generator.load(args.checkpoint, which=args.which)
+    target = dict(parse_condition(c) for c in args.condition)
+    if not target:
+        raise SeqCVAEError("give the target style with --condition NAME=VALUE, e.g. -c sentiment=pos")
+    source = dict(parse_condition(c) for c in args.source)
+    texts = _read_inputs(args)
+    records = gen.transfer(
+        texts, target, source or None, seed=args.seed, strategy="sample" if args.sample else "greedy"
+    )
+    if args.out:
+        write_records_csv(records, args.out, gen.measured_properties(), gen.kind)
+        print(f"wrote {len(records)} rows to {args.out}")
+    else:
+        for src, r in zip(texts, records):
+            print(f"{src}\n  -> {r.sequence}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from seqcvae.evaluation.report import evaluate_run, format_report
+
+    report = evaluate_run(
+        args.checkpoint,
+        which=args.which,
+        data=args.data,
+        k=args.k,
+        n_samples=args.n,
+        max_sequences=args.max_sequences,
+        seed=args.seed,
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
@@ -197,6 +258,43 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--reference", help="SMILES file for novelty (default: the run's training set)")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
     g.set_defaults(func=cmd_generate)
+
+    tr = sub.add_parser("transfer", help="re-decode given sequences under other conditions (style transfer)")
+    tr.add_argument("--checkpoint", required=True)
+    tr.add_argument("--which", default="best", choices=["best", "last"])
+    tr.add_argument("--text", action="append", help="input sentence (repeatable)")
+    tr.add_argument("--input", help="file of inputs: .txt (one per line) or a table with a 'text' column")
+    tr.add_argument(
+        "--condition",
+        "-c",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="target tag(s), e.g. -c sentiment=pos",
+    )
+    tr.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the inputs' own tag(s), if known, e.g. --source sentiment=neg",
+    )
+    tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", help="CSV file of the outputs")
+    tr.set_defaults(func=cmd_transfer)
+
+    ev = sub.add_parser("evaluate", help="likelihood, collapse diagnostics and sample metrics")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--which", default="best", choices=["best", "last"])
+    ev.add_argument("--data", help="held-out file (default: the run's validation data)")
+    ev.add_argument("--k", type=int, default=50, help="importance samples for IW-NLL (default 50)")
+    ev.add_argument("--n", type=int, default=1000, help="samples for the sample metrics")
+    ev.add_argument("--max-sequences", type=int, default=2000, help="held-out sequences (0 = all)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--out", help="write the report as JSON here")
+    ev.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("--checkpoint", required=True)

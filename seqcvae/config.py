@@ -24,7 +24,7 @@ from seqcvae.errors import ConfigError
 class DataConfig:
     """Where the training sequences and their conditions come from."""
 
-    kind: str = "smiles"  # "smiles" (RDKit-checked); text arrives with issue 3
+    kind: str = "smiles"  # "smiles" (RDKit-checked, regex tokens) or "text" (SentencePiece)
     train_path: str = "data/moses_sample/train.csv.gz"
     val_path: str = ""  # empty: hold out val_fraction of the training file
     val_fraction: float = 0.05
@@ -35,7 +35,9 @@ class DataConfig:
     max_length: int = 100  # tokens, excluding <bos>/<eos>
     too_long: str = "drop"  # "drop" or "truncate" sequences longer than max_length
     max_skip_fraction: float = 0.2  # fail if more rows than this are invalid/empty/missing
-    limit: int = 0  # use only the first N rows (0 = all); for quick experiments and tests
+    limit: int = 0  # use a fixed random subset of N rows (0 = all); for quick experiments and tests
+    vocab_size: int = 4000  # text: SentencePiece vocabulary size (a soft limit on small corpora)
+    sp_model_type: str = "unigram"  # text: "unigram" or "bpe"
 
 
 @dataclass
@@ -128,7 +130,8 @@ class RunConfig:
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.kind": ("smiles",),
+    "data.kind": ("smiles", "text"),
+    "data.sp_model_type": ("unigram", "bpe"),
     "data.too_long": ("drop", "truncate"),
     "model.prior": ("standard", "conditional"),
     "train.lr_schedule": ("cosine", "constant"),
@@ -212,7 +215,7 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-BUILTIN_CONFIGS = ("smiles_default", "smiles_tiny")
+BUILTIN_CONFIGS = ("smiles_default", "smiles_tiny", "text_vader", "text_tiny")
 
 
 def builtin_config_path(name: str) -> Path:

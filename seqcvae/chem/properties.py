@@ -22,7 +22,7 @@ def _sascorer() -> Any:
         raise RuntimeError(f"RDKit Contrib SA_Score not found at {contrib}")
     if contrib not in sys.path:
         sys.path.insert(0, contrib)
-    import sascorer  # type: ignore[import-not-found]
+    import sascorer
 
     return sascorer
 

@@ -8,7 +8,7 @@ only the properties they care about at generation time.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,14 +120,18 @@ class ConditionSpace:
             tags[:, j] = [cat.index(v) for v in tag_columns[cat.name]]
         return EncodedConditions(values, np.ones_like(values), tags)
 
-    def encode_request(self, request: Mapping[str, Any], n: int) -> EncodedConditions:
-        """Encode one user request (name -> value) for n samples; absent names are unspecified."""
+    def check_names(self, names: Iterable[str]) -> None:
+        """Raise ConditionError naming the first unknown condition and the known ones."""
         known = set(self.names)
-        unknown = [k for k in request if k not in known]
+        unknown = [k for k in names if k not in known]
         if unknown:
             raise ConditionError(
                 f"unknown condition {unknown[0]!r}; this model knows: {', '.join(self.names) or '(none)'}"
             )
+
+    def encode_request(self, request: Mapping[str, Any], n: int) -> EncodedConditions:
+        """Encode one user request (name -> value) for n samples; absent names are unspecified."""
+        self.check_names(request)
         values = np.zeros((n, self.num_continuous), dtype=np.float32)
         present = np.zeros_like(values)
         for j, c in enumerate(self.continuous):

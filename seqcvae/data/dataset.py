@@ -47,23 +47,41 @@ class TokenDataset:
         tokenizer: Tokenizer,
         conditions: EncodedConditions,
         max_length: int,
-    ) -> TokenDataset:
-        ids = [np.asarray(tokenizer.encode(s)[:max_length], dtype=np.int64) for s in sequences]
-        return cls(ids, conditions)
+        too_long: str = "truncate",
+    ) -> tuple[TokenDataset, int]:
+        """Tokenise; sequences over max_length tokens are truncated or dropped ("drop").
+
+        Returns the dataset and how many sequences were over-long.
+        """
+        ids: list[np.ndarray] = []
+        keep: list[int] = []
+        n_long = 0
+        for i, s in enumerate(sequences):
+            toks = tokenizer.encode(s)
+            if len(toks) > max_length:
+                n_long += 1
+                if too_long == "drop":
+                    continue
+                toks = toks[:max_length]
+            ids.append(np.asarray(toks, dtype=np.int64))
+            keep.append(i)
+        if len(keep) < len(sequences):
+            conditions = conditions.select(np.asarray(keep, dtype=np.int64))
+        return cls(ids, conditions), n_long
 
     def __len__(self) -> int:
         return len(self.token_ids)
 
-    def collate(self, idx: Sequence[int]) -> Batch:
-        idx = np.asarray(idx, dtype=np.int64)
-        n = self.lengths[idx]
+    def collate(self, idx: Sequence[int] | np.ndarray) -> Batch:
+        rows = np.asarray(idx, dtype=np.int64)
+        n = self.lengths[rows]
         width = int(n.max()) + 2
-        tokens = np.full((len(idx), width), PAD, dtype=np.int64)
+        tokens = np.full((len(rows), width), PAD, dtype=np.int64)
         tokens[:, 0] = BOS
-        for r, i in enumerate(idx):
+        for r, i in enumerate(rows):
             tokens[r, 1 : n[r] + 1] = self.token_ids[i]
             tokens[r, n[r] + 1] = EOS
-        cond = self.conditions.select(idx)
+        cond = self.conditions.select(rows)
         return Batch(
             tokens=torch.from_numpy(tokens),
             lengths=torch.from_numpy(n + 1),

@@ -44,6 +44,17 @@ class PreparedData:
         )
 
 
+def limit_rows(rows: list[dict[str, str]], limit: int) -> list[dict[str, str]]:
+    """A fixed random subset of `limit` rows (seed 0), kept in file order; all rows if limit <= 0.
+
+    Random rather than the first rows, because files are often sorted (by domain, by label).
+    """
+    if limit <= 0 or limit >= len(rows):
+        return rows
+    idx = np.sort(np.random.default_rng(0).choice(len(rows), size=limit, replace=False))
+    return [rows[i] for i in idx]
+
+
 def _parse_float(text: str) -> float:
     try:
         x = float(text)
@@ -66,8 +77,7 @@ def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> Prepa
             f"data file {str(path)!r} has no column {not_rdkit[0]!r} and it is not an RDKit property "
             f"seqcvae can compute ({', '.join(PROPERTY_NAMES)}); its columns are: {', '.join(columns)}"
         )
-    if cfg.limit > 0:
-        rows = rows[: cfg.limit]
+    rows = limit_rows(rows, cfg.limit)
     skipped: Counter[str] = Counter()
     candidates: list[tuple[str, dict[str, str]]] = []
     for row in rows:
@@ -111,20 +121,68 @@ def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> Prepa
         canonical.append(canon)
         for p, v in vals.items():
             values[p].append(v)
-        for t, v in row_tags.items():
-            tags[t].append(v)
+        for tag, value in row_tags.items():
+            tags[tag].append(value)
 
-    total = len(rows)
     data = PreparedData(
         sequences=sequences,
         columns={p: np.asarray(v, dtype=np.float64) for p, v in values.items()},
         tag_columns=tags,
         canonical=canonical,
-        total_rows=total,
+        total_rows=len(rows),
         skipped=skipped,
     )
-    n_skipped = sum(skipped.values())
-    if total == 0 or not sequences:
+    _check_skips(path, data, cfg)
+    return data
+
+
+def prepare_text(path: str | Path, cfg: DataConfig) -> PreparedData:
+    """Read a text table (sentence column + tag columns); skip empty texts and missing tags.
+
+    Over-long sentences are handled after tokenisation (see TokenDataset.build), since their
+    length is counted in SentencePiece tokens.
+    """
+    columns, rows = read_table(path, cfg.sequence_column)
+    require_columns(path, columns, [cfg.sequence_column, *cfg.tags, *cfg.properties])
+    rows = limit_rows(rows, cfg.limit)
+    skipped: Counter[str] = Counter()
+    sequences: list[str] = []
+    values: dict[str, list[float]] = {p: [] for p in cfg.properties}
+    tags: dict[str, list[str]] = {t: [] for t in cfg.tags}
+    for row in rows:
+        text = row.get(cfg.sequence_column, "").strip()
+        if not text:
+            skipped["empty"] += 1
+            continue
+        vals = {p: _parse_float(row.get(p, "")) for p in cfg.properties}
+        bad = next((p for p, v in vals.items() if not math.isfinite(v)), None)
+        if bad is not None:
+            skipped[f"missing_{bad}"] += 1
+            continue
+        row_tags = {t: row.get(t, "").strip() for t in cfg.tags}
+        empty_tag = next((t for t, v in row_tags.items() if not v), None)
+        if empty_tag is not None:
+            skipped[f"missing_{empty_tag}"] += 1
+            continue
+        sequences.append(text)
+        for p, v in vals.items():
+            values[p].append(v)
+        for tag, value in row_tags.items():
+            tags[tag].append(value)
+    data = PreparedData(
+        sequences=sequences,
+        columns={p: np.asarray(v, dtype=np.float64) for p, v in values.items()},
+        tag_columns=tags,
+        total_rows=len(rows),
+        skipped=skipped,
+    )
+    _check_skips(path, data, cfg)
+    return data
+
+
+def _check_skips(path: str | Path, data: PreparedData, cfg: DataConfig) -> None:
+    total, n_skipped = data.total_rows, sum(data.skipped.values())
+    if total == 0 or not data.sequences:
         raise DataError(f"data file {str(path)!r} has no usable rows ({data.skip_summary()})")
     if n_skipped / total > cfg.max_skip_fraction:
         raise DataError(
@@ -132,4 +190,10 @@ def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> Prepa
             f"({n_skipped / total:.1%} > data.max_skip_fraction={cfg.max_skip_fraction}); "
             f"{data.skip_summary()}"
         )
-    return data
+
+
+def prepare_table(path: str | Path, cfg: DataConfig, workers: int = 1) -> PreparedData:
+    """Dispatch on data.kind."""
+    if cfg.kind == "text":
+        return prepare_text(path, cfg)
+    return prepare_smiles(path, cfg, workers=workers)

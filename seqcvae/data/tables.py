@@ -64,7 +64,9 @@ def read_table(path: str | Path, sequence_column: str) -> tuple[list[str], list[
         return columns, rows
     if ext in (".csv", ".tsv"):
         delimiter = "\t" if ext == ".tsv" else ","
-        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+        # TSV has no quoting convention: quotes inside sentences are text, not field delimiters.
+        quoting = csv.QUOTE_NONE if ext == ".tsv" else csv.QUOTE_MINIMAL
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, quoting=quoting)  # type: ignore[call-overload]
         columns = list(reader.fieldnames or [])
         if len(columns) == 1 and ("\t" in columns[0] or ";" in columns[0] or "," in columns[0]):
             other = "tab" if "\t" in columns[0] else ("';'" if ";" in columns[0] else "','")

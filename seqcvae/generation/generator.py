@@ -107,7 +107,7 @@ class Generator:
         if p is None or not p.exists():
             return None
         opener = gzip.open if p.suffix == ".gz" else open
-        with opener(p, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        with opener(p, "rt", encoding="utf-8") as fh:
             ref = {line.strip() for line in fh if line.strip()}
         if path is None:
             self._reference = ref
@@ -166,8 +166,7 @@ class Generator:
             requests = list(conditions)
         if not requests:
             return []
-        for r in {tuple(sorted(map(str, r))) for r in requests}:
-            self.conditions.encode_request(dict.fromkeys(r, 0), 1)  # names checked early
+        self.conditions.check_names({k for r in requests for k in r})  # fail before any work
         seqs = self.sample_sequences(requests, seed, batch_size, self.default_settings(**sampling))
         records = [Record(i, s, targets=dict(r)) for i, (s, r) in enumerate(zip(seqs, requests))]
         if check and self.kind == "smiles":
@@ -186,8 +185,68 @@ class Generator:
         for rec, (canon, props) in zip(records, analyse_many([r.sequence for r in records], names, workers)):
             rec.canonical, rec.valid, rec.properties = canon, canon is not None, props
 
+    @torch.no_grad()
+    def encode(
+        self, texts: Sequence[str], conditions: Sequence[Mapping[str, Any]] | None = None
+    ) -> torch.Tensor:
+        """Posterior means mu(x, c) (N, Z); conditions are the sources' own tags (or unspecified)."""
+        from seqcvae.data.dataset import TokenDataset
+
+        if not texts:
+            raise SeqCVAEError("nothing to encode: the list of input sequences is empty")
+        conds = list(conditions) if conditions is not None else [{}] * len(texts)
+        enc = [self.conditions.encode_request(r, 1) for r in conds]
+        from seqcvae.data.conditions import EncodedConditions
+
+        joined = EncodedConditions(
+            np.concatenate([e.values for e in enc]),
+            np.concatenate([e.present for e in enc]),
+            np.concatenate([e.tags for e in enc]),
+        )
+        ds, _ = TokenDataset.build(texts, self.tokenizer, joined, self.config.data.max_length)
+        batch = ds.collate(list(range(len(ds)))).to(self.device)
+        c = self.model.embed_conditions(batch.cond_values, batch.cond_present, batch.cond_tags)
+        mu, _ = self.model.encode(batch.tokens, batch.lengths, c)
+        return mu
+
+    def transfer(
+        self,
+        texts: Sequence[str],
+        target: Mapping[str, Any],
+        source: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        **sampling: Any,
+    ) -> list[Record]:
+        """Style transfer: encode each input (under its source tags) and decode under `target`.
+
+        Greedy decoding by default, so the output stays close to the input's content.
+        """
+        if isinstance(source, Mapping):
+            source = [dict(source)] * len(texts)
+        self.conditions.encode_request(target, 1)
+        z = self.encode(texts, source)
+        sampling.setdefault("strategy", "greedy")
+        seqs = self.sample_sequences(
+            [dict(target)] * len(texts), seed=seed, settings=self.default_settings(**sampling), z=z
+        )
+        records = [Record(i, s, targets=dict(target)) for i, s in enumerate(seqs)]
+        if self.kind == "smiles":
+            self._check_smiles(records, 1)
+        return records
+
     def summarise(self, records: Sequence[Record], reference: set[str] | None = None) -> dict[str, Any]:
-        """Validity, uniqueness, novelty and per-property MAE / Spearman against the targets."""
+        """SMILES: validity, uniqueness, novelty and per-property MAE / Spearman against targets.
+        Text: distinct-1/2 and uniqueness (style accuracy needs `seqcvae evaluate`)."""
+        if self.kind == "text":
+            from seqcvae.text.metrics import distinct_n
+
+            texts = [r.sequence for r in records]
+            return {
+                "generated": float(len(texts)),
+                "uniqueness": len(set(texts)) / len(texts) if texts else math.nan,
+                "distinct_1": distinct_n(texts, 1),
+                "distinct_2": distinct_n(texts, 2),
+            }
         from seqcvae.chem.metrics import property_control, set_metrics
 
         ref = reference if reference is not None else self.reference_set()
@@ -196,13 +255,25 @@ class Generator:
         return summary
 
 
-def write_records_csv(records: Sequence[Record], path: str | Path, property_names: Sequence[str]) -> None:
-    """One row per record: sequence, canonical SMILES (or empty), valid, measured, targets."""
+def write_records_csv(
+    records: Sequence[Record], path: str | Path, property_names: Sequence[str], kind: str = "smiles"
+) -> None:
+    """One row per record: sequence, canonical SMILES (or empty), valid, measured, targets.
+
+    Text runs write index, text and the target tags.
+    """
     target_names = sorted({k for r in records for k in r.targets})
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
+        if kind == "text":
+            w.writerow(["index", "text", *(f"target_{t}" for t in target_names)])
+            for r in records:
+                w.writerow([r.index, r.sequence, *(_fmt(r.targets.get(t)) for t in target_names)])
+            fh.close()
+            tmp.replace(path)
+            return
         w.writerow(
             [
                 "index",

@@ -34,7 +34,7 @@ class CVAEShape:
     dropout: float = 0.0
     prior: str = "standard"
 
-    def to_dict(self) -> dict:  # type: ignore[type-arg]
+    def to_dict(self) -> dict:
         return asdict(self)
 
 

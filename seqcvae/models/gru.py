@@ -11,14 +11,16 @@ The cell equations and weight layout are those of torch.nn.GRU.
 from __future__ import annotations
 
 import math
+import typing
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def linear(x: torch.Tensor, layer: nn.Linear, dtype: torch.dtype | None,
-           weight: torch.Tensor | None = None) -> torch.Tensor:
+def linear(
+    x: torch.Tensor, layer: nn.Linear, dtype: torch.dtype | None, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """layer(x), with the matrix product in `dtype` (e.g. bfloat16) and the result in x's dtype.
 
     The bias add and everything around it stay in float32, so the recurrent state keeps full
@@ -92,7 +94,8 @@ class StackedGRU(nn.Module):
         """One step for every layer: x (B, I), h (L, B, H) -> new h (L, B, H)."""
         new = []
         inp = x
-        for i, layer in enumerate(self.layers):
+        for i, module in enumerate(self.layers):
+            layer = typing.cast(GRULayer, module)
             gi = linear(inp, layer.w_ih, layer.matmul_dtype)
             if i == 0 and static is not None:
                 gi = gi + static

@@ -17,11 +17,15 @@ __all__ = [
 ]
 
 
-def load_tokenizer(data: dict) -> Tokenizer:  # type: ignore[type-arg]
+def load_tokenizer(data: dict) -> Tokenizer:
     """Rebuild a tokenizer from its `to_dict()` form (as stored in checkpoints)."""
     from seqcvae.errors import CheckpointError
 
     kind = data.get("kind")
     if kind == SmilesTokenizer.kind:
         return SmilesTokenizer.from_dict(data)
-    raise CheckpointError(f"unknown tokenizer kind {kind!r}; expected one of: smiles")
+    if kind == "sentencepiece":
+        from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer
+
+        return SentencePieceTokenizer.from_dict(data)
+    raise CheckpointError(f"unknown tokenizer kind {kind!r}; expected smiles or sentencepiece")

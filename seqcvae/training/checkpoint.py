@@ -86,7 +86,7 @@ def _join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     return {
         "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
         "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],

@@ -166,6 +166,7 @@ class Trainer:
             "metrics": metrics,
             "model_shape": self.shape.to_dict(),
             "kind": self.cfg.data.kind,
+            "data_summary": self.prepared.data_summary,
         }
         train_state = None
         if resumable:
@@ -383,7 +384,7 @@ class Trainer:
                             beta=f"{beta:.2f}",
                             mol_s=f"{window['seqs'] / window['t']:.0f}",
                         )
-                        window = dict.fromkeys(window, 0.0)  # type: ignore[arg-type]
+                        window = dict.fromkeys(window, 0.0)
                 if not stopped:
                     self.epoch += 1
                     self.batch_in_epoch = 0

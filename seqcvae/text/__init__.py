@@ -1,0 +1,1 @@
+"""Text metrics: distinct-n, self-BLEU (sacrebleu) and a style classifier (scikit-learn)."""

@@ -1,0 +1,92 @@
+"""SentencePiece tokenizer (unigram or BPE) trained by seqcvae and stored inside checkpoints.
+
+Special ids match the SMILES tokenizer: pad=0, bos=1, eos=2, unk=3. Normalisation is the identity,
+extra whitespace is kept and unseen characters fall back to UTF-8 bytes, so decode(encode(text))
+returns the text exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sentencepiece as spm
+
+from seqcvae.tokenizers.base import BOS, EOS, PAD, SPECIAL_TOKENS, UNK
+
+
+class SentencePieceTokenizer:
+    kind = "sentencepiece"
+
+    def __init__(self, model_proto: bytes):
+        self.model_proto = model_proto
+        self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
+        ids = (self.sp.pad_id(), self.sp.bos_id(), self.sp.eos_id(), self.sp.unk_id())
+        if ids != (PAD, BOS, EOS, UNK):
+            raise ValueError(f"SentencePiece model has special ids {ids}, expected (0, 1, 2, 3)")
+
+    @classmethod
+    def train(
+        cls, texts: Iterable[str], vocab_size: int = 4000, model_type: str = "unigram"
+    ) -> SentencePieceTokenizer:
+        """Train on an iterable of sentences (deterministic: one thread, fixed settings).
+
+        The vocabulary always holds the 4 specials, the 256 byte-fallback pieces and every
+        character of the corpus, so vocab_size is raised to that floor when set lower.
+        """
+        texts = list(texts)
+        if not texts:
+            raise ValueError("cannot train a SentencePiece model on no text")
+        floor = len(SPECIAL_TOKENS) + 256 + len(set("".join(texts))) + 1
+        buf = io.BytesIO()
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts),
+            model_writer=buf,
+            vocab_size=max(vocab_size, floor),
+            model_type=model_type,
+            pad_id=PAD,
+            bos_id=BOS,
+            eos_id=EOS,
+            unk_id=UNK,
+            pad_piece=SPECIAL_TOKENS[PAD],
+            bos_piece=SPECIAL_TOKENS[BOS],
+            eos_piece=SPECIAL_TOKENS[EOS],
+            unk_piece=SPECIAL_TOKENS[UNK],
+            normalization_rule_name="identity",
+            remove_extra_whitespaces=False,
+            byte_fallback=True,
+            character_coverage=1.0,
+            hard_vocab_limit=False,
+            num_threads=1,
+            minloglevel=2,
+        )
+        return cls(buf.getvalue())
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.sp.get_piece_size())
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.sp.encode(text, out_type=int))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        out: list[int] = []
+        for i in ids:
+            i = int(i)
+            if i == EOS:
+                break
+            if i not in (PAD, BOS):
+                out.append(i)
+        return str(self.sp.decode(out))
+
+    def pieces(self, text: str) -> list[str]:
+        return list(self.sp.encode(text, out_type=str))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": base64.b64encode(self.model_proto).decode("ascii")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SentencePieceTokenizer:
+        return cls(base64.b64decode(data["model"]))

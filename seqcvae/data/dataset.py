@@ -113,6 +113,12 @@ class TokenDataset:
         perm = rng.permutation(len(out))
         return [out[i] for i in perm]
 
+    def head(self, n: int) -> TokenDataset:
+        """The first n sequences (file order), e.g. to evaluate on a fixed subset."""
+        if n <= 0 or n >= len(self):
+            return self
+        return TokenDataset(self.token_ids[:n], self.conditions.select(np.arange(n)))
+
     def iter_batches(self, batch_size: int) -> Iterator[Batch]:
         """Ordered (length-sorted) batches for evaluation."""
         for idx in self.batches(batch_size, seed=0, epoch=0, shuffle=False):

@@ -25,10 +25,22 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 
 @torch.no_grad()
 def evaluate_model(
-    model: CVAE, ds: TokenDataset, k: int = 50, batch_size: int = 128, max_sequences: int = 0, seed: int = 0
+    model: CVAE,
+    ds: TokenDataset,
+    k: int = 50,
+    batch_size: int = 128,
+    max_sequences: int = 0,
+    seed: int = 0,
+    words: int = 0,
 ) -> dict[str, float]:
-    """ELBO, IW-NLL (k samples), PPL, KL, active units and MI over `ds` (nats per sequence)."""
+    """ELBO, IW-NLL (k samples), PPL, KL, active units and MI over `ds` (nats per sequence).
+
+    Uses the first `max_sequences` sequences (0 = all). `words`: whitespace words in those
+    sequences; when given, also reports word-level perplexity exp(NLL / (words + sequences)),
+    the convention of the PTB language-modelling literature (one <eos> per sentence).
+    """
     model.eval()
+    ds = ds.head(max_sequences)
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     n = 0
@@ -38,8 +50,6 @@ def evaluate_model(
     logvars: list[torch.Tensor] = []
     neg_entropy = 0.0
     for b in ds.iter_batches(batch_size):
-        if max_sequences and n >= max_sequences:
-            break
         b = b.to(device)
         c = model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
         mu, logvar = model.encode(b.tokens, b.lengths, c)
@@ -76,7 +86,7 @@ def evaluate_model(
     log_q = torch.stack([_log_normal(z[i : i + 1], mu_s, lv_s) for i in range(m)])  # (m, m)
     log_qz = torch.logsumexp(log_q, dim=1) - math.log(m)
     mi = neg_entropy / n - float(log_qz.mean())
-    return {
+    out = {
         "sequences": float(n),
         "rec": rec_sum / n,
         "kl": kl_sum / n,
@@ -88,3 +98,6 @@ def evaluate_model(
         "mutual_info": mi,
         "k": float(k),
     }
+    if words:
+        out["ppl_word"] = math.exp(iw_sum / (words + n))
+    return out

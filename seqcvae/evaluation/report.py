@@ -116,7 +116,11 @@ def evaluate_run(
         "kind": gen.kind,
         "held_out": data or "validation split",
     }
-    report["diagnostics"] = evaluate_model(gen.model, ds, k=k, max_sequences=max_sequences, seed=seed)
+    m = len(part) if max_sequences <= 0 else min(max_sequences, len(part))
+    words = sum(len(s.split()) for s in part.sequences[:m]) if gen.kind == "text" else 0
+    report["diagnostics"] = evaluate_model(
+        gen.model, ds, k=k, max_sequences=max_sequences, seed=seed, words=words
+    )
     if n_samples > 0:
         metrics = _text_metrics if gen.kind == "text" else _smiles_metrics
         report["samples"] = metrics(gen, part, n_samples, seed)
@@ -129,7 +133,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"held-out: {report['held_out']} ({int(d['sequences'])} sequences)",
         f"ELBO {d['elbo']:.3f}  rec {d['rec']:.3f}  KL {d['kl']:.3f}  nats/sequence",
-        f"IW-NLL {d['iw_nll']:.3f} (k={int(d['k'])})  PPL {d['ppl']:.2f}",
+        f"IW-NLL {d['iw_nll']:.3f} (k={int(d['k'])})  PPL {d['ppl']:.2f} per token"
+        + (f", {d['ppl_word']:.2f} per word" if "ppl_word" in d else ""),
         f"active units {int(d['active_units'])}/{int(d['latent_dim'])}  "
         f"mutual information {d['mutual_info']:.3f}",
     ]

@@ -53,6 +53,9 @@ class ModelConfig:
     condition_dim: int = 64  # width of the learned condition embedding c
     dropout: float = 0.0
     prior: str = "standard"  # "standard" N(0, I) or "conditional" learned p(z|c)
+    encoder: str = "gru"  # "gru" (bidirectional) or "transformer" (pre-LN; width encoder_hidden)
+    decoder: str = "gru"  # "gru" or "transformer" (causal, KV cache; width decoder_hidden)
+    heads: int = 4  # attention heads (transformer only)
 
 
 @dataclass
@@ -134,6 +137,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.sp_model_type": ("unigram", "bpe"),
     "data.too_long": ("drop", "truncate"),
     "model.prior": ("standard", "conditional"),
+    "model.encoder": ("gru", "transformer"),
+    "model.decoder": ("gru", "transformer"),
     "train.lr_schedule": ("cosine", "constant"),
     "train.kl_schedule": ("constant", "linear", "logistic", "cyclical"),
     "train.device": ("auto", "cpu", "cuda"),

@@ -48,3 +48,16 @@ def test_reverse_padded_and_last_valid():
     assert rev[1, :, 0].tolist() == [7.0, 6.0, 5.0, 4.0]
     torch.testing.assert_close(reverse_padded(rev, lengths), x)
     assert last_valid(x, lengths)[:, 0].tolist() == [2.0, 7.0]
+
+
+def test_bf16_products_stay_close_to_fp32():
+    torch.manual_seed(2)
+    rnn = StackedGRU(8, 16, 1)
+    x = torch.randn(4, 12, 8)
+    h0 = torch.zeros(1, 4, 16)
+    ref = rnn(x, h0)
+    rnn.layers[0].matmul_dtype = torch.bfloat16
+    out = rnn(x, h0)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, atol=3e-2, rtol=0)
+    assert not torch.equal(out, ref)  # the bf16 path really ran

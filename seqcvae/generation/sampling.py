@@ -65,13 +65,12 @@ def decode_tokens(
     b = z.shape[0]
     device = z.device
     zc = torch.cat([z, c], dim=-1)
-    state = model.decoder.init_state(zc)
-    static = model.decoder.static(zc)
+    state = model.decoder.start(zc)
     token = torch.full((b,), BOS, dtype=torch.long, device=device)
     done = torch.zeros(b, dtype=torch.bool, device=device)
     out = torch.full((b, settings.max_length + 1), PAD, dtype=torch.long, device=device)
     for t in range(settings.max_length + 1):
-        logits, state = model.decoder.step(model.embedding(token), zc, state, static)
+        logits, state = model.decoder.step(model.embedding(token), state)
         logits[:, NEVER_SAMPLED] = float("-inf")
         if settings.strategy == "greedy":
             token = logits.argmax(dim=-1)

@@ -14,6 +14,7 @@ from torch import nn
 from seqcvae.models.conditioning import ConditionEmbedder
 from seqcvae.models.decoders import GRUDecoder
 from seqcvae.models.encoders import GRUEncoder
+from seqcvae.models.transformer import TransformerDecoder, TransformerEncoder
 from seqcvae.tokenizers.base import PAD
 
 
@@ -33,6 +34,10 @@ class CVAEShape:
     condition_dim: int = 64
     dropout: float = 0.0
     prior: str = "standard"
+    encoder: str = "gru"  # "gru" or "transformer" (then encoder_hidden = d_model)
+    decoder: str = "gru"  # "gru" or "transformer" (then decoder_hidden = d_model)
+    heads: int = 4
+    max_positions: int = 128  # transformer: longest sequence incl. <bos>/<eos>
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,23 +76,45 @@ class CVAE(nn.Module):
         s = shape
         self.embedding = nn.Embedding(s.vocab_size, s.embedding_dim, padding_idx=PAD)
         self.condition = ConditionEmbedder(s.num_continuous, s.tag_sizes, s.condition_dim)
-        self.encoder = GRUEncoder(
-            s.embedding_dim,
-            s.encoder_hidden,
-            s.encoder_layers,
-            s.condition_dim,
-            s.latent_dim,
-            s.dropout,
-        )
-        self.decoder = GRUDecoder(
-            s.embedding_dim,
-            s.decoder_hidden,
-            s.decoder_layers,
-            s.latent_dim,
-            s.condition_dim,
-            s.vocab_size,
-            s.dropout,
-        )
+        self.encoder: nn.Module
+        self.decoder: GRUDecoder | TransformerDecoder
+        if s.encoder == "transformer":
+            self.encoder = TransformerEncoder(
+                s.embedding_dim,
+                s.encoder_hidden,
+                s.encoder_layers,
+                s.heads,
+                s.condition_dim,
+                s.latent_dim,
+                s.max_positions,
+                s.dropout,
+            )
+        else:
+            self.encoder = GRUEncoder(
+                s.embedding_dim, s.encoder_hidden, s.encoder_layers, s.condition_dim, s.latent_dim, s.dropout
+            )
+        if s.decoder == "transformer":
+            self.decoder = TransformerDecoder(
+                s.embedding_dim,
+                s.decoder_hidden,
+                s.decoder_layers,
+                s.heads,
+                s.latent_dim,
+                s.condition_dim,
+                s.vocab_size,
+                s.max_positions,
+                s.dropout,
+            )
+        else:
+            self.decoder = GRUDecoder(
+                s.embedding_dim,
+                s.decoder_hidden,
+                s.decoder_layers,
+                s.latent_dim,
+                s.condition_dim,
+                s.vocab_size,
+                s.dropout,
+            )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
 
     def set_matmul_dtype(self, dtype: torch.dtype | None) -> None:

@@ -1,6 +1,13 @@
-"""Autoregressive decoders p(x_t | x_<t, z, c) with a one-token step API for sampling."""
+"""Autoregressive decoders p(x_t | x_<t, z, c).
+
+Every decoder offers teacher-forced `forward(embedded, zc)` and an incremental protocol used by
+sampling and beam search: `state = start(zc)`, then `logits, state = step(embedded_token, state)`
+(one token costs one step), and `reorder(state, index)` to follow beams.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,16 +50,16 @@ class GRUDecoder(nn.Module):
         out = self.rnn(embedded, self.init_state(zc), self.static(zc))
         return self.out(out)
 
-    def step(
-        self,
-        embedded: torch.Tensor,
-        zc: torch.Tensor,
-        state: torch.Tensor,
-        static: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One token: embedded (B, E), zc (B, Z+C), state (layers, B, H) -> logits (B, V), state.
+    def start(self, zc: torch.Tensor) -> Any:
+        return (self.init_state(zc), self.static(zc))
 
-        `static` may carry self.static(zc) precomputed by the caller.
-        """
-        state = self.rnn.step(embedded, state, self.static(zc) if static is None else static)
-        return self.out(state[-1]), state
+    def step(self, embedded: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """One token: embedded (B, E), state from start/step -> logits (B, V), new state."""
+        h, static = state
+        h = self.rnn.step(embedded, h, static)
+        return self.out(h[-1]), (h, static)
+
+    @staticmethod
+    def reorder(state: Any, index: torch.Tensor) -> Any:
+        h, static = state
+        return (h.index_select(1, index), static.index_select(0, index))

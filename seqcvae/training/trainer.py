@@ -100,6 +100,10 @@ def model_shape(cfg: RunConfig, prepared: Prepared) -> CVAEShape:
         condition_dim=m.condition_dim,
         dropout=m.dropout,
         prior=m.prior,
+        encoder=m.encoder,
+        decoder=m.decoder,
+        heads=m.heads,
+        max_positions=max(cfg.data.max_length, cfg.sample.max_length) + 2,
     )
 
 
@@ -146,6 +150,9 @@ class Trainer:
     # ----- state -----------------------------------------------------------------------------
     def restore(self, ckpt: CheckpointData) -> None:
         self.model.load_state_dict(ckpt.weights)
+        # Resume with the precision the run started with ("auto" is a measurement, not a setting).
+        self.matmul_dtype = torch.bfloat16 if ckpt.meta.get("precision") == "bf16" else None
+        self.model.set_matmul_dtype(self.matmul_dtype)
         state = ckpt.train_state or {}
         opt = state["optimizer"]
         opt["state"] = {int(k): v for k, v in opt["state"].items()}
@@ -167,6 +174,7 @@ class Trainer:
             "model_shape": self.shape.to_dict(),
             "kind": self.cfg.data.kind,
             "data_summary": self.prepared.data_summary,
+            "precision": "bf16" if self.matmul_dtype == torch.bfloat16 else "fp32",
         }
         train_state = None
         if resumable:
@@ -237,10 +245,9 @@ class Trainer:
         gen = torch.Generator().manual_seed(12345)
         rec_sum = kl_sum = 0.0
         n = 0
-        limit = self.cfg.train.val_max_sequences
-        for b in ds.iter_batches(512):
-            if limit and n >= limit:
-                break
+        # The first val_max_sequences in file order (batches are length-sorted only within them,
+        # so the subset is not biased towards short sequences).
+        for b in ds.head(self.cfg.train.val_max_sequences).iter_batches(512):
             b = b.to(self.device)
             c = self.model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
             mu, logvar = self.model.encode(b.tokens, b.lengths, c)

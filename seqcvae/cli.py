@@ -118,7 +118,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         n=args.n,
         seed=args.seed,
         batch_size=args.batch_size,
-        strategy="greedy" if args.greedy else None,
+        strategy="beam" if args.beam else "greedy" if args.greedy else None,
+        beam_size=args.beam,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--batch-size", type=int, default=1000)
     g.add_argument("--greedy", action="store_true", help="argmax decoding")
+    g.add_argument("--beam", type=int, metavar="K", help="beam search with K beams (most likely sequence)")
     g.add_argument("--temperature", type=float)
     g.add_argument("--top-k", type=int)
     g.add_argument("--top-p", type=float)

@@ -93,12 +93,13 @@ class TrainConfig:
 class SampleConfig:
     """Default sampling settings for generation."""
 
-    strategy: str = "sample"  # "greedy" or "sample"
+    strategy: str = "sample"  # "greedy", "sample" or "beam"
     temperature: float = 0.8
     top_k: int = 0
     top_p: float = 0.95
     batch_size: int = 1000
     max_length: int = 100
+    beam_size: int = 5  # for strategy = "beam"
     seed: int = 0
 
 
@@ -143,7 +144,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.kl_schedule": ("constant", "linear", "logistic", "cyclical"),
     "train.device": ("auto", "cpu", "cuda"),
     "train.precision": ("auto", "fp32", "bf16"),
-    "sample.strategy": ("greedy", "sample"),
+    "sample.strategy": ("greedy", "sample", "beam"),
 }
 
 

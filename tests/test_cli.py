@@ -116,3 +116,8 @@ def test_resume_continues_to_same_weights(tmp_path):
     assert load_checkpoint(split, which="last").meta["step"] == 20
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_generate_with_beam_search(tiny_run, capsys):
+    assert main(["generate", "--checkpoint", str(tiny_run), "--n", "6", "--beam", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["generated"] == 6

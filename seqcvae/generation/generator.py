@@ -92,8 +92,10 @@ class Generator:
 
     def default_settings(self, **overrides: Any) -> SamplingSettings:
         s = self.config.sample
-        settings = SamplingSettings(s.strategy, s.temperature, s.top_k, s.top_p, s.max_length)
+        settings = SamplingSettings(s.strategy, s.temperature, s.top_k, s.top_p, s.max_length, s.beam_size)
         for k, v in overrides.items():
+            if not hasattr(settings, k):
+                raise SeqCVAEError(f"unknown sampling setting {k!r}; known: {', '.join(vars(settings))}")
             if v is not None:
                 setattr(settings, k, v)
         settings.validate()
@@ -141,7 +143,12 @@ class Generator:
                     zb = pm + zb * (0.5 * plv).exp()
             else:
                 zb = z[start : start + batch_size].to(self.device)
-            ids = decode_tokens(self.model, zb, c, settings, generator=gen).cpu().tolist()
+            if settings.strategy == "beam":
+                from seqcvae.generation.beam import beam_search
+
+                ids = beam_search(self.model, zb, c, settings.beam_size, settings.max_length).tolist()
+            else:
+                ids = decode_tokens(self.model, zb, c, settings, generator=gen).cpu().tolist()
             out.extend(self.tokenizer.decode(row) for row in ids)
         return out
 

@@ -15,15 +15,18 @@ NEVER_SAMPLED = (PAD, BOS, UNK)  # control tokens that are never a valid next to
 
 @dataclass
 class SamplingSettings:
-    strategy: str = "sample"  # "greedy" or "sample"
+    strategy: str = "sample"  # "greedy", "sample" or "beam"
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
     max_length: int = 100
+    beam_size: int = 5
 
     def validate(self) -> None:
-        if self.strategy not in ("greedy", "sample"):
-            raise ConfigError(f"sampling strategy {self.strategy!r} is not one of greedy, sample")
+        if self.strategy not in ("greedy", "sample", "beam"):
+            raise ConfigError(f"sampling strategy {self.strategy!r} is not one of greedy, sample, beam")
+        if self.beam_size < 1:
+            raise ConfigError(f"beam_size={self.beam_size} must be >= 1")
         if not self.temperature > 0:
             raise ConfigError(f"temperature={self.temperature} must be > 0")
         if self.top_k < 0:

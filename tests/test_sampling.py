@@ -24,7 +24,9 @@ def test_top_p_keeps_smallest_nucleus():
     assert torch.isfinite(out).tolist() == [[True, False, False, False]]
 
 
-@pytest.mark.parametrize("kw", [dict(temperature=0), dict(top_p=0.0), dict(top_k=-1), dict(strategy="beam")])
+@pytest.mark.parametrize(
+    "kw", [dict(temperature=0), dict(top_p=0.0), dict(top_k=-1), dict(strategy="nucleus"), dict(beam_size=0)]
+)
 def test_bad_settings(kw):
     with pytest.raises(ConfigError):
         SamplingSettings(**kw).validate()

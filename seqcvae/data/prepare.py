@@ -99,39 +99,14 @@ def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> Prepa
         candidates.append((smi, row))
 
     analysed = analyse_many([s for s, _ in candidates], computed, workers=workers)
-    sequences: list[str] = []
-    canonical: list[str] = []
-    values: dict[str, list[float]] = {p: [] for p in cfg.properties}
-    tags: dict[str, list[str]] = {t: [] for t in cfg.tags}
+    rows_out = _RowCollector(cfg, skipped)
     for (smi, row), (canon, props) in zip(candidates, analysed):
         if canon is None:
             skipped["invalid_smiles"] += 1
             continue
-        vals = {p: props[p] if p in props else _parse_float(row.get(p, "")) for p in cfg.properties}
-        bad = next((p for p, v in vals.items() if not math.isfinite(v)), None)
-        if bad is not None:
-            skipped[f"missing_{bad}"] += 1
-            continue
-        row_tags = {t: row.get(t, "").strip() for t in cfg.tags}
-        empty_tag = next((t for t, v in row_tags.items() if not v), None)
-        if empty_tag is not None:
-            skipped[f"missing_{empty_tag}"] += 1
-            continue
-        sequences.append(smi)
-        canonical.append(canon)
-        for p, v in vals.items():
-            values[p].append(v)
-        for tag, value in row_tags.items():
-            tags[tag].append(value)
-
-    data = PreparedData(
-        sequences=sequences,
-        columns={p: np.asarray(v, dtype=np.float64) for p, v in values.items()},
-        tag_columns=tags,
-        canonical=canonical,
-        total_rows=len(rows),
-        skipped=skipped,
-    )
+        if rows_out.add(smi, row, props):
+            rows_out.canonical.append(canon)
+    data = rows_out.result(len(rows))
     _check_skips(path, data, cfg)
     return data
 
@@ -146,38 +121,57 @@ def prepare_text(path: str | Path, cfg: DataConfig) -> PreparedData:
     require_columns(path, columns, [cfg.sequence_column, *cfg.tags, *cfg.properties])
     rows = limit_rows(rows, cfg.limit)
     skipped: Counter[str] = Counter()
-    sequences: list[str] = []
-    values: dict[str, list[float]] = {p: [] for p in cfg.properties}
-    tags: dict[str, list[str]] = {t: [] for t in cfg.tags}
+    rows_out = _RowCollector(cfg, skipped)
     for row in rows:
         text = row.get(cfg.sequence_column, "").strip()
         if not text:
             skipped["empty"] += 1
             continue
-        vals = {p: _parse_float(row.get(p, "")) for p in cfg.properties}
-        bad = next((p for p, v in vals.items() if not math.isfinite(v)), None)
-        if bad is not None:
-            skipped[f"missing_{bad}"] += 1
-            continue
-        row_tags = {t: row.get(t, "").strip() for t in cfg.tags}
-        empty_tag = next((t for t, v in row_tags.items() if not v), None)
-        if empty_tag is not None:
-            skipped[f"missing_{empty_tag}"] += 1
-            continue
-        sequences.append(text)
-        for p, v in vals.items():
-            values[p].append(v)
-        for tag, value in row_tags.items():
-            tags[tag].append(value)
-    data = PreparedData(
-        sequences=sequences,
-        columns={p: np.asarray(v, dtype=np.float64) for p, v in values.items()},
-        tag_columns=tags,
-        total_rows=len(rows),
-        skipped=skipped,
-    )
+        rows_out.add(text, row, {})
+    data = rows_out.result(len(rows))
     _check_skips(path, data, cfg)
     return data
+
+
+class _RowCollector:
+    """Accumulates rows whose condition values and tags are all present; counts the others."""
+
+    def __init__(self, cfg: DataConfig, skipped: Counter[str]):
+        self.cfg = cfg
+        self.skipped = skipped
+        self.sequences: list[str] = []
+        self.canonical: list[str] = []
+        self.values: dict[str, list[float]] = {p: [] for p in cfg.properties}
+        self.tags: dict[str, list[str]] = {t: [] for t in cfg.tags}
+
+    def add(self, sequence: str, row: dict[str, str], measured: dict[str, float]) -> bool:
+        """Keep the row (True) or count why not (False). `measured` overrides file columns."""
+        vals = {p: measured[p] if p in measured else _parse_float(row.get(p, "")) for p in self.values}
+        bad = next((p for p, v in vals.items() if not math.isfinite(v)), None)
+        if bad is not None:
+            self.skipped[f"missing_{bad}"] += 1
+            return False
+        row_tags = {t: row.get(t, "").strip() for t in self.tags}
+        empty_tag = next((t for t, v in row_tags.items() if not v), None)
+        if empty_tag is not None:
+            self.skipped[f"missing_{empty_tag}"] += 1
+            return False
+        self.sequences.append(sequence)
+        for p, v in vals.items():
+            self.values[p].append(v)
+        for tag, value in row_tags.items():
+            self.tags[tag].append(value)
+        return True
+
+    def result(self, total_rows: int) -> PreparedData:
+        return PreparedData(
+            sequences=self.sequences,
+            columns={p: np.asarray(v, dtype=np.float64) for p, v in self.values.items()},
+            tag_columns=self.tags,
+            canonical=self.canonical,
+            total_rows=total_rows,
+            skipped=self.skipped,
+        )
 
 
 def _check_skips(path: str | Path, data: PreparedData, cfg: DataConfig) -> None:

@@ -7,6 +7,7 @@ Attention is torch's fused scaled_dot_product_attention.
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import torch
@@ -36,34 +37,30 @@ class Block(nn.Module):
         return x.view(b, t, self.heads, d // self.heads).transpose(1, 2)  # (B, h, T, dh)
 
     def forward(
-        self,
-        x: torch.Tensor,
-        causal: bool = False,
-        key_padding: torch.Tensor | None = None,
-        cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """x (B, T, D). key_padding (B, T) True at padding. cache: previous (K, V) (B, h, S, dh).
-
-        Returns the output and the (K, V) including this call's positions.
-        """
+        self, x: torch.Tensor, causal: bool = False, key_padding: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Full sequence: x (B, T, D); key_padding (B, T) True at padding -> (B, T, D)."""
         q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)
-        q, k, v = self._split(q), self._split(k), self._split(v)
-        if cache is not None:
-            k = torch.cat([cache[0], k], dim=2)
-            v = torch.cat([cache[1], v], dim=2)
-        mask = None
-        if key_padding is not None:
-            mask = ~key_padding[:, None, None, :]  # True = may attend
+        mask = None if key_padding is None else ~key_padding[:, None, None, :]  # True = may attend
         drop = self.dropout if self.training else 0.0
-        # With a cache the new queries sit after all cached keys, so no causal mask is needed
-        # for one-token steps; full-sequence calls use is_causal.
         a = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=drop, is_causal=causal and cache is None
+            self._split(q), self._split(k), self._split(v), attn_mask=mask, dropout_p=drop, is_causal=causal
         )
+        return self._finish(x, a)
+
+    def step(self, x: torch.Tensor, k_buf: torch.Tensor, v_buf: torch.Tensor, pos: int) -> torch.Tensor:
+        """One position: x (B, 1, D). Its K/V are written into the preallocated cache buffers
+        (B, h, P, dh) at `pos` and it attends to positions 0..pos: no copy of the cache."""
+        q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)
+        k_buf[:, :, pos : pos + 1] = self._split(k)
+        v_buf[:, :, pos : pos + 1] = self._split(v)
+        a = F.scaled_dot_product_attention(self._split(q), k_buf[:, :, : pos + 1], v_buf[:, :, : pos + 1])
+        return self._finish(x, a)
+
+    def _finish(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         b, h, t, dh = a.shape
         x = x + self.proj(a.transpose(1, 2).reshape(b, t, h * dh))
-        x = x + self.mlp(self.ln2(x))
-        return x, (k, v)
+        return x + self.mlp(self.ln2(x))
 
 
 class TransformerEncoder(nn.Module):
@@ -101,7 +98,7 @@ class TransformerEncoder(nn.Module):
         steps = torch.arange(t + 1, device=x.device).unsqueeze(0)
         padding = steps > lengths.to(x.device).unsqueeze(1)  # position 0 is the condition token
         for block in self.blocks:
-            x, _ = block(x, key_padding=padding)
+            x = block(x, key_padding=padding)
         mu, logvar = self.head(self.ln(x[:, 0])).chunk(2, dim=-1)
         return mu, logvar
 
@@ -136,31 +133,36 @@ class TransformerDecoder(nn.Module):
         x = torch.cat([self.prefix(zc).unsqueeze(1), self.inp(embedded)], dim=1)
         x = x + self.pos(torch.arange(t + 1, device=x.device))
         for block in self.blocks:
-            x, _ = block(x, causal=True)
+            x = block(x, causal=True)
         return self.out(self.ln(x[:, 1:]))
 
+    def blocks_list(self) -> list[Block]:
+        return [typing.cast(Block, b) for b in self.blocks]
+
     def start(self, zc: torch.Tensor) -> Any:
-        """Run the prefix through every layer; the state is the per-layer KV cache + position."""
-        x = self.prefix(zc).unsqueeze(1) + self.pos.weight[0]
-        caches = []
-        for block in self.blocks:
-            x, kv = block(x)
-            caches.append(kv)
-        return (caches, 1)
+        """Preallocate per-layer K/V buffers for max_positions + 1 positions and fill position 0
+        with the (z, c) prefix. State: (buffers, next position)."""
+        x = (self.prefix(zc) + self.pos.weight[0]).unsqueeze(1)
+        bufs = []
+        for block in self.blocks_list():
+            d = x.shape[-1]
+            shape = (x.shape[0], block.heads, self.max_positions + 1, d // block.heads)
+            k_buf, v_buf = x.new_empty(shape), x.new_empty(shape)
+            x = block.step(x, k_buf, v_buf, 0)
+            bufs.append((k_buf, v_buf))
+        return (bufs, 1)
 
     def step(self, embedded: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        """One token at position `pos` attending to the cache: cost independent of the prefix."""
-        caches, pos = state
+        """One token at the next position, attending to the cache: no re-run of the prefix."""
+        bufs, pos = state
         if pos > self.max_positions:
             raise ValueError(f"sequence longer than the decoder's {self.max_positions} positions")
         x = (self.inp(embedded) + self.pos.weight[pos]).unsqueeze(1)
-        new = []
-        for block, kv in zip(self.blocks, caches):
-            x, kv = block(x, cache=kv)
-            new.append(kv)
-        return self.out(self.ln(x[:, 0])), (new, pos + 1)
+        for block, (k_buf, v_buf) in zip(self.blocks_list(), bufs):
+            x = block.step(x, k_buf, v_buf, pos)
+        return self.out(self.ln(x[:, 0])), (bufs, pos + 1)
 
     @staticmethod
     def reorder(state: Any, index: torch.Tensor) -> Any:
-        caches, pos = state
-        return ([(k.index_select(0, index), v.index_select(0, index)) for k, v in caches], pos)
+        bufs, pos = state
+        return ([(k.index_select(0, index), v.index_select(0, index)) for k, v in bufs], pos)

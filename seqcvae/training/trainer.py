@@ -147,6 +147,14 @@ class Trainer:
         self.best_val = math.inf
         self.generator = torch.Generator().manual_seed(t.seed)
 
+    @property
+    def precision_label(self) -> str:
+        """ "bf16" when GRU products actually run in bfloat16 (Transformer layers stay fp32)."""
+        from seqcvae.models.gru import GRULayer
+
+        has_gru = any(isinstance(m, GRULayer) for m in self.model.modules())
+        return "bf16" if self.matmul_dtype == torch.bfloat16 and has_gru else "fp32"
+
     # ----- state -----------------------------------------------------------------------------
     def restore(self, ckpt: CheckpointData) -> None:
         self.model.load_state_dict(ckpt.weights)
@@ -174,7 +182,7 @@ class Trainer:
             "model_shape": self.shape.to_dict(),
             "kind": self.cfg.data.kind,
             "data_summary": self.prepared.data_summary,
-            "precision": "bf16" if self.matmul_dtype == torch.bfloat16 else "fp32",
+            "precision": self.precision_label,
         }
         train_state = None
         if resumable:
@@ -457,7 +465,7 @@ def train(
         trainer.restore(ckpt)
         log(f"resumed from {ckpt.path} at step {trainer.step} (epoch {trainer.epoch})")
     n_params = sum(p.numel() for p in trainer.model.parameters())
-    precision = "bf16" if trainer.matmul_dtype == torch.bfloat16 else "fp32"
+    precision = trainer.precision_label
     log(f"model: {n_params / 1e6:.2f}M parameters on {trainer.device}, {precision} GRU products")
     result = trainer.fit()
     (run_dir / "train_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")

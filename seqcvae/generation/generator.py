@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from seqcvae.config import RunConfig
-from seqcvae.data.conditions import ConditionSpace
+from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, SeqCVAEError
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.cvae import CVAE, CVAEShape
@@ -115,6 +115,15 @@ class Generator:
             self._reference = ref
         return ref
 
+    def _encode_requests(self, requests: Sequence[Mapping[str, Any]]) -> EncodedConditions:
+        """One row of model-ready conditions per request."""
+        enc = [self.conditions.encode_request(r, 1) for r in requests]
+        return EncodedConditions(
+            np.concatenate([e.values for e in enc]),
+            np.concatenate([e.present for e in enc]),
+            np.concatenate([e.tags for e in enc]),
+        )
+
     @torch.no_grad()
     def sample_sequences(
         self,
@@ -130,11 +139,10 @@ class Generator:
         out: list[str] = []
         for start in range(0, len(requests), batch_size):
             chunk = requests[start : start + batch_size]
-            enc = [self.conditions.encode_request(r, 1) for r in chunk]
-            values = torch.from_numpy(np.concatenate([e.values for e in enc])).to(self.device)
-            present = torch.from_numpy(np.concatenate([e.present for e in enc])).to(self.device)
-            tags = torch.from_numpy(np.concatenate([e.tags for e in enc])).to(self.device)
-            c = self.model.embed_conditions(values, present, tags)
+            enc = self._encode_requests(chunk)
+            c = self.model.embed_conditions(
+                *(torch.from_numpy(a).to(self.device) for a in (enc.values, enc.present, enc.tags))
+            )
             if z is None:
                 eps = torch.randn(len(chunk), self.model.shape.latent_dim, generator=gen)
                 pm, plv = self.model.prior_params(c)
@@ -202,15 +210,9 @@ class Generator:
         if not texts:
             raise SeqCVAEError("nothing to encode: the list of input sequences is empty")
         conds = list(conditions) if conditions is not None else [{}] * len(texts)
-        enc = [self.conditions.encode_request(r, 1) for r in conds]
-        from seqcvae.data.conditions import EncodedConditions
-
-        joined = EncodedConditions(
-            np.concatenate([e.values for e in enc]),
-            np.concatenate([e.present for e in enc]),
-            np.concatenate([e.tags for e in enc]),
+        ds, _ = TokenDataset.build(
+            texts, self.tokenizer, self._encode_requests(conds), self.config.data.max_length
         )
-        ds, _ = TokenDataset.build(texts, self.tokenizer, joined, self.config.data.max_length)
         batch = ds.collate(list(range(len(ds)))).to(self.device)
         c = self.model.embed_conditions(batch.cond_values, batch.cond_present, batch.cond_tags)
         mu, _ = self.model.encode(batch.tokens, batch.lengths, c)
@@ -270,38 +272,29 @@ def write_records_csv(
     Text runs write index, text and the target tags.
     """
     target_names = sorted({k for r in records for k in r.targets})
+    targets = [f"target_{t}" for t in target_names]
+    if kind == "text":
+        header = ["index", "text", *targets]
+        rows = ([r.index, r.sequence] for r in records)
+    else:
+        header = ["index", "smiles", "canonical_smiles", "valid", *property_names, *targets]
+        rows = (
+            [
+                r.index,
+                r.sequence,
+                r.canonical or "",
+                int(r.valid),
+                *(_fmt(r.properties.get(p)) for p in property_names),
+            ]
+            for r in records
+        )
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        if kind == "text":
-            w.writerow(["index", "text", *(f"target_{t}" for t in target_names)])
-            for r in records:
-                w.writerow([r.index, r.sequence, *(_fmt(r.targets.get(t)) for t in target_names)])
-            fh.close()
-            tmp.replace(path)
-            return
-        w.writerow(
-            [
-                "index",
-                "smiles",
-                "canonical_smiles",
-                "valid",
-                *property_names,
-                *(f"target_{t}" for t in target_names),
-            ]
-        )
-        for r in records:
-            w.writerow(
-                [
-                    r.index,
-                    r.sequence,
-                    r.canonical or "",
-                    int(r.valid),
-                    *(_fmt(r.properties.get(p)) for p in property_names),
-                    *(_fmt(r.targets.get(t)) for t in target_names),
-                ]
-            )
+        w.writerow(header)
+        for r, row in zip(records, rows):
+            w.writerow([*row, *(_fmt(r.targets.get(t)) for t in target_names)])
     tmp.replace(path)
 
 

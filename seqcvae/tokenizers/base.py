@@ -10,6 +10,18 @@ PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
 
+def content_ids(ids: Sequence[int]) -> list[int]:
+    """The ids a tokenizer decodes: up to the first <eos>, without <pad>/<bos>."""
+    out: list[int] = []
+    for i in ids:
+        i = int(i)
+        if i == EOS:
+            break
+        if i not in (PAD, BOS):
+            out.append(i)
+    return out
+
+
 class Tokenizer(Protocol):
     """What the data pipeline, model and generator need from a tokenizer."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import sentencepiece as spm
 
-from seqcvae.tokenizers.base import BOS, EOS, PAD, SPECIAL_TOKENS, UNK
+from seqcvae.tokenizers.base import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, content_ids
 
 
 class SentencePieceTokenizer:
@@ -72,14 +72,7 @@ class SentencePieceTokenizer:
         return list(self.sp.encode(text, out_type=int))
 
     def decode(self, ids: Sequence[int]) -> str:
-        out: list[int] = []
-        for i in ids:
-            i = int(i)
-            if i == EOS:
-                break
-            if i not in (PAD, BOS):
-                out.append(i)
-        return str(self.sp.decode(out))
+        return str(self.sp.decode(content_ids(ids)))
 
     def pieces(self, text: str) -> list[str]:
         return list(self.sp.encode(text, out_type=str))

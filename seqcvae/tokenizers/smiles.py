@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from seqcvae.tokenizers.base import BOS, EOS, PAD, Vocabulary
+from seqcvae.tokenizers.base import Vocabulary, content_ids
 
 # Order matters: bracket atoms first, then two-letter elements, then %nn ring bonds, then single chars.
 SMILES_PATTERN = re.compile(
@@ -43,15 +43,7 @@ class SmilesTokenizer:
         return [self.vocab.id(t) for t in split_smiles(text)]
 
     def decode(self, ids: Sequence[int]) -> str:
-        out: list[str] = []
-        for i in ids:
-            i = int(i)
-            if i == EOS:
-                break
-            if i in (PAD, BOS):
-                continue
-            out.append(self.vocab.tokens[i])
-        return "".join(out)
+        return "".join(self.vocab.tokens[i] for i in content_ids(ids))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "tokens": self.vocab.tokens}

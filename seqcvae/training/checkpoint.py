@@ -145,7 +145,7 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
         )
     if (p / "meta.json").exists():
         return p
-    if p.with_name(p.name + ".old").joinpath("meta.json").exists() and not (p / "meta.json").exists():
+    if p.with_name(p.name + ".old").joinpath("meta.json").exists():
         return p.with_name(p.name + ".old")
     for name in (which, "best", "last"):
         for cand in (p / "checkpoints" / name, p / "checkpoints" / f"{name}.old"):

@@ -56,6 +56,8 @@ class ModelConfig:
     encoder: str = "gru"  # "gru" (bidirectional) or "transformer" (pre-LN; width encoder_hidden)
     decoder: str = "gru"  # "gru" or "transformer" (causal, KV cache; width decoder_hidden)
     heads: int = 4  # attention heads (transformer only)
+    decoder_condition: str = "prefix"  # transformer decoder: (z, c) as "prefix" tokens or "memory"
+    condition_tokens: int = 1  # transformer decoder: number of prefix / memory vectors for (z, c)
 
 
 @dataclass
@@ -140,6 +142,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.prior": ("standard", "conditional"),
     "model.encoder": ("gru", "transformer"),
     "model.decoder": ("gru", "transformer"),
+    "model.decoder_condition": ("prefix", "memory"),
     "train.lr_schedule": ("cosine", "constant"),
     "train.kl_schedule": ("constant", "linear", "logistic", "cyclical"),
     "train.device": ("auto", "cpu", "cuda"),

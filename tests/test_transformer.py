@@ -4,9 +4,13 @@ import torch
 from seqcvae.generation.beam import beam_search
 from seqcvae.models.cvae import CVAE, CVAEShape
 
+DECODERS = ["gru", "transformer", "transformer:prefix:3", "transformer:memory:1", "transformer:memory:3"]
+
 
 def _model(encoder: str, decoder: str) -> CVAE:
+    """decoder: "gru", "transformer" or "transformer:<prefix|memory>:<condition tokens>"."""
     torch.manual_seed(0)
+    kind, condition, tokens = (decoder.split(":") + ["prefix", "1"])[:3]
     return CVAE(
         CVAEShape(
             vocab_size=12,
@@ -22,7 +26,9 @@ def _model(encoder: str, decoder: str) -> CVAE:
             heads=2,
             max_positions=20,
             encoder=encoder,
-            decoder=decoder,
+            decoder=kind,
+            decoder_condition=condition,
+            condition_tokens=int(tokens),
         )
     ).eval()
 
@@ -35,7 +41,7 @@ def _inputs():
     return tokens, lengths, c_args
 
 
-@pytest.mark.parametrize("decoder", ["gru", "transformer"])
+@pytest.mark.parametrize("decoder", DECODERS)
 def test_cached_steps_equal_full_forward(decoder):
     """Step-by-step decoding with the KV cache / GRU state gives the teacher-forced logits."""
     model = _model("transformer", decoder)
@@ -62,15 +68,16 @@ def test_transformer_encoder_ignores_padding():
     torch.testing.assert_close(mu1, mu2)
 
 
-def test_transformer_trains_one_step():
-    model = _model("transformer", "transformer").train()
+@pytest.mark.parametrize("decoder", DECODERS[1:])
+def test_transformer_trains_one_step(decoder):
+    model = _model("transformer", decoder).train()
     tokens, lengths, c_args = _inputs()
     out = model(tokens, lengths, model.embed_conditions(*c_args))
     out.logits.sum().backward()
     assert all(p.grad is not None for p in model.decoder.parameters())
 
 
-@pytest.mark.parametrize("decoder", ["gru", "transformer"])
+@pytest.mark.parametrize("decoder", DECODERS)
 def test_beam_search_finds_sequences_at_least_as_likely_as_greedy(decoder):
     from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 
@@ -91,3 +98,15 @@ def test_beam_search_finds_sequences_at_least_as_likely_as_greedy(decoder):
             beam_search(model, z, c, beam_size=1, max_length=15, length_penalty=0.0),
             greedy[:, : beam_search(model, z, c, 1, 15, 0.0).shape[1]],
         )
+
+
+@pytest.mark.parametrize("decoder", DECODERS[1:])
+def test_transformer_decoder_depends_on_z(decoder):
+    """Both conditioning modes pass (z, c) through: a different z changes the logits."""
+    model = _model("gru", decoder)
+    tokens, lengths, c_args = _inputs()
+    with torch.no_grad():
+        c = model.embed_conditions(*c_args)
+        a = model.decode(tokens[:, :-1], torch.zeros(2, 4), c)
+        b = model.decode(tokens[:, :-1], torch.ones(2, 4), c)
+    assert (a - b).abs().max() > 1e-3

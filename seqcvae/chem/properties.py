@@ -27,7 +27,7 @@ def _sascorer() -> Any:
     return sascorer
 
 
-def _sas(mol: Chem.Mol) -> float:
+def sa_score(mol: Chem.Mol) -> float:
     return float(_sascorer().calculateScore(mol))
 
 
@@ -38,7 +38,7 @@ PROPERTY_FUNCTIONS: dict[str, Callable[[Chem.Mol], float]] = {
     "TPSA": lambda m: float(rdMolDescriptors.CalcTPSA(m)),
     "NumHDonors": lambda m: float(rdMolDescriptors.CalcNumHBD(m)),
     "NumHAcceptors": lambda m: float(rdMolDescriptors.CalcNumHBA(m)),
-    "SAS": _sas,
+    "SAS": sa_score,
 }
 PROPERTY_NAMES: tuple[str, ...] = tuple(PROPERTY_FUNCTIONS)
 

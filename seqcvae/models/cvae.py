@@ -38,6 +38,8 @@ class CVAEShape:
     decoder: str = "gru"  # "gru" or "transformer" (then decoder_hidden = d_model)
     heads: int = 4
     max_positions: int = 128  # transformer: longest sequence incl. <bos>/<eos>
+    decoder_condition: str = "prefix"  # transformer decoder: "prefix" or "memory" (cross-attention)
+    condition_tokens: int = 1  # transformer decoder: vectors that (z, c) is projected to
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +106,8 @@ class CVAE(nn.Module):
                 s.vocab_size,
                 s.max_positions,
                 s.dropout,
+                s.decoder_condition,
+                s.condition_tokens,
             )
         else:
             self.decoder = GRUDecoder(

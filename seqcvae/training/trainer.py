@@ -103,6 +103,8 @@ def model_shape(cfg: RunConfig, prepared: Prepared) -> CVAEShape:
         encoder=m.encoder,
         decoder=m.decoder,
         heads=m.heads,
+        decoder_condition=m.decoder_condition,
+        condition_tokens=m.condition_tokens,
         max_positions=max(cfg.data.max_length, cfg.sample.max_length) + 2,
     )
 

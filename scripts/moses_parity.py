@@ -65,9 +65,9 @@ FILTER_FAILURES = [
     "CP(C)(=O)c1ccccc1",  # phosphorus
     "O=C1NC(=S)SC1=Cc1ccccc1",  # rhodanine (PAINS ene_rhod)
     "Oc1ccccc1O",  # catechol (PAINS catechol)
-    "CC(=O)Cl",  # acyl halide (MCF)
-    "C1OC1c1ccccc1",  # epoxide (MCF)
-    "N=C=O",  # isocyanate
+    "ClCc1ccccc1",  # benzyl chloride (MCF4)
+    "C1OC1c1ccccc1",  # epoxide (MCF5)
+    "O=Cc1ccccc1",  # aldehyde (MCF7)
 ]
 
 

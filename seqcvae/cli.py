@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from seqcvae.errors import ConditionError, SeqCVAEError
+from seqcvae.errors import ConditionError, ConfigError, SeqCVAEError
 
 
 def _eprint(msg: str) -> None:
@@ -129,7 +130,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         write_records_csv(records, args.out, gen.measured_properties(), gen.kind)
     summary = gen.summarise(records, gen.reference_set(args.reference) if args.reference else None)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(_dumps(summary))
     elif gen.kind == "text":
         n = len(records)
         print(
@@ -180,21 +181,53 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqcvae.evaluation.report import evaluate_run, format_report
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf -> null so that the output is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
 
-    report = evaluate_run(
-        args.checkpoint,
-        which=args.which,
-        data=args.data,
-        k=args.k,
-        n_samples=args.n,
-        max_sequences=args.max_sequences,
-        seed=args.seed,
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(_json_safe(obj), indent=2, allow_nan=False)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from seqcvae.evaluation.report import (
+        evaluate_run,
+        evaluate_smiles_file,
+        format_report,
+        parse_references,
     )
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: expected a whole number >= 1")
+    references = parse_references(args.reference)
+    fcd = not args.no_fcd
+    if args.smiles:
+        report = evaluate_smiles_file(
+            args.smiles, references, train=args.train, workers=args.workers, fcd=fcd, column=args.column
+        )
+    else:
+        report = evaluate_run(
+            args.checkpoint,
+            which=args.which,
+            data=args.data,
+            k=args.k,
+            n_samples=args.n,
+            max_sequences=args.max_sequences,
+            seed=args.seed,
+            references=references,
+            workers=args.workers,
+            fcd=fcd,
+        )
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+        Path(args.out).write_text(_dumps(report), encoding="utf-8")
+    print(_dumps(report) if args.json else format_report(report))
     return 0
 
 
@@ -209,7 +242,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "model": ckpt.meta.get("model_shape"),
         "conditions": ckpt.conditions,
     }
-    print(json.dumps(info, indent=2))
+    print(_dumps(info))
     return 0
 
 
@@ -286,13 +319,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="CSV file of the outputs")
     tr.set_defaults(func=cmd_transfer)
 
-    ev = sub.add_parser("evaluate", help="likelihood, collapse diagnostics and sample metrics")
-    ev.add_argument("--checkpoint", required=True)
+    ev = sub.add_parser(
+        "evaluate",
+        help="diagnostics and sample metrics of a run, or MOSES metrics of a SMILES file",
+    )
+    what = ev.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", help="run directory or checkpoint to evaluate")
+    what.add_argument("--smiles", help="a SMILES file to score with the MOSES metrics (no model needed)")
     ev.add_argument("--which", default="best", choices=["best", "last"])
     ev.add_argument("--data", help="held-out file (default: the run's validation data)")
     ev.add_argument("--k", type=int, default=50, help="importance samples for IW-NLL (default 50)")
-    ev.add_argument("--n", type=int, default=1000, help="samples for the sample metrics")
+    ev.add_argument("--n", type=int, default=1000, help="samples for the sample metrics (MOSES uses 10000)")
     ev.add_argument("--max-sequences", type=int, default=2000, help="held-out sequences (0 = all)")
+    ev.add_argument(
+        "--reference",
+        action="append",
+        metavar="[NAME=]FILE",
+        help="reference SMILES for SNN/Frag/Scaf/FCD, repeatable (first: 'Test'); default for a run: "
+        "its held-out molecules. Statistics are cached under ~/.cache/seqcvae",
+    )
+    ev.add_argument("--train", help="training SMILES for novelty (--smiles; a run uses its own)")
+    ev.add_argument("--column", help="SMILES column of table files (default: SMILES, or the only column)")
+    ev.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="worker processes")
+    ev.add_argument("--no-fcd", action="store_true", help="skip the Frechet ChemNet Distance")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--out", help="write the report as JSON here")

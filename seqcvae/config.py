@@ -85,6 +85,7 @@ class TrainConfig:
     condition_dropout: float = 0.3  # probability of hiding each condition (teaches "unspecified")
     val_every_steps: int = 0  # 0: validate once per epoch
     val_max_sequences: int = 2000
+    val_iw_samples: int = 5  # importance samples for the validation IW-NLL logged each epoch
     log_every_steps: int = 50
     threads: int = 0  # torch intra-op threads, 0 = torch default
     precision: str = "auto"  # GRU matrix products: auto | fp32 | bf16 (auto: bf16 where it is faster)

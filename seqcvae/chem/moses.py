@@ -240,6 +240,7 @@ def fcd_available() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4)
 def _fcd_model(workers: int, device: str) -> Any:
     from fcd_torch import FCD
 
@@ -410,8 +411,12 @@ def molecule_metrics(
     for k in ks:
         head = valid[:k]
         out[f"unique@{k}"] = len(set(head)) / len(head) if head else math.nan
-    if not valid:
-        return out
+    if not valid:  # every other metric is undefined
+        names = [f"{m}/{r}" for r in references for m in ("FCD", "SNN", "Frag", "Scaf")]
+        names += ["IntDiv", "IntDiv2", "Filters"]
+        names += list(PROPERTY_METRICS) if references else []
+        names += ["Novelty"] if train is not None else []
+        return {**out, **dict.fromkeys(names, math.nan)}
     gen = set_stats(valid, workers=workers, fcd=fcd and bool(references), device=device)
     properties: dict[str, float] = {}
     for i, (name, ref) in enumerate(references.items()):

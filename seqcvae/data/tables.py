@@ -44,7 +44,7 @@ def read_table(path: str | Path, sequence_column: str) -> tuple[list[str], list[
     ext = suffixes[-1] if suffixes else ""
     if ext in (".smi", ".txt"):
         rows = [
-            {sequence_column: line.split()[0] if ext == ".smi" else line.strip()}
+            {sequence_column: (line.split() or [""])[0] if ext == ".smi" else line.strip()}
             for line in text.splitlines()
         ]
         return [sequence_column], rows
@@ -89,3 +89,12 @@ def require_columns(path: str | Path, columns: list[str], needed: list[str]) -> 
             f"data file {str(path)!r} has no column {missing[0]!r}; its columns are: "
             f"{', '.join(columns) or '(none)'}"
         )
+
+
+def read_sequences(path: str | Path, column: str | None = None) -> list[str]:
+    """The sequences of one column; by default "SMILES", or a one-column table's only column."""
+    columns, rows = read_table(path, column or "SMILES")
+    if column is None:
+        column = "SMILES" if "SMILES" in columns or len(columns) != 1 else columns[0]
+    require_columns(path, columns, [column])
+    return [r.get(column, "") for r in rows]

@@ -5,6 +5,8 @@
 - Active units (Burda et al.): dimensions whose posterior mean varies across data, Var_x E_q[z] >= 0.01.
 - Mutual information I_q(x; z) (Hoffman & Johnson 2016; estimator of He et al. 2019):
   E_x E_q(z|x) log q(z|x) - E_q(z) log q(z), with q(z) the aggregate posterior over the data.
+- Reconstruction accuracy: fraction of sequences that greedy decoding from the posterior mean
+  z = E_q[z|x, c] reproduces exactly (every token and <eos>).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import torch
 
 from seqcvae.data.dataset import TokenDataset
+from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.cvae import CVAE
 from seqcvae.models.losses import gaussian_kl, reconstruction_nll
 
@@ -32,8 +35,10 @@ def evaluate_model(
     max_sequences: int = 0,
     seed: int = 0,
     words: int = 0,
+    reconstruction: bool = True,
 ) -> dict[str, float]:
-    """ELBO, IW-NLL (k samples), PPL, KL, active units and MI over `ds` (nats per sequence).
+    """ELBO, IW-NLL (k samples), PPL, KL, active units, MI and reconstruction accuracy over `ds`
+    (nats per sequence). The ELBO uses the first of the k posterior samples.
 
     Uses the first `max_sequences` sequences (0 = all). `words`: whitespace words in those
     sequences; when given, also reports word-level perplexity exp(NLL / (words + sequences)),
@@ -49,6 +54,7 @@ def evaluate_model(
     mus: list[torch.Tensor] = []
     logvars: list[torch.Tensor] = []
     neg_entropy = 0.0
+    exact = 0
     for b in ds.iter_batches(batch_size):
         b = b.to(device)
         c = model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
@@ -75,6 +81,8 @@ def evaluate_model(
         neg_entropy += float((-0.5 * (1 + logvar + math.log(2 * math.pi))).sum())
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())
+        if reconstruction:
+            exact += int(_exact_reconstructions(model, mu, c, targets))
         n += b.size
         tokens += int(b.lengths.sum())
     mu_all, lv_all = torch.cat(mus), torch.cat(logvars)
@@ -98,6 +106,18 @@ def evaluate_model(
         "mutual_info": mi,
         "k": float(k),
     }
+    if reconstruction:
+        out["recon_accuracy"] = exact / n
     if words:
         out["ppl_word"] = math.exp(iw_sum / (words + n))
     return out
+
+
+def _exact_reconstructions(model: CVAE, mu: torch.Tensor, c: torch.Tensor, targets: torch.Tensor) -> int:
+    """How many rows greedy decoding from z = mu reproduces exactly; targets (B, T) padded after <eos>."""
+    settings = SamplingSettings(strategy="greedy", max_length=targets.shape[1])
+    out = decode_tokens(model, mu, c, settings)
+    width = max(out.shape[1], targets.shape[1])
+    out = torch.nn.functional.pad(out, (0, width - out.shape[1]))
+    tgt = torch.nn.functional.pad(targets, (0, width - targets.shape[1]))
+    return int((out == tgt).all(dim=1).sum())

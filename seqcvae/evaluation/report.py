@@ -1,21 +1,27 @@
 """`seqcvae evaluate`: held-out likelihood and collapse diagnostics, plus sample metrics.
 
 SMILES runs: validity, uniqueness, novelty and property control of samples drawn under held-out
-condition vectors. Text runs: distinct-1/2 and self-BLEU of samples, style accuracy of samples
+condition vectors, and the MOSES metrics of those samples (seqcvae.chem.moses) against reference
+sets (default: the held-out molecules). Any SMILES file can be scored the same way
+(`evaluate_smiles_file`). Text runs: distinct-1/2 and self-BLEU of samples, style accuracy of samples
 (judged by a TF-IDF logistic-regression classifier trained on the labelled training sentences),
 and style transfer of held-out sentences to another tag (accuracy and BLEU to the input).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from seqcvae.chem.moses import SetStats, molecule_metrics, reference_cache_path, set_stats
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.prepare import PreparedData, prepare_table
+from seqcvae.data.tables import read_sequences
+from seqcvae.errors import DataError
 from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.generation.generator import Generator
 from seqcvae.training.setup import prepare_run_data, resolve_data_path
@@ -93,10 +99,82 @@ def _text_metrics(gen: Generator, part: PreparedData, n: int, seed: int) -> dict
     return out
 
 
-def _smiles_metrics(gen: Generator, part: PreparedData, n: int, seed: int) -> dict[str, Any]:
+def load_reference(path: str | Path, workers: int = 1, fcd: bool = True) -> SetStats:
+    """Reference-set statistics of a SMILES file, cached under ~/.cache/seqcvae by content hash."""
+    path = Path(path)
+    smiles = read_sequences(path)
+    cache = reference_cache_path(path, fcd)
+    if cache.exists():
+        try:
+            return SetStats.load(cache)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable cache: recompute
+    stats = set_stats(smiles, workers=workers, fcd=fcd)
+    with contextlib.suppress(OSError):  # read-only home: no cache
+        stats.save(cache)
+    return stats
+
+
+def parse_references(items: list[str] | None) -> dict[str, str]:
+    """["test.csv", "TestSF=scaf.csv"] -> {"Test": "test.csv", "TestSF": "scaf.csv"}."""
+    out: dict[str, str] = {}
+    for i, item in enumerate(items or []):
+        name, sep, path = item.partition("=")
+        if not sep:
+            name, path = ("Test" if i == 0 else f"Ref{i + 1}"), item
+        if not name or not path:
+            raise DataError(f"reference {item!r} is not FILE or NAME=FILE")
+        out[name] = path
+    return out
+
+
+def _moses(
+    smiles: list[str],
+    references: dict[str, str | list[str]],
+    train: set[str] | None,
+    workers: int,
+    fcd: bool,
+) -> dict[str, float]:
+    refs: dict[str, list[str] | SetStats] = {
+        name: ref if isinstance(ref, list) else load_reference(ref, workers, fcd)
+        for name, ref in references.items()
+    }
+    return molecule_metrics(smiles, refs, train=train, workers=workers, fcd=fcd)
+
+
+def evaluate_smiles_file(
+    path: str | Path,
+    references: dict[str, str] | None = None,
+    train: str | Path | None = None,
+    workers: int = 1,
+    fcd: bool = True,
+    column: str | None = None,
+) -> dict[str, Any]:
+    """MOSES metrics of any SMILES file (one per line, or a table with a `column` column)."""
+    t0 = time.perf_counter()
+    smiles = read_sequences(path, column)
+    train_set = set(read_sequences(train)) if train else None
+    refs: dict[str, str | list[str]] = dict(references or {})
+    report: dict[str, Any] = {
+        "smiles": str(path),
+        "kind": "smiles_file",
+        "references": {k: str(v) for k, v in refs.items()},
+        "train": str(train) if train else None,
+        "moses": _moses(smiles, refs, train_set, workers, fcd),
+    }
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    return report
+
+
+def _smiles_metrics(
+    gen: Generator, part: PreparedData, n: int, seed: int, references: dict[str, str], workers: int, fcd: bool
+) -> dict[str, Any]:
     requests = _requests(part, n, seed)
     records = gen.generate(requests, seed=seed)
-    return gen.summarise(records)
+    out = gen.summarise(records)
+    refs: dict[str, str | list[str]] = dict(references) or {"Test": list(part.sequences)}
+    out["moses"] = _moses([r.sequence for r in records], refs, gen.reference_set(), workers, fcd)
+    return out
 
 
 def evaluate_run(
@@ -107,7 +185,13 @@ def evaluate_run(
     n_samples: int = 1000,
     max_sequences: int = 2000,
     seed: int = 0,
+    references: dict[str, str] | None = None,
+    workers: int = 1,
+    fcd: bool = True,
 ) -> dict[str, Any]:
+    """Diagnostics on held-out data and metrics of n samples. SMILES runs also get the MOSES
+    metrics against `references` (name -> SMILES file; default: the held-out molecules) with
+    the run's training molecules for novelty."""
     t0 = time.perf_counter()
     gen = Generator.load(checkpoint, which=which)
     ds, part = _held_out(gen, data)
@@ -121,14 +205,30 @@ def evaluate_run(
     report["diagnostics"] = evaluate_model(
         gen.model, ds, k=k, max_sequences=max_sequences, seed=seed, words=words
     )
-    if n_samples > 0:
-        metrics = _text_metrics if gen.kind == "text" else _smiles_metrics
-        report["samples"] = metrics(gen, part, n_samples, seed)
+    if n_samples > 0 and gen.kind == "text":
+        report["samples"] = _text_metrics(gen, part, n_samples, seed)
+    elif n_samples > 0:
+        report["samples"] = _smiles_metrics(gen, part, n_samples, seed, references or {}, workers, fcd)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
 
+def format_moses(metrics: dict[str, float]) -> list[str]:
+    """The MOSES metrics as a two-column table."""
+    lines = ["MOSES metrics:"]
+    for k, v in metrics.items():
+        lines.append(f"  {k:<14} {v:10.4f}")
+    return lines
+
+
 def format_report(report: dict[str, Any]) -> str:
+    if report.get("kind") == "smiles_file":
+        refs = ", ".join(f"{k}={v}" for k, v in report["references"].items()) or "none"
+        return "\n".join(
+            [f"{report['smiles']}: references {refs}; train {report['train'] or 'none'}"]
+            + format_moses(report["moses"])
+            + [f"({report['seconds']} s)"]
+        )
     d = report["diagnostics"]
     lines = [
         f"held-out: {report['held_out']} ({int(d['sequences'])} sequences)",
@@ -136,7 +236,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"IW-NLL {d['iw_nll']:.3f} (k={int(d['k'])})  PPL {d['ppl']:.2f} per token"
         + (f", {d['ppl_word']:.2f} per word" if "ppl_word" in d else ""),
         f"active units {int(d['active_units'])}/{int(d['latent_dim'])}  "
-        f"mutual information {d['mutual_info']:.3f}",
+        f"mutual information {d['mutual_info']:.3f}  "
+        f"reconstruction accuracy {d.get('recon_accuracy', float('nan')):.3f}",
     ]
     s = report.get("samples")
     if s and report["kind"] == "text":
@@ -165,5 +266,7 @@ def format_report(report: dict[str, Any]) -> str:
         )
         for name, p in s.get("properties", {}).items():
             lines.append(f"  {name}: MAE {p['mae']:.3f}  Spearman {p['spearman']:.3f}")
+        if "moses" in s:
+            lines.extend(format_moses(s["moses"]))
     lines.append(f"({report['seconds']} s)")
     return "\n".join(lines)

@@ -40,6 +40,10 @@ METRIC_COLUMNS = [
     "beta",
     "lr",
     "elbo",
+    "iw_nll",
+    "active_units",
+    "mutual_info",
+    "recon_accuracy",
     "sequences_per_s",
     "tokens_per_s",
     "elapsed_s",
@@ -248,27 +252,17 @@ class Trainer:
         self.optimizer.step()
         return StepResult(loss.item(), rec.mean().item(), kl_dim.sum(1).mean().item(), n_tokens, b.size)
 
-    @torch.no_grad()
     def validate(self, ds: TokenDataset) -> dict[str, float]:
-        """Validation ELBO (nats/sequence) with one posterior sample per sequence, fixed seed."""
-        self.model.eval()
-        gen = torch.Generator().manual_seed(12345)
-        rec_sum = kl_sum = 0.0
-        n = 0
-        # The first val_max_sequences in file order (batches are length-sorted only within them,
-        # so the subset is not biased towards short sequences).
-        for b in ds.head(self.cfg.train.val_max_sequences).iter_batches(512):
-            b = b.to(self.device)
-            c = self.model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
-            mu, logvar = self.model.encode(b.tokens, b.lengths, c)
-            eps = torch.randn(mu.shape, generator=gen).to(self.device)
-            z = mu + eps * (0.5 * logvar).exp()
-            logits = self.model.decode(b.tokens[:, :-1], z, c)
-            pm, plv = self.model.prior_params(c)
-            rec_sum += float(reconstruction_nll(logits, b.tokens[:, 1:]).sum())
-            kl_sum += float(gaussian_kl(mu, logvar, pm, plv).sum())
-            n += b.size
-        return {"rec": rec_sum / n, "kl": kl_sum / n, "elbo": (rec_sum + kl_sum) / n}
+        """Validation diagnostics on the first val_max_sequences in file order (batches are
+        length-sorted only within them, so the subset is not biased towards short sequences):
+        ELBO (one posterior sample, fixed seed), IW-NLL with val_iw_samples, KL, active units,
+        mutual information and greedy reconstruction accuracy."""
+        from seqcvae.evaluation.diagnostics import evaluate_model
+
+        t = self.cfg.train
+        return evaluate_model(
+            self.model, ds, k=t.val_iw_samples, batch_size=512, max_sequences=t.val_max_sequences, seed=12345
+        )
 
     # ----- loop ------------------------------------------------------------------------------
     def _progress_fraction(self, steps_per_epoch: int) -> float:
@@ -291,8 +285,12 @@ class Trainer:
     def _write_metrics(self, row: dict[str, Any]) -> None:
         path = self.run_dir / "metrics.csv"
         new = not path.exists()
+        columns = METRIC_COLUMNS
+        if not new:  # appending after --resume: keep the file's own header (older runs had fewer)
+            with open(path, newline="", encoding="utf-8") as fh:
+                columns = next(csv.reader(fh), METRIC_COLUMNS)
         with open(path, "a", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS)
+            w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
             if new:
                 w.writeheader()
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -304,18 +302,20 @@ class Trainer:
                 "step": self.step,
                 "epoch": self.epoch,
                 "split": "val",
-                "rec": val["rec"],
-                "kl": val["kl"],
-                "elbo": val["elbo"],
+                **{k: val[k] for k in ("rec", "kl", "elbo", "iw_nll", "mutual_info", "recon_accuracy")},
+                "active_units": int(val["active_units"]),
                 "elapsed_s": self.elapsed,
             }
         )
         self.log(
             f"epoch {self.epoch} step {self.step}: val ELBO {val['elbo']:.3f} "
-            f"(rec {val['rec']:.3f}, KL {val['kl']:.3f}) nats/sequence"
+            f"(rec {val['rec']:.3f}, KL {val['kl']:.3f}) nats/sequence, IW-NLL {val['iw_nll']:.3f}, "
+            f"active units {int(val['active_units'])}, MI {val['mutual_info']:.2f}, "
+            f"reconstructed {val['recon_accuracy']:.3f}"
         )
         ckpts = self.run_dir / "checkpoints"
-        metrics = {**last, **{f"val_{k}": v for k, v in val.items()}}
+        keep = ("rec", "kl", "elbo", "iw_nll", "active_units", "mutual_info", "recon_accuracy")
+        metrics = {**last, **{f"val_{k}": val[k] for k in keep}}
         if val["elbo"] < self.best_val:
             self.best_val = val["elbo"]
             save_checkpoint(ckpts / "best", self.checkpoint_data(metrics, resumable=False))

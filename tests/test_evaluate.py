@@ -1,0 +1,114 @@
+"""`seqcvae evaluate` for SMILES runs and SMILES files; reconstruction accuracy; per-epoch diagnostics."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from seqcvae.cli import main
+from seqcvae.evaluation.diagnostics import _exact_reconstructions
+from tests.conftest import read_sample
+
+
+def _strict(text: str) -> dict:
+    def reject(name: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_evaluate_smiles_run_reports_diagnostics_and_moses_metrics(tiny_run, capsys):
+    args = ["evaluate", "--checkpoint", str(tiny_run), "--n", "64", "--k", "2"]
+    rc = main([*args, "--max-sequences", "40", "--no-fcd", "--workers", "1", "--json"])
+    assert rc == 0
+    report = _strict(capsys.readouterr().out)
+    d = report["diagnostics"]
+    assert 0.0 <= d["recon_accuracy"] <= 1.0
+    assert d["iw_nll"] <= d["elbo"] + 1e-3  # the IW bound is tighter than the ELBO
+    moses = report["samples"]["moses"]
+    for key in ("valid", "unique@1000", "SNN/Test", "Frag/Test", "IntDiv", "Filters", "logP", "Novelty"):
+        assert key in moses
+    assert moses["valid"] == pytest.approx(report["samples"]["validity"])
+    assert moses["FCD/Test"] is None  # --no-fcd: NaN, written as null
+
+
+def test_evaluate_smiles_file_table_and_json(tmp_path, capsys):
+    rows = read_sample(60)
+    gen = tmp_path / "gen.smi"
+    gen.write_text("\n".join([r["SMILES"] for r in rows[:30]] + ["", "C1CC", rows[0]["SMILES"]]) + "\n")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("SMILES\n" + "\n".join(r["SMILES"] for r in rows[30:]) + "\n")
+    train = tmp_path / "train.smi"
+    train.write_text("\n".join(r["SMILES"] for r in rows[:10]) + "\n")
+    args = ["evaluate", "--smiles", str(gen), "--reference", f"Test={ref}", "--train", str(train)]
+    assert main([*args, "--no-fcd", "--workers", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "MOSES metrics" in table and "SNN/Test" in table and "Novelty" in table
+    out = tmp_path / "report.json"
+    assert main([*args, "--no-fcd", "--workers", "1", "--json", "--out", str(out)]) == 0
+    report = _strict(capsys.readouterr().out)
+    assert _strict(out.read_text()) == report
+    m = report["moses"]
+    assert m["valid"] == pytest.approx(31 / 33)  # blank line and C1CC are invalid
+    assert m["unique@1000"] == pytest.approx(30 / 31)  # one repeat among the valid ones
+    assert m["Novelty"] == pytest.approx(20 / 30)  # 10 of the 30 distinct are training molecules
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--column", "smi"], "has no column 'smi'"),
+        (["--workers", "0"], "--workers 0"),
+        (["--reference", "=x.csv"], "not FILE or NAME=FILE"),
+        (["--reference", "missing.csv"], "does not exist"),
+    ],
+)
+def test_evaluate_bad_input_is_a_clear_error(tmp_path, capsys, extra, message):
+    table = tmp_path / "gen.csv"
+    table.write_text("SMILES\nCCO\n")
+    assert main(["evaluate", "--smiles", str(table), "--no-fcd", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_metrics_csv_gains_diagnostics_each_validation(tiny_run):
+    with open(tiny_run / "metrics.csv") as fh:
+        val = [r for r in csv.DictReader(fh) if r["split"] == "val"]
+    assert val
+    for r in val:
+        assert float(r["iw_nll"]) > 0
+        assert 0 <= int(r["active_units"]) <= 64
+        assert 0.0 <= float(r["recon_accuracy"]) <= 1.0
+        assert r["mutual_info"] != ""
+
+
+def test_exact_reconstruction_counts_whole_sequences(monkeypatch):
+    """Greedy output vs targets (both padded after <eos>=2): only whole-sequence matches count."""
+    import seqcvae.evaluation.diagnostics as diagnostics
+
+    targets = torch.tensor([[5, 6, 2, 0], [7, 2, 0, 0], [5, 5, 5, 2], [4, 2, 0, 0], [6, 6, 2, 0]])
+    decoded = torch.tensor(
+        [
+            [5, 6, 2, 0, 0],  # same, extra padding: a match
+            [7, 2, 0, 0, 0],  # a match
+            [5, 5, 5, 5, 5],  # ran past the target's <eos>: no match
+            [4, 3, 2, 0, 0],  # one token differs: no match
+            [6, 6, 2, 0, 0],  # a match
+        ]
+    )
+    seen = {}
+
+    def fake_decode(model, z, c, settings):
+        seen["max_length"] = settings.max_length
+        seen["strategy"] = settings.strategy
+        return decoded
+
+    monkeypatch.setattr(diagnostics, "decode_tokens", fake_decode)
+    assert _exact_reconstructions(None, torch.zeros(5, 2), torch.zeros(5, 1), targets) == 3  # type: ignore[arg-type]
+    assert seen == {"max_length": 4, "strategy": "greedy"}  # long enough to overrun the target

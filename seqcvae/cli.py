@@ -231,6 +231,74 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"{what} {item!r}: expected NAME=VALUE")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from seqcvae.generation.generator import Generator
+    from seqcvae.sweep import load_spec, run_sweep
+    from seqcvae.sweep.spec import _number_or_tag
+
+    tolerance: dict[str, float] = {}
+    for name, value in _pairs(args.tolerance, "--tolerance").items():
+        try:
+            tolerance[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--tolerance {name}={value!r}: expected a number") from None
+    sample = {
+        k: v
+        for k, v in {
+            "strategy": "greedy" if args.greedy else None,
+            "temperature": args.temperature,
+            "top_k": args.top_k,
+            "top_p": args.top_p,
+        }.items()
+        if v is not None
+    }
+    overrides = {
+        "targets": _pairs(args.target, "--target"),
+        "fixed": {k: _number_or_tag(v) for k, v in _pairs(args.fixed, "--fixed").items()},
+        "tolerance": tolerance,
+        "sample": sample,
+        "n": args.n,
+        "seed": args.seed,
+        "images": args.images,
+        "sdf": True if args.sdf else None,
+    }
+    spec = load_spec(args.spec, overrides)
+    gen = Generator.load(args.checkpoint, which=args.which)
+    for request in (spec.grid()[0], spec.grid()[-1]):
+        for warning in gen.conditions.out_of_range(request):
+            _eprint(f"warning: {warning}")
+    overall = run_sweep(gen, spec, args.out, workers=args.workers, plots=not args.no_plots, log=print)
+    if overall:
+        print(_dumps(overall) if args.json else _sweep_summary(overall, args.out))
+    return 0
+
+
+def _sweep_summary(overall: dict[str, Any], out: str) -> str:
+    lines = [f"sweep: {overall['finished']}/{overall['targets']} targets x {overall['n_per_target']} samples"]
+    if "validity" in overall:
+        lines.append(f"  validity {overall['validity']:.3f}")
+    for name, v in overall.items():
+        if isinstance(v, dict) and "spearman" in v:
+            lines.append(
+                f"  {name}: Spearman {_fmt(v['spearman'])}, MAE {_fmt(v['mae'])}, hit rate "
+                f"{_fmt(v['hit_rate'])} (within {v['tolerance']:.3g})"
+            )
+    if isinstance(overall.get("plots"), str):
+        lines.append(f"  {overall['plots']}")
+    lines.append(f"wrote {out}/summary.csv, samples.csv, overall.json")
+    return "\n".join(lines)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from seqcvae.training.checkpoint import load_checkpoint
 
@@ -346,6 +414,36 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--out", help="write the report as JSON here")
     ev.set_defaults(func=cmd_evaluate)
+
+    sw = sub.add_parser(
+        "sweep", help="generate over a grid of targets; summaries, plots and molecule images in a directory"
+    )
+    sw.add_argument("--checkpoint", required=True)
+    sw.add_argument("--which", default="best", choices=["best", "last"])
+    sw.add_argument("--spec", help="TOML sweep spec (targets, fixed, tolerance, sample, n, seed)")
+    sw.add_argument(
+        "--target",
+        "-t",
+        action="append",
+        metavar="NAME=VALUES",
+        help="swept condition: LogP=-1:5:13 (start:stop:steps), MolWt=250,350 or sentiment=pos,neg; "
+        "several give their product",
+    )
+    sw.add_argument("--fixed", action="append", metavar="NAME=VALUE", help="condition held fixed")
+    sw.add_argument("--tolerance", action="append", metavar="NAME=TOL", help="hit tolerance per property")
+    sw.add_argument("--out", required=True, help="sweep directory (rerun the same command to resume)")
+    sw.add_argument("--n", type=int, help="samples per target (default 100)")
+    sw.add_argument("--seed", type=int)
+    sw.add_argument("--images", type=int, help="example molecules drawn per target (default 12, 0 = none)")
+    sw.add_argument("--sdf", action="store_true", help="also write valid molecules to molecules.sdf")
+    sw.add_argument("--greedy", action="store_true")
+    sw.add_argument("--temperature", type=float)
+    sw.add_argument("--top-k", type=int)
+    sw.add_argument("--top-p", type=float)
+    sw.add_argument("--workers", type=int, default=1, help="RDKit worker processes")
+    sw.add_argument("--no-plots", action="store_true")
+    sw.add_argument("--json", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
 
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("--checkpoint", required=True)

@@ -1,0 +1,160 @@
+"""Sweep specifications: which targets to visit, how many samples each, how to judge a hit.
+
+A spec comes from TOML or from CLI arguments (the arguments override the file):
+
+    n = 200                      # samples per target
+    seed = 0
+    [targets]                    # one or more conditions; several = their product (a grid)
+    LogP = {start = -1, stop = 5, steps = 13}
+    MolWt = [250, 350, 450]
+    [fixed]                      # conditions held at one value for every target
+    QED = 0.8
+    [tolerance]                  # hit = |measured - target| <= tolerance (default: 5% of the
+    LogP = 0.5                   # property's training range)
+    [sample]                     # sampling settings: strategy, temperature, top_k, top_p, ...
+    temperature = 0.8
+
+On the command line a target is `NAME=START:STOP:STEPS`, `NAME=V1,V2,...` or `NAME=VALUE`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+from seqcvae.errors import ConfigError
+
+SPEC_KEYS = ("n", "seed", "targets", "fixed", "tolerance", "sample", "images", "sdf", "batch_size")
+
+
+@dataclass
+class SweepSpec:
+    targets: dict[str, list[Any]]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    n: int = 100
+    seed: int = 0
+    tolerance: dict[str, float] = field(default_factory=dict)
+    sample: dict[str, Any] = field(default_factory=dict)
+    images: int = 12  # example molecules drawn per target (0 = no images)
+    sdf: bool = False  # also write valid molecules with their properties as SDF
+    batch_size: int = 1000
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every target as a request (fixed conditions included), in product order."""
+        names = list(self.targets)
+        return [
+            {**self.fixed, **dict(zip(names, values))}
+            for values in itertools.product(*(self.targets[n] for n in names))
+        ]
+
+    def validate(self) -> SweepSpec:
+        if not self.targets:
+            raise ConfigError("a sweep needs at least one target, e.g. --target LogP=-1:5:13")
+        if self.n < 1:
+            raise ConfigError(f"n={self.n}: expected a positive number of samples per target")
+        if self.images < 0:
+            raise ConfigError(f"images={self.images}: expected >= 0")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size={self.batch_size}: expected >= 1")
+        both = sorted(set(self.targets) & set(self.fixed))
+        if both:
+            raise ConfigError(f"{both[0]!r} is both swept and fixed; give it in one place")
+        for name, tol in self.tolerance.items():
+            if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol <= 0:
+                raise ConfigError(f"tolerance {name}={tol!r}: expected a positive number")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
+        unknown = sorted(set(data) - set(SPEC_KEYS))
+        if unknown:
+            raise ConfigError(f"unknown sweep key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")
+        kw = dict(data)
+        for key in ("targets", "fixed", "tolerance", "sample"):
+            if key in kw and not isinstance(kw[key], dict):
+                raise ConfigError(f"sweep [{key}] must be a table, got {kw[key]!r}")
+        kw["targets"] = {k: parse_values(k, v) for k, v in kw.get("targets", {}).items()}
+        for key, tp in (("n", int), ("seed", int), ("images", int), ("batch_size", int), ("sdf", bool)):
+            if key in kw and (not isinstance(kw[key], tp) or isinstance(kw[key], bool) != (tp is bool)):
+                raise ConfigError(f"sweep {key}={kw[key]!r}: expected {tp.__name__}")
+        return cls(**kw).validate()
+
+
+def parse_values(name: str, value: Any) -> list[Any]:
+    """A list, {start, stop, steps}, "start:stop:steps", "a,b,c" or one value -> list of values."""
+    if isinstance(value, dict):
+        missing = sorted({"start", "stop", "steps"} - set(value))
+        if missing or set(value) - {"start", "stop", "steps"}:
+            raise ConfigError(f"target {name}: a range needs exactly start, stop, steps; got {value!r}")
+        return _linspace(name, value["start"], value["stop"], value["steps"])
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"target {name}: empty list of values")
+        return [_number_or_tag(v) for v in value]
+    if isinstance(value, str):
+        text = value.strip()
+        if text.count(":") == 2:
+            start, stop, steps = text.split(":")
+            try:
+                return _linspace(name, float(start), float(stop), int(steps))
+            except ValueError:
+                raise ConfigError(
+                    f"target {name}={value!r}: expected START:STOP:STEPS with numbers, e.g. -1:5:13"
+                ) from None
+        if "," in text:
+            return [_number_or_tag(v.strip()) for v in text.split(",") if v.strip()]
+        return [_number_or_tag(text)]
+    return [_number_or_tag(value)]
+
+
+def _linspace(name: str, start: Any, stop: Any, steps: Any) -> list[float]:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"target {name}: steps={steps!r}, expected a whole number >= 1")
+    for v in (start, stop):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
+            raise ConfigError(f"target {name}: range bound {v!r} is not a finite number")
+    return [round(float(x), 10) for x in np.linspace(float(start), float(stop), steps)]
+
+
+def _number_or_tag(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ConfigError(f"target value {v!r}: expected a number or a tag")
+    if isinstance(v, (int, float)):
+        if not np.isfinite(v):
+            raise ConfigError(f"target value {v!r} is not a finite number")
+        return float(v)
+    text = str(v)
+    try:
+        x = float(text)
+    except ValueError:
+        return text  # a tag
+    if not np.isfinite(x):
+        raise ConfigError(f"target value {text!r} is not a finite number")
+    return x
+
+
+def load_spec(path: str | Path | None, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """Read a TOML spec (or start empty) and apply overrides (already-parsed CLI values)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"sweep spec {str(p)!r} does not exist")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"sweep spec {str(p)!r} is not valid TOML: {exc}") from None
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict):
+            data[key] = {**data.get(key, {}), **value}
+        elif value is not None:
+            data[key] = value
+    return SweepSpec.from_dict(data)

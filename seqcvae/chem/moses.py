@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from rdkit import Chem, DataStructs, RDLogger
 from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
@@ -306,22 +305,22 @@ def agg_tanimoto(
         raise ValueError(f"agg must be 'max' or 'mean', got {agg!r}")
     out = np.zeros(len(gen), dtype=np.float64)
     w = np.ones(len(ref)) if ref_weights is None else ref_weights.astype(np.float64)
-    g_all = torch.from_numpy(gen.astype(np.float32))
-    r_all = torch.from_numpy(ref.astype(np.float32))
-    for i in range(0, len(gen), batch):
-        g = g_all[i : i + batch]
-        acc = torch.zeros(len(g), dtype=torch.float64)
-        for j in range(0, len(ref), batch):
-            r = r_all[j : j + batch]
-            both = r @ g.T  # (R, G) common on-bits, exact in fp32
-            sim = both / (r.sum(1, keepdim=True) + g.sum(1)[None, :] - both)
-            sim = torch.nan_to_num(sim, nan=1.0)
-            if agg == "max":
-                acc = torch.maximum(acc, sim.max(0).values.double())
-            else:
-                wj = torch.from_numpy(w[j : j + batch])
-                acc += (sim.double() ** p * wj[:, None]).sum(0)
-        out[i : i + batch] = acc.numpy()
+    g_all = gen.astype(np.float32)
+    r_all = ref.astype(np.float32)
+    g_bits, r_bits = g_all.sum(1), r_all.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for i in range(0, len(gen), batch):
+            g = g_all[i : i + batch]
+            acc = np.zeros(len(g), dtype=np.float64)
+            for j in range(0, len(ref), batch):
+                both = r_all[j : j + batch] @ g.T  # (R, G) common on-bits, exact in fp32
+                sim = both / (r_bits[j : j + batch, None] + g_bits[None, i : i + batch] - both)
+                sim[np.isnan(sim)] = 1.0
+                if agg == "max":
+                    acc = np.maximum(acc, sim.max(0))
+                else:
+                    acc += (sim.astype(np.float64) ** p * w[j : j + batch, None]).sum(0)
+            out[i : i + batch] = acc
     if agg == "mean":
         out /= w.sum()
         if p != 1:

@@ -122,7 +122,9 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return _build(cls, data, "")
+        cfg: RunConfig = _build(cls, data, "")
+        check_ranges(cfg)
+        return cfg
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -150,6 +152,78 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": ("auto", "fp32", "bf16"),
     "sample.strategy": ("greedy", "sample", "beam"),
 }
+
+
+# (lowest allowed, lowest is inclusive, highest allowed or None, highest inclusive)
+RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
+    "data.val_fraction": (0.0, True, 1.0, False),
+    "data.max_length": (1, True, None, True),
+    "data.max_skip_fraction": (0.0, True, 1.0, True),
+    "data.limit": (0, True, None, True),
+    "data.vocab_size": (8, True, None, True),
+    "model.embedding_dim": (1, True, None, True),
+    "model.encoder_hidden": (1, True, None, True),
+    "model.encoder_layers": (1, True, None, True),
+    "model.decoder_hidden": (1, True, None, True),
+    "model.decoder_layers": (1, True, None, True),
+    "model.latent_dim": (1, True, None, True),
+    "model.condition_dim": (1, True, None, True),
+    "model.dropout": (0.0, True, 1.0, False),
+    "model.heads": (1, True, None, True),
+    "model.condition_tokens": (1, True, None, True),
+    "train.epochs": (1, True, None, True),
+    "train.max_minutes": (0.0, True, None, True),
+    "train.max_steps": (0, True, None, True),
+    "train.batch_size": (1, True, None, True),
+    "train.lr": (0.0, False, None, True),
+    "train.min_lr": (0.0, True, None, True),
+    "train.warmup_steps": (0, True, None, True),
+    "train.weight_decay": (0.0, True, None, True),
+    "train.grad_clip": (0.0, True, None, True),
+    "train.kl_max": (0.0, True, None, True),
+    "train.kl_warmup_steps": (0, True, None, True),
+    "train.kl_cycle_steps": (1, True, None, True),
+    "train.kl_cycle_ratio": (0.0, False, 1.0, True),
+    "train.free_bits": (0.0, True, None, True),
+    "train.word_dropout": (0.0, True, 1.0, False),
+    "train.condition_dropout": (0.0, True, 1.0, True),
+    "train.val_every_steps": (0, True, None, True),
+    "train.val_max_sequences": (1, True, None, True),
+    "train.val_iw_samples": (1, True, None, True),
+    "train.log_every_steps": (1, True, None, True),
+    "train.threads": (0, True, None, True),
+    "sample.temperature": (0.0, False, None, True),
+    "sample.top_k": (0, True, None, True),
+    "sample.top_p": (0.0, False, 1.0, True),
+    "sample.batch_size": (1, True, None, True),
+    "sample.max_length": (1, True, None, True),
+    "sample.beam_size": (1, True, None, True),
+}
+
+
+def check_ranges(cfg: RunConfig) -> None:
+    """Numbers outside their meaningful range are errors naming the key, value and range."""
+    for key, (lo, lo_incl, hi, hi_incl) in RANGES.items():
+        section, name = key.split(".")
+        node = getattr(cfg, section)
+        if not hasattr(node, name):
+            continue
+        v = getattr(node, name)
+        ok = (v >= lo if lo_incl else v > lo) and (hi is None or (v <= hi if hi_incl else v < hi))
+        if not ok or v != v:  # v != v: NaN
+            lo_s = f"{'>=' if lo_incl else '>'} {lo:g}"
+            hi_s = "" if hi is None else f" and {'<=' if hi_incl else '<'} {hi:g}"
+            raise ConfigError(f"{key} = {v!r} is out of range; expected a number {lo_s}{hi_s}")
+    if cfg.model.decoder == "transformer" and cfg.model.decoder_hidden % cfg.model.heads:
+        raise ConfigError(
+            f"model.decoder_hidden = {cfg.model.decoder_hidden} must be divisible by model.heads = "
+            f"{cfg.model.heads} for the transformer decoder"
+        )
+    if cfg.model.encoder == "transformer" and cfg.model.encoder_hidden % cfg.model.heads:
+        raise ConfigError(
+            f"model.encoder_hidden = {cfg.model.encoder_hidden} must be divisible by model.heads = "
+            f"{cfg.model.heads} for the transformer encoder"
+        )
 
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:

@@ -91,8 +91,31 @@ def test_override_without_equals():
         parse_override("train.epochs")
 
 
-@given(st.integers(min_value=0, max_value=10**6), st.floats(min_value=1e-8, max_value=10.0))
+@given(st.integers(min_value=1, max_value=10**6), st.floats(min_value=1e-8, max_value=10.0))
 def test_override_round_trip(epochs, lr):
     cfg = RunConfig().with_overrides([f"train.epochs={epochs}", f"train.lr={lr!r}"])
     assert cfg.train.epochs == epochs and cfg.train.lr == lr
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.batch_size=0", "train.batch_size = 0 is out of range; expected a number >= 1"),
+        ("train.lr=0", "train.lr = 0.0 is out of range; expected a number > 0"),
+        ("model.latent_dim=-4", "model.latent_dim = -4 is out of range"),
+        ("data.val_fraction=1.0", "data.val_fraction = 1.0 is out of range; expected a number >= 0 and < 1"),
+        ("sample.top_p=1.5", "sample.top_p = 1.5 is out of range"),
+        ("train.word_dropout=nan", "train.word_dropout = nan is out of range"),
+        ("train.val_iw_samples=0", "train.val_iw_samples = 0 is out of range"),
+    ],
+)
+def test_out_of_range_values_are_named(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config("smiles_tiny", [override])
+    assert message in str(err.value)
+
+
+def test_transformer_width_must_divide_into_heads():
+    with pytest.raises(ConfigError, match="must be divisible by model.heads = 4"):
+        load_config("smiles_tiny", ["model.decoder=transformer", "model.decoder_hidden=30", "model.heads=4"])

@@ -20,6 +20,7 @@ On the command line a target is `NAME=START:STOP:STEPS`, `NAME=V1,V2,...` or `NA
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ class SweepSpec:
         if both:
             raise ConfigError(f"{both[0]!r} is both swept and fixed; give it in one place")
         for name, tol in self.tolerance.items():
-            if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol <= 0:
+            if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0 or math.isinf(tol):
                 raise ConfigError(f"tolerance {name}={tol!r}: expected a positive number")
         return self
 
@@ -153,6 +154,8 @@ def load_spec(path: str | Path | None, overrides: dict[str, Any] | None = None) 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"sweep spec {str(p)!r} is not valid TOML: {exc}") from None
     for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"sweep [{key}] must be a table, got {data[key]!r}")
         if isinstance(value, dict):
             data[key] = {**data.get(key, {}), **value}
         elif value is not None:

@@ -467,8 +467,14 @@ def train(
         trainer.restore(ckpt)
         log(f"resumed from {ckpt.path} at step {trainer.step} (epoch {trainer.epoch})")
     n_params = sum(p.numel() for p in trainer.model.parameters())
-    precision = trainer.precision_label
-    log(f"model: {n_params / 1e6:.2f}M parameters on {trainer.device}, {precision} GRU products")
+    m = cfg.model
+    if "gru" in (m.encoder, m.decoder):
+        products = f"{trainer.precision_label} GRU products"
+        if "transformer" in (m.encoder, m.decoder):
+            products += ", fp32 Transformer layers"
+    else:
+        products = "fp32 Transformer layers"
+    log(f"model: {n_params / 1e6:.2f}M parameters on {trainer.device}, {products}")
     result = trainer.fit()
     (run_dir / "train_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     log(

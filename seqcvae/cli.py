@@ -204,8 +204,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         parse_references,
     )
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers {args.workers}: expected a whole number >= 1")
+    for flag, value, lowest in (("--workers", args.workers, 1), ("--k", args.k, 1), ("--n", args.n, 0)):
+        if value < lowest:
+            raise ConfigError(f"{flag} {value}: expected a whole number >= {lowest}")
+    if args.max_sequences < 0:
+        raise ConfigError(f"--max-sequences {args.max_sequences}: expected >= 0 (0 = all)")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise ConfigError(f"--out {args.out!r}: folder {str(Path(args.out).parent)!r} does not exist")
     references = parse_references(args.reference)
     fcd = not args.no_fcd
     if args.smiles:
@@ -277,7 +282,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for request in (spec.grid()[0], spec.grid()[-1]):
         for warning in gen.conditions.out_of_range(request):
             _eprint(f"warning: {warning}")
-    overall = run_sweep(gen, spec, args.out, workers=args.workers, plots=not args.no_plots, log=print)
+    log = _eprint if args.json else print  # --json: stdout holds only the JSON
+    overall = run_sweep(gen, spec, args.out, workers=args.workers, plots=not args.no_plots, log=log)
     if overall:
         print(_dumps(overall) if args.json else _sweep_summary(overall, args.out))
     return 0

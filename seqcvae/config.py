@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -210,7 +211,7 @@ def check_ranges(cfg: RunConfig) -> None:
             continue
         v = getattr(node, name)
         ok = (v >= lo if lo_incl else v > lo) and (hi is None or (v <= hi if hi_incl else v < hi))
-        if not ok or v != v:  # v != v: NaN
+        if not ok or not math.isfinite(v):
             lo_s = f"{'>=' if lo_incl else '>'} {lo:g}"
             hi_s = "" if hi is None else f" and {'<=' if hi_incl else '<'} {hi:g}"
             raise ConfigError(f"{key} = {v!r} is out of range; expected a number {lo_s}{hi_s}")

@@ -112,3 +112,20 @@ def test_exact_reconstruction_counts_whole_sequences(monkeypatch):
     monkeypatch.setattr(diagnostics, "decode_tokens", fake_decode)
     assert _exact_reconstructions(None, torch.zeros(5, 2), torch.zeros(5, 1), targets) == 3  # type: ignore[arg-type]
     assert seen == {"max_length": 4, "strategy": "greedy"}  # long enough to overrun the target
+
+
+@pytest.mark.parametrize(
+    "make, extra, message",
+    [
+        (lambda p: p.write_text("SMILES\n"), [], "has no rows"),
+        (lambda p: p.write_text("SMILES\nCCO\n"), ["--out", "/nonexistent-dir/x.json"], "does not exist"),
+        (lambda p: p.write_text("SMILES\nCCO\n"), ["--k", "0"], "--k 0"),
+        (lambda p: p.write_text("SMILES\nCCO\n"), ["--max-sequences", "-5"], "--max-sequences -5"),
+    ],
+)
+def test_evaluate_more_bad_input(tmp_path, capsys, make, extra, message):
+    table = tmp_path / "gen.csv"
+    make(table)
+    assert main(["evaluate", "--smiles", str(table), "--no-fcd", "--workers", "1", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

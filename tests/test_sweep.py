@@ -659,3 +659,62 @@ def test_memory_streaming_1m(streamed_1m):
 def test_memory_streaming_1m_merge_under_150mb(streamed_1m):
     print(f"\nmerge peak {streamed_1m['merge_peak'] / MB:.1f} MB")
     assert streamed_1m["merge_peak"] < 150 * MB
+
+
+# ----- found in review ----------------------------------------------------------------------------
+
+
+def test_resume_with_another_model_is_refused(tiny_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "s"
+    assert _sweep(tiny_run, out, "-t", "LogP=0:4:2", "--n", "3", "--greedy") == 0
+    other = tmp_path / "other_run"
+    shutil.copytree(tiny_run, other)
+    before = (out / "samples.csv").read_bytes()
+    capsys.readouterr()
+    assert _sweep(other, out, "-t", "LogP=0:4:2", "--n", "3", "--greedy") == 2
+    assert "made with another model" in capsys.readouterr().err
+    assert (out / "samples.csv").read_bytes() == before
+
+
+def test_json_output_is_only_json(tiny_run, tmp_path, capsys):
+    assert _sweep(tiny_run, tmp_path / "s", "-t", "LogP=0:4:2", "--n", "3", "--greedy", "--json") == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["finished"] == 2
+    assert "target 1/2" in captured.err
+
+
+def test_missing_part_csv_is_regenerated(tiny_run, tmp_path, capsys):
+    out = tmp_path / "s"
+    args = ("-t", "LogP=0:4:3", "--n", "3", "--greedy")
+    assert _sweep(tiny_run, out, *args) == 0
+    before = (out / "samples.csv").read_bytes()
+    (out / "parts" / "target_00001.csv").unlink()
+    assert _sweep(tiny_run, out, *args) == 0
+    assert (out / "samples.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["-t", "LogP=,"], "no values"),
+        (["-t", "LogP=1", "--out-is-file"], "is a file"),
+    ],
+)
+def test_more_bad_sweep_input(tiny_run, tmp_path, capsys, extra, needle):
+    out = tmp_path / "s"
+    if "--out-is-file" in extra:
+        extra = [e for e in extra if e != "--out-is-file"]
+        out.write_text("not a directory")
+    assert _sweep(tiny_run, out, *extra, "--n", "2") == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_numeric_looking_tags_match():
+    from seqcvae.sweep.runner import _tag
+
+    assert _tag(["<any>", "1", "2"], 1.0) == "1"
+    assert _tag(["<any>", "0.5", "x"], 0.5) == "0.5"
+    assert _tag(["<any>", "pos"], "pos") == "pos"

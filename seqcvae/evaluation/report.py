@@ -153,6 +153,8 @@ def evaluate_smiles_file(
     """MOSES metrics of any SMILES file (one per line, or a table with a `column` column)."""
     t0 = time.perf_counter()
     smiles = read_sequences(path, column)
+    if not smiles:
+        raise DataError(f"SMILES file {str(path)!r} has no rows to evaluate")
     train_set = set(read_sequences(train)) if train else None
     refs: dict[str, str | list[str]] = dict(references or {})
     report: dict[str, Any] = {

@@ -63,6 +63,7 @@ class Generator:
         self.run_dir = run_dir
         self.device = torch.device(device)
         self._reference: set[str] | None = None
+        self.source: dict[str, Any] = {}  # which checkpoint this is (set by load)
 
     @classmethod
     def load(cls, path: str | Path, which: str = "best", device: str = "cpu") -> Generator:
@@ -77,7 +78,7 @@ class Generator:
                 f"checkpoint {str(ckpt.path)!r} does not match its model description: {exc}"
             ) from None
         run_dir = ckpt.path.parent.parent if ckpt.path.parent.name == "checkpoints" else None
-        return cls(
+        gen = cls(
             model,
             load_tokenizer(ckpt.tokenizer),
             ConditionSpace.from_dict(ckpt.conditions),
@@ -85,6 +86,8 @@ class Generator:
             run_dir,
             device,
         )
+        gen.source = {"checkpoint": str(Path(ckpt.path).resolve()), "step": ckpt.meta.get("step")}
+        return gen
 
     @property
     def kind(self) -> str:

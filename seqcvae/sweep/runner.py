@@ -63,7 +63,7 @@ def plan_sweep(gen: Generator, spec: SweepSpec) -> SweepPlan:
                     f"target {name}={v!r}: {name} is a number; give a value, V1,V2,... or START:STOP:STEPS"
                 )
             if name in cats:
-                cats[name].index(str(v))  # unknown tags fail here, naming the known ones
+                cats[name].index(_tag(cats[name].values, v))  # unknown tags fail, naming the known ones
     continuous = [n for n in spec.targets if n in cont]
     tolerance = {}
     for n in continuous:
@@ -76,7 +76,7 @@ def plan_sweep(gen: Generator, spec: SweepSpec) -> SweepPlan:
     for r in requests:
         for name in (*spec.targets, *spec.fixed):
             if name in cats:
-                r[name] = str(r[name])
+                r[name] = _tag(cats[name].values, r[name])
         space.encode_request(r, 1)  # bad fixed values fail here, before anything is written
     gen.default_settings(**spec.sample)  # unknown / bad sampling settings fail before any work
     return SweepPlan(
@@ -87,6 +87,16 @@ def plan_sweep(gen: Generator, spec: SweepSpec) -> SweepPlan:
         gen.measured_properties() if gen.kind == "smiles" else [],
         tolerance,
     )
+
+
+def _tag(known: Sequence[str], value: Any) -> str:
+    """A tag as given; a number such as 1.0 also matches the tag "1"."""
+    if isinstance(value, float) and value.is_integer() and str(int(value)) in known:
+        return str(int(value))
+    if isinstance(value, float) and str(value) not in known:
+        text = f"{value:g}"
+        return text if text in known else str(value)
+    return str(value)
 
 
 def _part(out: Path, i: int, ext: str) -> Path:
@@ -198,19 +208,29 @@ def _identity(spec_dict: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in spec_dict.items() if k not in OUTPUT_ONLY_KEYS}, sort_keys=True)
 
 
-def _check_spec_file(out: Path, spec: SweepSpec) -> None:
+def _check_spec_file(out: Path, spec: SweepSpec, model: dict[str, Any]) -> None:
+    """Write spec.json (the spec and the model) or check that an existing one matches."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"sweep output {str(out)!r} is a file; give a directory")
     path = out / "spec.json"
-    mine = _identity(spec.to_dict())
+    doc = {**spec.to_dict(), "model": model}
+    mine = _identity(doc)
     if path.exists():
-        theirs = _identity(json.loads(path.read_text(encoding="utf-8")))
-        if theirs != mine:
+        theirs_doc = json.loads(path.read_text(encoding="utf-8"))
+        if theirs_doc.get("model") != model:
+            raise ConfigError(
+                f"sweep directory {str(out)!r} was made with another model "
+                f"({theirs_doc.get('model')}); resume with that checkpoint, or choose another --out"
+            )
+        if _identity(theirs_doc) != mine:
             raise ConfigError(
                 f"sweep directory {str(out)!r} holds a different sweep (spec.json differs); "
                 "rerun with the same spec to resume, or choose another --out"
             )
         return
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda fh: fh.write(json.dumps(spec.to_dict(), indent=2) + "\n"))
+    text = json.dumps(doc, indent=2) + "\n"
+    _atomic_write(path, lambda fh: fh.write(text))
 
 
 def run_targets(
@@ -229,7 +249,7 @@ def run_targets(
     ran = 0
     total = len(plan.requests)
     for i, request in enumerate(plan.requests):
-        if i % world != rank or _part(out, i, "json").exists():
+        if i % world != rank or _is_done(out, i):
             continue
         t0 = time.perf_counter()
         records = gen.generate(
@@ -307,8 +327,13 @@ def _write_json(path: Path, obj: Any) -> None:
     _atomic_write(path, lambda fh: fh.write(text))
 
 
+def _is_done(out: Path, i: int) -> bool:
+    """A target is finished when both its samples and its summary were written."""
+    return _part(out, i, "json").exists() and _part(out, i, "csv").exists()
+
+
 def finished(out: Path, plan: SweepPlan) -> list[int]:
-    return [i for i in range(len(plan.requests)) if _part(out, i, "json").exists()]
+    return [i for i in range(len(plan.requests)) if _is_done(out, i)]
 
 
 def merge(out: Path, plan: SweepPlan, sdf: bool = False) -> dict[str, Any]:
@@ -422,11 +447,12 @@ def run_sweep(
     out = Path(out)
     plan = plan_sweep(gen, spec)
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    model = gen.source or {"run_dir": str(gen.run_dir) if gen.run_dir else None}
     if rank == 0:
-        _check_spec_file(out, spec)
+        _check_spec_file(out, spec, model)
     dist = _barrier_group(world)
     if rank != 0:
-        _check_spec_file(out, spec)
+        _check_spec_file(out, spec, model)
     skipped = len([i for i in finished(out, plan) if i % world == rank])
     if skipped:
         log(f"resuming: {skipped} of this rank's targets already finished")

@@ -56,6 +56,9 @@ class SweepSpec:
     def validate(self) -> SweepSpec:
         if not self.targets:
             raise ConfigError("a sweep needs at least one target, e.g. --target LogP=-1:5:13")
+        for name, values in self.targets.items():
+            if not values:
+                raise ConfigError(f"target {name}: no values; give VALUE, V1,V2,... or START:STOP:STEPS")
         if self.n < 1:
             raise ConfigError(f"n={self.n}: expected a positive number of samples per target")
         if self.images < 0:
@@ -75,6 +78,7 @@ class SweepSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
+        data = {k: v for k, v in data.items() if k != "model"}  # spec.json also records the model
         unknown = sorted(set(data) - set(SPEC_KEYS))
         if unknown:
             raise ConfigError(f"unknown sweep key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from seqcvae.errors import ConditionError, ConfigError, SeqCVAEError
+from seqcvae.formatting import json_safe
 
 
 def _eprint(msg: str) -> None:
@@ -181,19 +182,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_safe(obj: Any) -> Any:
-    """NaN/inf -> null so that the output is strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _dumps(obj: Any) -> str:
-    return json.dumps(_json_safe(obj), indent=2, allow_nan=False)
+    return json.dumps(json_safe(obj), indent=2, allow_nan=False)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

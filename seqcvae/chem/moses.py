@@ -196,9 +196,10 @@ class SetStats:
             "fps": np.packbits(self.fps, axis=1),
             "weights": self.weights,
             "passes": self.passes,
-            "frag_keys": np.array(list(self.fragments), dtype=object),
+            # SMILES keys as str arrays, so loading needs no pickle
+            "frag_keys": np.array(list(self.fragments), dtype=str),
             "frag_counts": np.array(list(self.fragments.values()), dtype=np.int64),
-            "scaf_keys": np.array(list(self.scaffolds), dtype=object),
+            "scaf_keys": np.array(list(self.scaffolds), dtype=str),
             "scaf_counts": np.array(list(self.scaffolds.values()), dtype=np.int64),
             "meta": np.array(json.dumps({**self.meta, "n_invalid": self.n_invalid})),
         }
@@ -207,9 +208,6 @@ class SetStats:
             arrays.update({f"fcd_{k}": v for k, v in self.fcd.items()})
         tmp = path.with_name(path.name + ".tmp.npz")
         path.parent.mkdir(parents=True, exist_ok=True)
-        # keys/values as str arrays (no pickle): fragments and scaffolds are SMILES strings
-        for k in ("frag_keys", "scaf_keys"):
-            arrays[k] = arrays[k].astype(str)
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
 

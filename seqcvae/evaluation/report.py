@@ -102,14 +102,17 @@ def _text_metrics(gen: Generator, part: PreparedData, n: int, seed: int) -> dict
 def load_reference(path: str | Path, workers: int = 1, fcd: bool = True) -> SetStats:
     """Reference-set statistics of a SMILES file, cached under ~/.cache/seqcvae by content hash."""
     path = Path(path)
-    smiles = read_sequences(path)
-    cache = reference_cache_path(path, fcd)
+    try:
+        cache = reference_cache_path(path, fcd)  # hashes the file's bytes
+    except OSError:  # missing or unreadable: the table reader names the problem
+        read_sequences(path)
+        raise
     if cache.exists():
         try:
             return SetStats.load(cache)
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache: recompute
-    stats = set_stats(smiles, workers=workers, fcd=fcd)
+    stats = set_stats(read_sequences(path), workers=workers, fcd=fcd)
     with contextlib.suppress(OSError):  # read-only home: no cache
         stats.save(cache)
     return stats

@@ -16,6 +16,7 @@ import torch
 from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, SeqCVAEError
+from seqcvae.formatting import format_cell
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.tokenizers import Tokenizer, load_tokenizer
@@ -287,7 +288,7 @@ def write_records_csv(
                 r.sequence,
                 r.canonical or "",
                 int(r.valid),
-                *(_fmt(r.properties.get(p)) for p in property_names),
+                *(format_cell(r.properties.get(p)) for p in property_names),
             ]
             for r in records
         )
@@ -297,13 +298,6 @@ def write_records_csv(
         w = csv.writer(fh)
         w.writerow(header)
         for r, row in zip(records, rows):
-            w.writerow([*row, *(_fmt(r.targets.get(t)) for t in target_names)])
+            w.writerow([*row, *(format_cell(r.targets.get(t)) for t in target_names)])
     tmp.replace(path)
 
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.6g}"
-    return str(v)

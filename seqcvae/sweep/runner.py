@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from seqcvae.chem.metrics import spearman
+from seqcvae.chem.metrics import set_metrics, spearman
 from seqcvae.errors import ConfigError, SeqCVAEError
+from seqcvae.formatting import format_cell, json_safe
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.sweep.spec import SweepSpec
 
@@ -124,19 +125,12 @@ def _rows(plan: SweepPlan, i: int, records: Sequence[Record]) -> list[list[Any]]
     for r in records:
         row: list[Any] = [i, r.index, r.sequence]
         if plan.measured:
-            row += [r.canonical or "", int(r.valid), *(_fmt(r.properties.get(p)) for p in plan.measured)]
-        row += [_fmt(r.targets.get(n)) for n in plan.spec.targets]
-        row += [_fmt(r.targets.get(n)) for n in plan.spec.fixed]
+            measured = (format_cell(r.properties.get(p)) for p in plan.measured)
+            row += [r.canonical or "", int(r.valid), *measured]
+        row += [format_cell(r.targets.get(n)) for n in plan.spec.targets]
+        row += [format_cell(r.targets.get(n)) for n in plan.spec.fixed]
         rows.append(row)
     return rows
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.6g}"
-    return str(v)
 
 
 def summarise_target(
@@ -153,14 +147,8 @@ def summarise_target(
     out["n"] = n
     if plan.measured:
         valid = [r for r in records if r.valid]
-        canon = {r.canonical for r in valid}
-        out["validity"] = len(valid) / n
-        out["uniqueness"] = len(canon) / len(valid) if valid else math.nan
-        out["novelty"] = (
-            sum(1 for c in canon if c not in reference) / len(canon)
-            if canon and reference is not None
-            else math.nan
-        )
+        sets = set_metrics([r.canonical for r in records], reference)
+        out.update({k: sets[k] for k in ("validity", "uniqueness", "novelty")})
         hits_all = np.ones(len(valid), dtype=bool)
         for p in plan.measured:
             x = np.array([r.properties.get(p, math.nan) for r in valid], dtype=np.float64)
@@ -382,7 +370,7 @@ def merge(out: Path, plan: SweepPlan, sdf: bool = False) -> dict[str, Any]:
         w = csv.DictWriter(fh, fieldnames=columns)
         w.writeheader()
         for s in summaries:
-            w.writerow({k: _fmt(v) if isinstance(v, float) else v for k, v in s.items()})
+            w.writerow({k: format_cell(v) if isinstance(v, float) else v for k, v in s.items()})
 
     _atomic_write(out / "summary.csv", write_summary)
     overall: dict[str, Any] = {
@@ -407,7 +395,7 @@ def merge(out: Path, plan: SweepPlan, sdf: bool = False) -> dict[str, Any]:
         }
     if plan.measured and summaries:
         overall["validity"] = float(np.mean([s["validity"] for s in summaries]))
-    _atomic_write(out / "overall.json", lambda fh: fh.write(json.dumps(_json_safe(overall), indent=2) + "\n"))
+    _atomic_write(out / "overall.json", lambda fh: fh.write(json.dumps(json_safe(overall), indent=2) + "\n"))
     return overall
 
 
@@ -421,14 +409,6 @@ def _write_sdf_row(writer: Any, header: list[str], row: list[str]) -> None:
         if name not in ("sequence", "canonical_smiles", "valid") and value != "":
             mol.SetProp(name, value)
     writer.write(mol)
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    return obj
 
 
 def run_sweep(

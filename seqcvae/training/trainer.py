@@ -30,6 +30,9 @@ from seqcvae.training.checkpoint import (
 )
 from seqcvae.training.setup import Prepared, prepare_run_data
 
+# Validation diagnostics logged to metrics.csv and stored (prefixed val_) in checkpoints.
+VAL_METRICS = ("rec", "kl", "elbo", "iw_nll", "active_units", "mutual_info", "recon_accuracy")
+
 METRIC_COLUMNS = [
     "step",
     "epoch",
@@ -302,7 +305,7 @@ class Trainer:
                 "step": self.step,
                 "epoch": self.epoch,
                 "split": "val",
-                **{k: val[k] for k in ("rec", "kl", "elbo", "iw_nll", "mutual_info", "recon_accuracy")},
+                **{k: val[k] for k in VAL_METRICS},
                 "active_units": int(val["active_units"]),
                 "elapsed_s": self.elapsed,
             }
@@ -314,8 +317,7 @@ class Trainer:
             f"reconstructed {val['recon_accuracy']:.3f}"
         )
         ckpts = self.run_dir / "checkpoints"
-        keep = ("rec", "kl", "elbo", "iw_nll", "active_units", "mutual_info", "recon_accuracy")
-        metrics = {**last, **{f"val_{k}": val[k] for k in keep}}
+        metrics = {**last, **{f"val_{k}": val[k] for k in VAL_METRICS}}
         if val["elbo"] < self.best_val:
             self.best_val = val["elbo"]
             save_checkpoint(ckpts / "best", self.checkpoint_data(metrics, resumable=False))

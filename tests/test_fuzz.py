@@ -7,7 +7,7 @@ import contextlib
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from seqcvae.config import DataConfig
@@ -17,7 +17,13 @@ from seqcvae.data.tables import read_sequences
 from seqcvae.errors import SeqCVAEError
 
 SMILES_ALPHABET = "CNOSFclnos()[]=#123456789+-@H/\\%., \t\"\n;"
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: CI sees the same examples every run; failures found once are pinned with @example
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 def _csv_like() -> st.SearchStrategy[bytes]:
@@ -32,6 +38,7 @@ def _csv_like() -> st.SearchStrategy[bytes]:
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".smi", ".jsonl", ".csv.gz"])
 @FUZZ
 @given(content=_csv_like())
+@example(content=b"\r\x00")  # a lone CR before a NUL made the csv module raise csv.Error
 def test_fuzzed_training_files_never_crash(tmp_path, suffix, content):
     path = tmp_path / f"data{suffix}"
     path.write_bytes(content)

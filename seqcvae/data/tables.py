@@ -66,15 +66,19 @@ def read_table(path: str | Path, sequence_column: str) -> tuple[list[str], list[
         delimiter = "\t" if ext == ".tsv" else ","
         # TSV has no quoting convention: quotes inside sentences are text, not field delimiters.
         quoting = csv.QUOTE_NONE if ext == ".tsv" else csv.QUOTE_MINIMAL
-        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, quoting=quoting)  # type: ignore[call-overload]
-        columns = list(reader.fieldnames or [])
+        # newline="": the csv module sees \r and \r\n itself (a lone \r ends a row, as in Excel files)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)  # type: ignore[call-overload]
+        try:
+            columns = list(reader.fieldnames or [])
+            rows = [{k: (v or "") for k, v in r.items() if k is not None} for r in reader]
+        except csv.Error as exc:
+            raise DataError(f"{str(path)!r} is not a readable {ext} table: {exc}") from None
         if len(columns) == 1 and ("\t" in columns[0] or ";" in columns[0] or "," in columns[0]):
             other = "tab" if "\t" in columns[0] else ("';'" if ";" in columns[0] else "','")
             raise DataError(
                 f"{str(path)!r}: header {columns[0]!r} looks {other}-delimited, but a {ext} file "
                 f"must use {'tabs' if ext == '.tsv' else 'commas'}"
             )
-        rows = [{k: (v or "") for k, v in r.items() if k is not None} for r in reader]
         return columns, rows
     raise DataError(
         f"data file {str(path)!r} has unsupported extension {ext!r}; expected .csv, .tsv, .jsonl, "

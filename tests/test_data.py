@@ -3,7 +3,7 @@ import gzip
 import pytest
 
 from seqcvae.config import DataConfig
-from seqcvae.data.prepare import prepare_smiles
+from seqcvae.data.prepare import prepare_table as prepare_smiles
 from seqcvae.errors import DataError
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from seqcvae.cli import main
 from seqcvae.config import DataConfig
-from seqcvae.data.prepare import prepare_text
+from seqcvae.data.prepare import prepare_table as prepare_text
 from seqcvae.errors import DataError
 from seqcvae.tokenizers import BOS, EOS, PAD, UNK, load_tokenizer
 from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer

@@ -89,16 +89,23 @@ def _analyse_chunk(
 
 
 def analyse_many(
-    smiles: Sequence[str], names: Sequence[str], workers: int = 1, chunk_size: int = 2000
+    smiles: Sequence[str],
+    names: Sequence[str],
+    workers: int = 1,
+    chunk_size: int = 2000,
+    pool: Any = None,
 ) -> list[tuple[str | None, dict[str, float]]]:
-    """analyse_smiles over many strings, optionally in worker processes (order kept)."""
+    """analyse_smiles over many strings, optionally in worker processes (order kept): in `pool`
+    (a multiprocessing pool the caller reuses) or in a pool of `workers` made for this call."""
     names = tuple(check_property_names(names))
-    if workers <= 1 or len(smiles) < 2 * chunk_size:
+    if (pool is None and workers <= 1) or len(smiles) < 2 * chunk_size:
         return [analyse_smiles(s, names) for s in smiles]
-    import multiprocessing as mp
-
     chunks = [(list(smiles[i : i + chunk_size]), names) for i in range(0, len(smiles), chunk_size)]
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers) as pool:
+    if pool is not None:
         parts = pool.map(_analyse_chunk, chunks)
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as own:
+            parts = own.map(_analyse_chunk, chunks)
     return [r for part in parts for r in part]

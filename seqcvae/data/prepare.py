@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from seqcvae.config import DataConfig
-from seqcvae.data.tables import read_table, require_columns
+from seqcvae.data.tables import iter_table, require_columns
 from seqcvae.errors import DataError
 
 
@@ -29,10 +33,24 @@ class PreparedData:
         return len(self.sequences)
 
     def skip_summary(self) -> str:
-        if not self.skipped:
-            return f"{len(self)} rows kept, none skipped"
-        parts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
-        return f"{len(self)} of {self.total_rows} rows kept; skipped: {parts}"
+        return skip_summary(len(self), self.total_rows, self.skipped)
+
+    @classmethod
+    def concat(cls, parts: list[PreparedData]) -> PreparedData:
+        """Chunks in order as one table (no chunks: an empty table)."""
+        names = list(parts[0].columns) if parts else []
+        tags = list(parts[0].tag_columns) if parts else []
+        skipped: Counter[str] = Counter()
+        for p in parts:
+            skipped.update(p.skipped)
+        return cls(
+            sequences=[s for p in parts for s in p.sequences],
+            columns={k: np.concatenate([p.columns[k] for p in parts]) for k in names},
+            tag_columns={k: [v for p in parts for v in p.tag_columns[k]] for k in tags},
+            canonical=[s for p in parts for s in p.canonical],
+            total_rows=sum(p.total_rows for p in parts),
+            skipped=skipped,
+        )
 
     def subset(self, idx: np.ndarray) -> PreparedData:
         return PreparedData(
@@ -49,10 +67,17 @@ def limit_rows(rows: list[dict[str, str]], limit: int) -> list[dict[str, str]]:
 
     Random rather than the first rows, because files are often sorted (by domain, by label).
     """
-    if limit <= 0 or limit >= len(rows):
-        return rows
-    idx = np.sort(np.random.default_rng(0).choice(len(rows), size=limit, replace=False))
-    return [rows[i] for i in idx]
+    keep = limit_mask(len(rows), limit)
+    return rows if keep is None else [r for r, k in zip(rows, keep) if k]
+
+
+def limit_mask(n_rows: int, limit: int) -> np.ndarray | None:
+    """Which of n_rows rows data.limit keeps (None: all), the same rows as limit_rows."""
+    if limit <= 0 or limit >= n_rows:
+        return None
+    keep = np.zeros(n_rows, dtype=bool)
+    keep[np.random.default_rng(0).choice(n_rows, size=limit, replace=False)] = True
+    return keep
 
 
 def _parse_float(text: str) -> float:
@@ -63,13 +88,21 @@ def _parse_float(text: str) -> float:
     return x
 
 
-def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> PreparedData:
-    """Read a SMILES table; skip empty, untokenizable, RDKit-invalid, over-long or NaN rows."""
-    from seqcvae.chem.properties import PROPERTY_NAMES, analyse_many
-    from seqcvae.tokenizers.smiles import split_smiles
+def _limited_rows(path: str | Path, cfg: DataConfig) -> tuple[list[str], Iterator[dict[str, str]]]:
+    """The table's columns and its rows after data.limit (a counting pass first when limited)."""
+    columns, rows = iter_table(path, cfg.sequence_column)
+    if cfg.limit <= 0:
+        return columns, rows
+    keep = limit_mask(sum(1 for _ in rows), cfg.limit)
+    _, rows = iter_table(path, cfg.sequence_column)
+    if keep is None:
+        return columns, rows
+    return columns, (r for r, k in zip(rows, keep) if k)
 
-    columns, rows = read_table(path, cfg.sequence_column)
-    require_columns(path, columns, [cfg.sequence_column, *cfg.tags])
+
+def _computed_properties(path: str | Path, cfg: DataConfig, columns: list[str]) -> list[str]:
+    from seqcvae.chem.properties import PROPERTY_NAMES
+
     computed = [p for p in cfg.properties if p not in columns]
     not_rdkit = [p for p in computed if p not in PROPERTY_NAMES]
     if not_rdkit:
@@ -77,7 +110,54 @@ def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> Prepa
             f"data file {str(path)!r} has no column {not_rdkit[0]!r} and it is not an RDKit property "
             f"seqcvae can compute ({', '.join(PROPERTY_NAMES)}); its columns are: {', '.join(columns)}"
         )
-    rows = limit_rows(rows, cfg.limit)
+    return computed
+
+
+def iter_prepared(
+    path: str | Path, cfg: DataConfig, workers: int = 1, chunk_rows: int = 50_000
+) -> Iterator[PreparedData]:
+    """Read, check and measure the table in chunks of chunk_rows rows (memory independent of the
+    file's size). Each chunk counts its own rows and skips; `check_skips` judges the totals."""
+    columns, rows = _limited_rows(path, cfg)
+    if cfg.kind == "text":
+        require_columns(path, columns, [cfg.sequence_column, *cfg.tags, *cfg.properties])
+        for chunk in _chunks(rows, chunk_rows):
+            yield _prepare_text_rows(chunk, cfg)
+        return
+    require_columns(path, columns, [cfg.sequence_column, *cfg.tags])
+    computed = _computed_properties(path, cfg, columns)
+    chunks = _chunks(rows, chunk_rows)
+    first = next(chunks, [])
+    # Small tables are measured in this process: starting worker processes costs more.
+    with _analysis_pool(workers if len(first) >= 4000 else 1) as pool:
+        for chunk in itertools.chain([first], chunks):
+            yield _prepare_smiles_rows(chunk, cfg, computed, pool)
+
+
+def _chunks(rows: Iterator[dict[str, str]], size: int) -> Iterator[list[dict[str, str]]]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+@contextlib.contextmanager
+def _analysis_pool(workers: int) -> Iterator[Any]:
+    """One process pool for RDKit work across all chunks (None: in this process)."""
+    if workers <= 1:
+        yield None
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        yield pool
+
+
+def _prepare_smiles_rows(
+    rows: list[dict[str, str]], cfg: DataConfig, computed: list[str], pool: Any
+) -> PreparedData:
+    """Skip empty, untokenizable, RDKit-invalid, over-long or NaN rows; measure the rest."""
+    from seqcvae.chem.properties import analyse_many
+    from seqcvae.tokenizers.smiles import split_smiles
+
     skipped: Counter[str] = Counter()
     candidates: list[tuple[str, dict[str, str]]] = []
     for row in rows:
@@ -98,7 +178,7 @@ def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> Prepa
             smi = "".join(split_smiles(smi)[: cfg.max_length])
         candidates.append((smi, row))
 
-    analysed = analyse_many([s for s, _ in candidates], computed, workers=workers)
+    analysed = analyse_many([s for s, _ in candidates], computed, pool=pool)
     rows_out = _RowCollector(cfg, skipped)
     for (smi, row), (canon, props) in zip(candidates, analysed):
         if canon is None:
@@ -106,20 +186,12 @@ def prepare_smiles(path: str | Path, cfg: DataConfig, workers: int = 1) -> Prepa
             continue
         if rows_out.add(smi, row, props):
             rows_out.canonical.append(canon)
-    data = rows_out.result(len(rows))
-    _check_skips(path, data, cfg)
-    return data
+    return rows_out.result(len(rows))
 
 
-def prepare_text(path: str | Path, cfg: DataConfig) -> PreparedData:
-    """Read a text table (sentence column + tag columns); skip empty texts and missing tags.
-
-    Over-long sentences are handled after tokenisation (see TokenDataset.build), since their
-    length is counted in SentencePiece tokens.
-    """
-    columns, rows = read_table(path, cfg.sequence_column)
-    require_columns(path, columns, [cfg.sequence_column, *cfg.tags, *cfg.properties])
-    rows = limit_rows(rows, cfg.limit)
+def _prepare_text_rows(rows: list[dict[str, str]], cfg: DataConfig) -> PreparedData:
+    """Skip empty texts and missing tags. Over-long sentences are handled after tokenisation
+    (see TokenDataset.build), since their length is counted in SentencePiece tokens."""
     skipped: Counter[str] = Counter()
     rows_out = _RowCollector(cfg, skipped)
     for row in rows:
@@ -128,9 +200,7 @@ def prepare_text(path: str | Path, cfg: DataConfig) -> PreparedData:
             skipped["empty"] += 1
             continue
         rows_out.add(text, row, {})
-    data = rows_out.result(len(rows))
-    _check_skips(path, data, cfg)
-    return data
+    return rows_out.result(len(rows))
 
 
 class _RowCollector:
@@ -174,20 +244,28 @@ class _RowCollector:
         )
 
 
-def _check_skips(path: str | Path, data: PreparedData, cfg: DataConfig) -> None:
-    total, n_skipped = data.total_rows, sum(data.skipped.values())
-    if total == 0 or not data.sequences:
-        raise DataError(f"data file {str(path)!r} has no usable rows ({data.skip_summary()})")
+def check_skips(path: str | Path, total: int, kept: int, skipped: Counter[str], cfg: DataConfig) -> None:
+    """Fail when nothing is usable or more than data.max_skip_fraction of the rows were skipped."""
+    n_skipped = sum(skipped.values())
+    if total == 0 or kept == 0:
+        raise DataError(f"data file {str(path)!r} has no usable rows ({skip_summary(kept, total, skipped)})")
     if n_skipped / total > cfg.max_skip_fraction:
         raise DataError(
             f"data file {str(path)!r}: {n_skipped} of {total} rows are unusable "
             f"({n_skipped / total:.1%} > data.max_skip_fraction={cfg.max_skip_fraction}); "
-            f"{data.skip_summary()}"
+            f"{skip_summary(kept, total, skipped)}"
         )
 
 
+def skip_summary(kept: int, total: int, skipped: Counter[str]) -> str:
+    if not skipped:
+        return f"{kept} rows kept, none skipped"
+    parts = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+    return f"{kept} of {total} rows kept; skipped: {parts}"
+
+
 def prepare_table(path: str | Path, cfg: DataConfig, workers: int = 1) -> PreparedData:
-    """Dispatch on data.kind."""
-    if cfg.kind == "text":
-        return prepare_text(path, cfg)
-    return prepare_smiles(path, cfg, workers=workers)
+    """The whole table in memory (see iter_prepared for the checks)."""
+    data = PreparedData.concat(list(iter_prepared(path, cfg, workers=workers)))
+    check_skips(path, data.total_rows, len(data), data.skipped, cfg)
+    return data

@@ -1,89 +1,138 @@
-"""Read tabular training files: CSV/TSV (optionally .gz), JSONL, and one-sequence-per-line .smi/.txt."""
+"""Read tabular training files: CSV/TSV (optionally .gz), JSONL, and one-sequence-per-line .smi/.txt.
+
+`iter_table` streams rows (memory independent of file size); `read_table` collects them.
+"""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import io
+import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from seqcvae.errors import DataError
 
 Row = dict[str, str]
 
 
-def _read_text(path: Path) -> str:
+def _raw_lines(path: Path) -> Iterator[str]:
+    """Lines with their endings (\\n, \\r\\n or a lone \\r), gunzipped when .gz; bad bytes or a
+    corrupt gzip stream raise DataError when reached."""
+    raw: Any = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as stream:
+        try:
+            yield from stream
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"data file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
+                f"{exc.object[exc.start : exc.start + 1]!r}); convert it to UTF-8"
+            ) from None
+        except (OSError, EOFError) as exc:
+            raise DataError(f"data file {str(path)!r} is not a valid gzip file: {exc}") from None
+
+
+def _open_lines(path: Path) -> Iterator[str]:
+    """_raw_lines after checking that the file exists and is not empty (reads up to the first
+    line that is not blank)."""
     if not path.exists():
         raise DataError(f"data file {str(path)!r} does not exist")
     if path.is_dir():
         raise DataError(f"data path {str(path)!r} is a directory, expected a file")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"data file {str(path)!r} is not a valid gzip file: {exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+    lines = _raw_lines(path)
+    head: list[str] = []
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            return itertools.chain(head, lines)
+    raise DataError(f"data file {str(path)!r} is empty")
+
+
+def _ext(path: Path) -> str:
+    suffixes = [s for s in path.suffixes if s != ".gz"]
+    return suffixes[-1] if suffixes else ""
+
+
+def _split_lines(lines: Iterator[str]) -> Iterator[str]:
+    """Lines without their endings, split as str.splitlines would split the whole text."""
+    for line in lines:
+        yield from line.splitlines()
+
+
+def iter_table(path: str | Path, sequence_column: str) -> tuple[list[str], Iterator[Row]]:
+    """(column names, a lazy iterator of rows). Plain .smi/.txt files give one `sequence_column`
+    per line. Errors in the file (bad bytes, bad quoting, bad JSON) raise DataError when reached."""
+    path = Path(path)
+    ext = _ext(path)
+    if ext not in (".smi", ".txt", ".jsonl", ".csv", ".tsv"):
         raise DataError(
-            f"data file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
-            f"{raw[exc.start : exc.start + 1]!r}); convert it to UTF-8"
-        ) from None
-    if not text.strip():
-        raise DataError(f"data file {str(path)!r} is empty")
-    return text
+            f"data file {str(path)!r} has unsupported extension {ext!r}; expected .csv, .tsv, .jsonl, "
+            ".smi or .txt (optionally .gz)"
+        )
+    stream = _open_lines(path)
+    if ext in (".smi", ".txt"):
+        return [sequence_column], _line_rows(stream, sequence_column, ext == ".smi")
+    if ext == ".jsonl":
+        rows = _json_rows(stream, path)
+        first = next(rows, None)
+        if first is None:
+            return [], iter(())
+        return list(first), _chain(first, rows)
+    delimiter = "\t" if ext == ".tsv" else ","
+    # TSV has no quoting convention: quotes inside sentences are text, not field delimiters.
+    quoting = csv.QUOTE_NONE if ext == ".tsv" else csv.QUOTE_MINIMAL
+    reader = csv.DictReader(stream, delimiter=delimiter, quoting=quoting)  # type: ignore[call-overload]
+    try:
+        columns = list(reader.fieldnames or [])
+    except csv.Error as exc:
+        raise DataError(f"{str(path)!r} is not a readable {ext} table: {exc}") from None
+    if len(columns) == 1 and ("\t" in columns[0] or ";" in columns[0] or "," in columns[0]):
+        other = "tab" if "\t" in columns[0] else ("';'" if ";" in columns[0] else "','")
+        raise DataError(
+            f"{str(path)!r}: header {columns[0]!r} looks {other}-delimited, but a {ext} file "
+            f"must use {'tabs' if ext == '.tsv' else 'commas'}"
+        )
+    return columns, _csv_rows(reader, path, ext)
+
+
+def _chain(first: Row, rest: Iterator[Row]) -> Iterator[Row]:
+    yield first
+    yield from rest
+
+
+def _line_rows(stream: Iterator[str], column: str, smi: bool) -> Iterator[Row]:
+    for line in _split_lines(stream):
+        yield {column: (line.split() or [""])[0] if smi else line.strip()}
+
+
+def _json_rows(stream: Iterator[str], path: Path) -> Iterator[Row]:
+    for i, line in enumerate(_split_lines(stream), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{str(path)!r} line {i}: invalid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{str(path)!r} line {i}: expected a JSON object, got {obj!r}")
+        yield {k: "" if v is None else str(v) for k, v in obj.items()}
+
+
+def _csv_rows(reader: csv.DictReader, path: Path, ext: str) -> Iterator[Row]:
+    try:
+        for r in reader:
+            yield {k: (v or "") for k, v in r.items() if k is not None}
+    except csv.Error as exc:
+        raise DataError(f"{str(path)!r} is not a readable {ext} table: {exc}") from None
 
 
 def read_table(path: str | Path, sequence_column: str) -> tuple[list[str], list[Row]]:
-    """Return (column names, rows). Plain .smi/.txt files give one `sequence_column` per line."""
-    path = Path(path)
-    text = _read_text(path)
-    suffixes = [s for s in path.suffixes if s != ".gz"]
-    ext = suffixes[-1] if suffixes else ""
-    if ext in (".smi", ".txt"):
-        rows = [
-            {sequence_column: (line.split() or [""])[0] if ext == ".smi" else line.strip()}
-            for line in text.splitlines()
-        ]
-        return [sequence_column], rows
-    if ext == ".jsonl":
-        rows = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{str(path)!r} line {i}: invalid JSON: {exc}") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{str(path)!r} line {i}: expected a JSON object, got {obj!r}")
-            rows.append({k: "" if v is None else str(v) for k, v in obj.items()})
-        columns = list(rows[0]) if rows else []
-        return columns, rows
-    if ext in (".csv", ".tsv"):
-        delimiter = "\t" if ext == ".tsv" else ","
-        # TSV has no quoting convention: quotes inside sentences are text, not field delimiters.
-        quoting = csv.QUOTE_NONE if ext == ".tsv" else csv.QUOTE_MINIMAL
-        # newline="": the csv module sees \r and \r\n itself (a lone \r ends a row, as in Excel files)
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)  # type: ignore[call-overload]
-        try:
-            columns = list(reader.fieldnames or [])
-            rows = [{k: (v or "") for k, v in r.items() if k is not None} for r in reader]
-        except csv.Error as exc:
-            raise DataError(f"{str(path)!r} is not a readable {ext} table: {exc}") from None
-        if len(columns) == 1 and ("\t" in columns[0] or ";" in columns[0] or "," in columns[0]):
-            other = "tab" if "\t" in columns[0] else ("';'" if ";" in columns[0] else "','")
-            raise DataError(
-                f"{str(path)!r}: header {columns[0]!r} looks {other}-delimited, but a {ext} file "
-                f"must use {'tabs' if ext == '.tsv' else 'commas'}"
-            )
-        return columns, rows
-    raise DataError(
-        f"data file {str(path)!r} has unsupported extension {ext!r}; expected .csv, .tsv, .jsonl, "
-        ".smi or .txt (optionally .gz)"
-    )
+    """Return (column names, all rows)."""
+    columns, rows = iter_table(path, sequence_column)
+    return columns, list(rows)
 
 
 def require_columns(path: str | Path, columns: list[str], needed: list[str]) -> None:

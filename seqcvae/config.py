@@ -39,6 +39,9 @@ class DataConfig:
     limit: int = 0  # use a fixed random subset of N rows (0 = all); for quick experiments and tests
     vocab_size: int = 4000  # text: SentencePiece vocabulary size (a soft limit on small corpora)
     sp_model_type: str = "unigram"  # text: "unigram" or "bpe"
+    # Checked, measured and tokenised rows are cached here as memory-mapped Arrow files
+    # ("" = $XDG_CACHE_HOME/seqcvae/datasets, default ~/.cache/seqcvae/datasets).
+    cache_dir: str = ""
 
 
 @dataclass

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "moses_sample" / "train.csv.gz"
 SHARED = ROOT.parent / "shared"
+
+# Data and reference caches of the tests go to a fresh directory, not the user's ~/.cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="seqcvae-test-cache-")
 
 
 def read_sample(limit: int | None = None) -> list[dict[str, str]]:

@@ -31,14 +31,41 @@ class Batch:
 
 
 class TokenDataset:
-    """Token id arrays (without bos/eos) and conditions for N sequences."""
+    """Token ids (without bos/eos) and encoded conditions of N sequences.
 
-    def __init__(self, token_ids: Sequence[np.ndarray], conditions: EncodedConditions):
-        if len(token_ids) != len(conditions):
-            raise ValueError("token_ids and conditions differ in length")
-        self.token_ids = list(token_ids)
+    Ids are stored flat, in one or more chunks of (values, offsets): the ids of chunk row j are
+    values[offsets[j]:offsets[j + 1]]. The arrays are numpy arrays in memory or zero-copy views of
+    memory-mapped Arrow buffers (seqcvae.data.store), so a dataset of any size costs only its
+    conditions and a few integers per row in RAM. `rows` picks and orders the chunk rows.
+    """
+
+    def __init__(
+        self,
+        chunks: Sequence[tuple[np.ndarray, np.ndarray]],
+        conditions: EncodedConditions,
+        rows: np.ndarray | None = None,
+    ):
+        self.chunks = list(chunks)
+        sizes = [len(off) - 1 for _, off in self.chunks]
+        self._starts = np.cumsum([0, *sizes], dtype=np.int64)
+        self.rows = np.arange(self._starts[-1], dtype=np.int64) if rows is None else np.asarray(rows)
+        if len(self.rows) != len(conditions):
+            raise ValueError("rows and conditions differ in length")
         self.conditions = conditions
-        self.lengths = np.array([len(t) for t in self.token_ids], dtype=np.int64)
+        all_lengths = (
+            np.concatenate([np.diff(off) for _, off in self.chunks]).astype(np.int64)
+            if self.chunks
+            else np.zeros(0, dtype=np.int64)
+        )
+        self.lengths = all_lengths[self.rows]
+
+    @classmethod
+    def from_ids(cls, token_ids: Sequence[Sequence[int]], conditions: EncodedConditions) -> TokenDataset:
+        """One in-memory chunk from per-sequence id lists."""
+        offsets = np.zeros(len(token_ids) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(t) for t in token_ids])
+        values = np.fromiter((i for t in token_ids for i in t), dtype=np.int32, count=int(offsets[-1]))
+        return cls([(values, offsets)], conditions)
 
     @classmethod
     def build(
@@ -53,7 +80,7 @@ class TokenDataset:
 
         Returns the dataset and how many sequences were over-long.
         """
-        ids: list[np.ndarray] = []
+        ids: list[list[int]] = []
         keep: list[int] = []
         n_long = 0
         for i, s in enumerate(sequences):
@@ -63,14 +90,22 @@ class TokenDataset:
                 if too_long == "drop":
                     continue
                 toks = toks[:max_length]
-            ids.append(np.asarray(toks, dtype=np.int64))
+            ids.append(toks)
             keep.append(i)
         if len(keep) < len(sequences):
             conditions = conditions.select(np.asarray(keep, dtype=np.int64))
-        return cls(ids, conditions), n_long
+        return cls.from_ids(ids, conditions), n_long
 
     def __len__(self) -> int:
-        return len(self.token_ids)
+        return len(self.rows)
+
+    def ids(self, i: int) -> np.ndarray:
+        """Token ids of sequence i (a view)."""
+        r = int(self.rows[i])
+        c = int(np.searchsorted(self._starts, r, side="right")) - 1
+        values, offsets = self.chunks[c]
+        j = r - int(self._starts[c])
+        return values[offsets[j] : offsets[j + 1]]
 
     def collate(self, idx: Sequence[int] | np.ndarray) -> Batch:
         rows = np.asarray(idx, dtype=np.int64)
@@ -79,7 +114,7 @@ class TokenDataset:
         tokens = np.full((len(rows), width), PAD, dtype=np.int64)
         tokens[:, 0] = BOS
         for r, i in enumerate(rows):
-            tokens[r, 1 : n[r] + 1] = self.token_ids[i]
+            tokens[r, 1 : n[r] + 1] = self.ids(int(i))
             tokens[r, n[r] + 1] = EOS
         cond = self.conditions.select(rows)
         return Batch(
@@ -117,7 +152,7 @@ class TokenDataset:
         """The first n sequences (file order), e.g. to evaluate on a fixed subset."""
         if n <= 0 or n >= len(self):
             return self
-        return TokenDataset(self.token_ids[:n], self.conditions.select(np.arange(n)))
+        return TokenDataset(self.chunks, self.conditions.select(np.arange(n)), self.rows[:n])
 
     def iter_batches(self, batch_size: int) -> Iterator[Batch]:
         """Ordered (length-sorted) batches for evaluation."""

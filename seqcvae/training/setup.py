@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import numpy as np
 from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace
 from seqcvae.data.dataset import TokenDataset
-from seqcvae.data.prepare import PreparedData, prepare_table
+from seqcvae.data.prepare import PreparedData
+from seqcvae.data.store import RowStore, open_store
 from seqcvae.errors import DataError
 from seqcvae.tokenizers import SmilesTokenizer, Tokenizer, load_tokenizer
 
@@ -26,7 +28,7 @@ def resolve_data_path(path: str) -> Path:
     return alt if alt.exists() else p
 
 
-def train_tokenizer(cfg: RunConfig, texts: list[str]) -> Tokenizer:
+def train_tokenizer(cfg: RunConfig, texts: Iterable[str]) -> Tokenizer:
     if cfg.data.kind == "text":
         from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer
 
@@ -40,9 +42,44 @@ class Prepared:
     conditions: ConditionSpace
     train: TokenDataset
     val: TokenDataset
-    train_data: PreparedData
-    val_data: PreparedData
+    val_data: PreparedData  # the validation rows in memory (evaluation draws conditions from them)
+    stores: list[RowStore]  # training file (and validation file): memory-mapped checked rows
     data_summary: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "smiles" if self.stores[0].has_canonical else "text"
+
+    def reference_smiles(self) -> Iterator[str]:
+        """Sorted distinct canonical SMILES of the training (and validation) file(s)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arrays = [s.unique_canonical() for s in self.stores if s.has_canonical]
+        if not arrays:
+            return
+        uniq = pc.unique(pa.chunked_array(arrays, type=pa.string()))
+        ordered = uniq.take(pc.sort_indices(uniq))
+        for start in range(0, len(ordered), 100_000):
+            yield from ordered.slice(start, 100_000).to_pylist()
+
+
+def _split_rows(n: int, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, validation rows) holding out data.val_fraction at random (train.seed)."""
+    d = cfg.data
+    if not 0.0 < d.val_fraction < 1.0:
+        raise DataError(f"data.val_fraction={d.val_fraction} must be in (0, 1) without data.val_path")
+    perm = np.random.default_rng(cfg.train.seed).permutation(n)
+    n_val = max(1, int(round(n * d.val_fraction)))
+    if n_val >= n:
+        raise DataError(f"only {n} usable rows: too few to hold out a validation set")
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _train_tokenizer(cfg: RunConfig, store: RowStore, rows: np.ndarray) -> Tokenizer:
+    if len(rows) == len(store):
+        return train_tokenizer(cfg, store.iter_sequences())
+    return train_tokenizer(cfg, store.prepared(rows).sequences)
 
 
 def prepare_run_data(
@@ -50,53 +87,61 @@ def prepare_run_data(
     tokenizer_state: dict | None = None,
     conditions_state: dict | None = None,
     workers: int = 1,
+    log: Callable[[str], None] | None = None,
 ) -> Prepared:
-    """Read, clean and split the data; fit (or restore, when resuming) tokenizer and conditions."""
+    """Check, cache and split the data; fit (or restore, when resuming) tokenizer and conditions.
+
+    Rows come from the memory-mapped store (seqcvae.data.store): built on the first run, reused
+    by later runs with the same file and data settings.
+    """
     d = cfg.data
-    full = prepare_table(resolve_data_path(d.train_path), d, workers=workers)
+    train_store = open_store(resolve_data_path(d.train_path), d, workers=workers, log=log)
     if d.val_path:
-        train_data = full
-        val_data = prepare_table(resolve_data_path(d.val_path), d, workers=workers)
+        val_store = open_store(resolve_data_path(d.val_path), d, workers=workers, log=log)
+        stores = [train_store, val_store]
+        train_rows, val_rows = np.arange(len(train_store)), np.arange(len(val_store))
     else:
-        if not 0.0 < d.val_fraction < 1.0:
-            raise DataError(f"data.val_fraction={d.val_fraction} must be in (0, 1) without data.val_path")
-        rng = np.random.default_rng(cfg.train.seed)
-        perm = rng.permutation(len(full))
-        n_val = max(1, int(round(len(full) * d.val_fraction)))
-        if n_val >= len(full):
-            raise DataError(f"only {len(full)} usable rows: too few to hold out a validation set")
-        val_data = full.subset(np.sort(perm[:n_val]))
-        train_data = full.subset(np.sort(perm[n_val:]))
+        val_store = train_store
+        stores = [train_store]
+        train_rows, val_rows = _split_rows(len(train_store), cfg)
     tokenizer = (
-        load_tokenizer(tokenizer_state) if tokenizer_state else train_tokenizer(cfg, train_data.sequences)
+        load_tokenizer(tokenizer_state) if tokenizer_state else _train_tokenizer(cfg, train_store, train_rows)
     )
     conditions = (
         ConditionSpace.from_dict(conditions_state)
         if conditions_state
-        else ConditionSpace.fit(train_data.columns, train_data.tag_columns)
+        else ConditionSpace.fit(train_store.columns(train_rows), train_store.tag_columns(train_rows))
     )
     unknown_note = ""
     if d.val_path and conditions.categorical:
         # Validation rows whose tags never occur in training cannot be encoded: skip and count.
         known = {c.name: set(c.values[1:]) for c in conditions.categorical}
-        keep = [i for i in range(len(val_data)) if all(val_data.tag_columns[t][i] in known[t] for t in known)]
-        if len(keep) < len(val_data):
+        tags = val_store.tag_columns(val_rows)
+        keep = [i for i in range(len(val_rows)) if all(tags[t][i] in known[t] for t in known)]
+        if len(keep) < len(val_rows):
             unknown_note = (
-                f"; {len(val_data) - len(keep)} validation rows with tags unseen in training skipped"
+                f"; {len(val_rows) - len(keep)} validation rows with tags unseen in training skipped"
             )
             if not keep:
                 raise DataError(f"no validation row of {d.val_path!r} has tags seen in training")
-            val_data = val_data.subset(np.asarray(keep))
+            val_rows = val_rows[np.asarray(keep)]
     datasets = []
     long_note = ""
-    for part in (train_data, val_data):
-        enc = conditions.encode_columns(part.columns, part.tag_columns, len(part))
-        ds, n_long = TokenDataset.build(part.sequences, tokenizer, enc, d.max_length, d.too_long)
-        datasets.append(ds)
-        if part is train_data and n_long:
+    for part, store, rows in (("train", train_store, train_rows), ("val", val_store, val_rows)):
+        chunks, n_tokens = store.token_chunks(tokenizer, d.max_length)
+        over = n_tokens[rows] > d.max_length
+        n_long = int(over.sum())
+        if n_long and d.too_long == "drop":
+            rows = rows[~over]
+        if part == "val":
+            val_rows = rows
+        enc = conditions.encode_columns(store.columns(rows), store.tag_columns(rows), len(rows))
+        datasets.append(TokenDataset(chunks, enc, rows))
+        if part == "train" and n_long:
             verb = "dropped" if d.too_long == "drop" else "truncated"
             long_note = f"; {n_long} training sequences over {d.max_length} tokens {verb}"
-    summary = full.skip_summary() + long_note + unknown_note
+    summary = train_store.skip_summary() + long_note + unknown_note
     if d.val_path:
-        summary += f"; validation file: {val_data.skip_summary()}"
-    return Prepared(tokenizer, conditions, datasets[0], datasets[1], train_data, val_data, summary)
+        summary += f"; validation file: {val_store.skip_summary()}"
+    val_data = val_store.prepared(val_rows)
+    return Prepared(tokenizer, conditions, datasets[0], datasets[1], val_data, stores, summary)

@@ -7,7 +7,7 @@ import csv
 import gzip
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -422,12 +422,14 @@ class Trainer:
         }
 
 
-def write_reference(run_dir: Path, canonical: list[str]) -> None:
-    """Canonical training SMILES, for novelty at generation time (the run needs no data file)."""
+def write_reference(run_dir: Path, canonical: Iterable[str]) -> None:
+    """Sorted distinct canonical training SMILES, for novelty at generation time (the run needs no
+    data file)."""
     path = run_dir / "reference_smiles.txt.gz"
     tmp = path.with_suffix(".tmp")
     with gzip.open(tmp, "wt", encoding="utf-8") as fh:
-        fh.write("\n".join(sorted(set(canonical))) + "\n")
+        for smi in canonical:
+            fh.write(smi + "\n")
     tmp.replace(path)
 
 
@@ -454,7 +456,7 @@ def train(
         )
         cfg = saved
     prepared = prepare_run_data(
-        cfg, ckpt.tokenizer if ckpt else None, ckpt.conditions if ckpt else None, workers=2
+        cfg, ckpt.tokenizer if ckpt else None, ckpt.conditions if ckpt else None, workers=2, log=log
     )
     log(
         f"data: {prepared.data_summary}; train {len(prepared.train)}, "
@@ -462,8 +464,8 @@ def train(
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
-    if prepared.train_data.canonical and not resume:
-        write_reference(run_dir, prepared.train_data.canonical + prepared.val_data.canonical)
+    if prepared.kind == "smiles" and not resume:
+        write_reference(run_dir, prepared.reference_smiles())
     trainer = Trainer(cfg, run_dir, prepared, log=log, progress=progress)
     if ckpt is not None:
         trainer.restore(ckpt)

@@ -1,0 +1,278 @@
+"""Prepared and tokenised rows kept as memory-mapped Arrow files (the `datasets` library's format).
+
+A training file is read, checked and measured once (RDKit for SMILES) in chunks, written with
+`datasets.Dataset.from_generator` and saved under a directory keyed by the file's content hash and
+the data settings that shape the rows; later runs memory-map it. Token ids are added by
+`Dataset.map` into a cache file keyed by the tokenizer, and handed to TokenDataset as zero-copy
+views of the Arrow buffers, so the RAM a run needs does not grow with the token data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqcvae.config import DataConfig
+from seqcvae.data.prepare import PreparedData, check_skips, iter_prepared, skip_summary
+from seqcvae.errors import DataError
+from seqcvae.tokenizers import Tokenizer, load_tokenizer
+
+STORE_VERSION = 1
+# Data settings that change which rows are kept or what they hold (not validation or vocabulary).
+_ROW_SETTINGS = ("kind", "sequence_column", "properties", "tags", "max_length", "too_long", "limit")
+_BATCH = 20_000
+
+
+def cache_root(cfg: DataConfig) -> Path:
+    """data.cache_dir, else $XDG_CACHE_HOME/seqcvae/datasets (default ~/.cache/seqcvae/datasets)."""
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqcvae" / "datasets"
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def store_key(path: Path, cfg: DataConfig) -> str:
+    """Content hash of the file + the row-shaping settings (+ RDKit's version for SMILES)."""
+    settings: dict[str, Any] = {k: getattr(cfg, k) for k in _ROW_SETTINGS}
+    settings["version"] = STORE_VERSION
+    settings["file"] = file_digest(path)
+    if cfg.kind == "smiles":
+        import rdkit
+
+        settings["rdkit"] = rdkit.__version__
+    blob = json.dumps(settings, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+@dataclass
+class RowStore:
+    """The kept rows of one data file, in file order, memory-mapped from disk."""
+
+    source: Path
+    directory: Path
+    dataset: Any  # datasets.Dataset: sequence, [canonical], one float64 column per property, tags
+    total_rows: int
+    skipped: Counter[str]
+    properties: list[str]
+    tags: list[str]
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def skip_summary(self) -> str:
+        return skip_summary(len(self), self.total_rows, self.skipped)
+
+    def _column(self, name: str) -> Any:
+        return self.dataset.data.column(name)
+
+    def columns(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {p: self._column(p).to_numpy()[rows] for p in self.properties}
+
+    def tag_columns(self, rows: np.ndarray) -> dict[str, list[str]]:
+        out = {}
+        for t in self.tags:
+            values = self._column(t).to_pylist()
+            out[t] = [values[i] for i in rows]
+        return out
+
+    def iter_sequences(self) -> Iterator[str]:
+        column = self._column("sequence")
+        for start in range(0, len(column), _BATCH):
+            yield from column.slice(start, _BATCH).to_pylist()
+
+    def prepared(self, rows: np.ndarray) -> PreparedData:
+        """Rows `rows` as an in-memory table (for evaluation on held-out rows)."""
+        seqs = self._column("sequence").take(rows).to_pylist()
+        canonical = self._column("canonical").take(rows).to_pylist() if self.has_canonical else []
+        return PreparedData(
+            sequences=seqs,
+            columns=self.columns(rows),
+            tag_columns=self.tag_columns(rows),
+            canonical=canonical,
+            total_rows=len(rows),
+        )
+
+    @property
+    def has_canonical(self) -> bool:
+        return "canonical" in self.dataset.column_names
+
+    def token_chunks(
+        self, tokenizer: Tokenizer, max_length: int
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+        """Token ids (truncated to max_length) as zero-copy (values, offsets) chunks, and every
+        row's untruncated token count. Cached next to the rows, keyed by the tokenizer."""
+        state = json.dumps(tokenizer.to_dict(), sort_keys=True)
+        key = hashlib.sha256(f"{state}|{max_length}|{STORE_VERSION}".encode()).hexdigest()[:24]
+        import datasets
+
+        dtype = "int16" if tokenizer.vocab_size < 2**15 else "int32"
+        features = datasets.Features(
+            {"ids": datasets.Sequence(datasets.Value(dtype)), "n_tokens": datasets.Value("int32")}
+        )
+        tokens = self.dataset.map(
+            _encode_batch,
+            batched=True,
+            batch_size=_BATCH,
+            input_columns="sequence",
+            remove_columns=self.dataset.column_names,
+            fn_kwargs={"state": state, "max_length": max_length},
+            features=features,
+            cache_file_name=str(self.directory / f"tokens-{key}.arrow"),
+            new_fingerprint=key,
+            load_from_cache_file=True,
+        )
+        chunks = []
+        for arr in tokens.data.column("ids").chunks:
+            chunks.append((arr.values.to_numpy(zero_copy_only=True), arr.offsets.to_numpy()))
+        return chunks, tokens.data.column("n_tokens").to_numpy()
+
+    def unique_canonical(self) -> Any:
+        """Distinct canonical SMILES as an Arrow array (no Python strings)."""
+        import pyarrow.compute as pc
+
+        return pc.unique(self._column("canonical"))
+
+
+_TOKENIZERS: dict[str, Tokenizer] = {}
+
+
+def _encode_batch(sequences: list[str], state: str, max_length: int) -> dict[str, list]:
+    tok = _TOKENIZERS.get(state)
+    if tok is None:
+        _TOKENIZERS.clear()
+        tok = _TOKENIZERS[state] = load_tokenizer(json.loads(state))
+    ids = [tok.encode(s) for s in sequences]
+    return {"ids": [t[:max_length] for t in ids], "n_tokens": [len(t) for t in ids]}
+
+
+def open_store(
+    path: Path, cfg: DataConfig, workers: int = 1, log: Callable[[str], None] | None = None
+) -> RowStore:
+    """The store of `path` under these settings: memory-mapped from the cache, or built now.
+
+    Raises DataError (as prepare_table) when the file is unusable or too many rows are skipped.
+    """
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    directory = cache_root(cfg) / f"{path.name}-{store_key(path, cfg)}"
+    meta_path = directory / "seqcvae_store.json"
+    if not meta_path.exists():
+        if log:
+            log(f"data: checking {path} and caching it under {directory}")
+        _build(path, cfg, workers, directory)
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    store = RowStore(
+        source=path,
+        directory=directory,
+        dataset=datasets.load_from_disk(str(directory / "rows")),
+        total_rows=meta["total_rows"],
+        skipped=Counter(meta["skipped"]),
+        properties=list(cfg.properties),
+        tags=list(cfg.tags),
+    )
+    check_skips(path, store.total_rows, len(store), store.skipped, cfg)
+    return store
+
+
+def _build(path: Path, cfg: DataConfig, workers: int, directory: Path) -> None:
+    """Write rows + meta into a temporary directory, then rename it into place (atomic)."""
+    import datasets
+
+    columns: dict[str, Any] = {"sequence": datasets.Value("string")}
+    if cfg.kind == "smiles":
+        columns["canonical"] = datasets.Value("string")
+    columns.update({p: datasets.Value("float64") for p in cfg.properties})
+    columns.update({t: datasets.Value("string") for t in cfg.tags})
+    counts: dict[str, Any] = {"total_rows": 0, "skipped": Counter()}
+    # Errors in the data (DataError) surface from the generator: read the first chunk here so the
+    # file's own problems are reported before any cache directory is made.
+    chunks = iter_prepared(path, cfg, workers=workers)
+    first = next(chunks, None)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        # from_generator hashes its arguments: pass a key to the (unpicklable) chunk iterator.
+        key = tmp.name
+        _PENDING[key] = (iter(()) if first is None else _prepend(first, chunks), counts)
+        try:
+            ds = _from_generator(
+                _rows,
+                features=datasets.Features(columns),
+                cache_dir=str(tmp / "build"),
+                gen_kwargs={"key": key},
+            )
+        finally:
+            _PENDING.pop(key, None)
+        ds.save_to_disk(str(tmp / "rows"))
+        del ds
+        shutil.rmtree(tmp / "build", ignore_errors=True)
+        meta = {"source": str(path), "total_rows": counts["total_rows"], "skipped": dict(counts["skipped"])}
+        (tmp / "seqcvae_store.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        try:
+            tmp.rename(directory)
+        except OSError:  # built meanwhile by another process: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _from_generator(*args: Any, **kwargs: Any) -> Any:
+    """datasets.Dataset.from_generator, re-raising the data's own DataError (a bad row deep in the
+    file) rather than datasets' wrapper."""
+    import datasets
+
+    try:
+        return datasets.Dataset.from_generator(*args, **kwargs)
+    except datasets.exceptions.DatasetGenerationError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, DataError):
+            raise cause from None
+        raise
+
+
+def _prepend(first: PreparedData, rest: Iterator[PreparedData]) -> Iterator[PreparedData]:
+    yield first
+    yield from rest
+
+
+_PENDING: dict[str, tuple[Iterator[PreparedData], dict[str, Any]]] = {}
+
+
+def _rows(key: str) -> Iterator[dict[str, Any]]:
+    parts, counts = _PENDING[key]
+    for part in parts:
+        counts["total_rows"] += part.total_rows
+        counts["skipped"].update(part.skipped)
+        for i, seq in enumerate(part.sequences):
+            row: dict[str, Any] = {"sequence": seq}
+            if part.canonical:
+                row["canonical"] = part.canonical[i]
+            row.update({p: float(v[i]) for p, v in part.columns.items()})
+            row.update({t: v[i] for t, v in part.tag_columns.items()})
+            yield row
+
+
+def remove_store(directory: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(directory)

@@ -1,0 +1,122 @@
+"""The memory-mapped data cache: same rows as the in-memory path, reuse, atomic builds."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqcvae.config import DataConfig, RunConfig
+from seqcvae.data.dataset import TokenDataset
+from seqcvae.data.prepare import prepare_table
+from seqcvae.data.store import open_store
+from seqcvae.errors import DataError
+from seqcvae.tokenizers import SmilesTokenizer
+from seqcvae.training.setup import prepare_run_data
+
+from .conftest import SAMPLE
+
+MESSY = [
+    "SMILES,LogP",
+    "CCO,0.1",
+    "C1CC,1.0",  # invalid ring closure
+    ",2.0",  # empty
+    "c1ccccc1O,nan",  # missing property
+    "CC(=O)Nc1ccc(O)cc1,0.5",
+    "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC,3.0",  # too long for max_length=30
+    "CCN,-0.2",
+    "OCC(O)CO,-1.5",
+]
+
+
+def _write(tmp_path: Path, lines: list[str], name: str = "m.csv") -> Path:
+    p = tmp_path / name
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def test_store_rows_equal_in_memory_preparation(tmp_path: Path) -> None:
+    cfg = DataConfig(properties=["LogP"], max_length=30, max_skip_fraction=0.9, cache_dir=str(tmp_path / "c"))
+    path = _write(tmp_path, MESSY)
+    mem = prepare_table(path, cfg)
+    store = open_store(path, cfg)
+    assert len(store) == len(mem) == 4
+    assert store.skip_summary() == mem.skip_summary()
+    rows = np.arange(len(store))
+    assert store.prepared(rows).sequences == mem.sequences
+    assert store.prepared(rows).canonical == mem.canonical
+    np.testing.assert_array_equal(store.columns(rows)["LogP"], mem.columns["LogP"])
+
+
+def test_run_datasets_equal_token_dataset_build(tmp_path: Path) -> None:
+    """Tokens and conditions of the cached path equal TokenDataset.build on the same rows."""
+    cfg = RunConfig()
+    cfg.data.train_path = str(SAMPLE)
+    cfg.data.limit = 600
+    cfg.data.cache_dir = str(tmp_path / "c")
+    prep = prepare_run_data(cfg)
+    mem = prepare_table(SAMPLE, cfg.data)
+    perm = np.random.default_rng(cfg.train.seed).permutation(len(mem))
+    n_val = int(round(len(mem) * cfg.data.val_fraction))
+    val_rows = np.sort(perm[:n_val])
+    part = mem.subset(val_rows)
+    enc = prep.conditions.encode_columns(part.columns, part.tag_columns, len(part))
+    ref, _ = TokenDataset.build(part.sequences, prep.tokenizer, enc, cfg.data.max_length, "drop")
+    assert len(ref) == len(prep.val)
+    for i in range(len(ref)):
+        np.testing.assert_array_equal(prep.val.ids(i), ref.ids(i))
+    np.testing.assert_allclose(prep.val.conditions.values, ref.conditions.values)
+    b1, b2 = prep.val.collate(np.arange(8)), ref.collate(np.arange(8))
+    assert bool((b1.tokens == b2.tokens).all()) and bool((b1.cond_values == b2.cond_values).all())
+    assert list(prep.reference_smiles()) == sorted(set(mem.canonical))
+    assert len(prep.train) + len(prep.val) == len(mem)
+
+
+def test_token_chunks_are_memory_mapped_views(tmp_path: Path) -> None:
+    cfg = DataConfig(limit=300, cache_dir=str(tmp_path / "c"))
+    store = open_store(SAMPLE, cfg)
+    tok = SmilesTokenizer.train(store.iter_sequences())
+    chunks, n_tokens = store.token_chunks(tok, cfg.max_length)
+    values, offsets = chunks[0]
+    assert not values.flags.owndata and not values.flags.writeable  # a view of the Arrow buffer
+    assert values.dtype == np.int16
+    assert len(n_tokens) == len(store) == sum(len(o) - 1 for _, o in chunks)
+    first = store.prepared(np.array([0])).sequences[0]
+    assert values[offsets[0] : offsets[1]].tolist() == tok.encode(first)
+
+
+def test_cache_is_reused_and_keyed_by_content(tmp_path: Path) -> None:
+    cfg = DataConfig(properties=["LogP"], max_length=30, max_skip_fraction=0.9, cache_dir=str(tmp_path / "c"))
+    path = _write(tmp_path, MESSY)
+    a = open_store(path, cfg)
+    marker = a.directory / "seqcvae_store.json"
+    mtime = marker.stat().st_mtime_ns
+    b = open_store(path, cfg)
+    assert b.directory == a.directory and marker.stat().st_mtime_ns == mtime
+    path.write_text("\n".join([*MESSY, "CCCl,1.2"]) + "\n", encoding="utf-8")  # same name, new content
+    c = open_store(path, cfg)
+    assert c.directory != a.directory and len(c) == len(a) + 1
+    cfg.max_length = 60  # a row-shaping setting: another cache entry
+    assert open_store(path, cfg).directory not in (a.directory, c.directory)
+
+
+def test_failed_build_leaves_no_cache(tmp_path: Path) -> None:
+    """A data error met after the first chunk (bad bytes deep in the file) leaves nothing behind."""
+    cfg = DataConfig(properties=["LogP"], cache_dir=str(tmp_path / "c"))
+    good = "\n".join(["SMILES,LogP", *(["CCO,0.1"] * 60_000)]) + "\n"
+    p = tmp_path / "bad.csv.gz"
+    p.write_bytes(gzip.compress(good.encode() + b"CC\xff,1.0\n"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        open_store(p, cfg)
+    assert not any((tmp_path / "c").iterdir())
+
+
+def test_skip_limit_is_enforced_from_cache(tmp_path: Path) -> None:
+    cfg = DataConfig(properties=["LogP"], max_length=30, max_skip_fraction=0.9, cache_dir=str(tmp_path / "c"))
+    path = _write(tmp_path, MESSY)
+    open_store(path, cfg)
+    cfg.max_skip_fraction = 0.2  # not part of the key: judged again on every open
+    with pytest.raises(DataError, match="rows are unusable"):
+        open_store(path, cfg)

@@ -36,12 +36,16 @@ def parse_condition(item: str) -> tuple[str, Any]:
         return name, value
 
 
-RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes")
+RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes", "train.device")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from seqcvae.config import load_config
+    from seqcvae.training.distributed import env_info
     from seqcvae.training.trainer import train
+
+    if args.device:
+        args.overrides = [*args.overrides, f"train.device={args.device}"]
 
     if args.resume:
         if args.config:
@@ -66,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--resume {run_dir} to continue, --out for a new directory, or "
             "--overwrite to replace it"
         )
-    if args.overwrite and run_dir.exists():
+    if args.overwrite and run_dir.exists() and env_info().is_main:  # one torchrun process removes it
         import shutil
 
         shutil.rmtree(run_dir)
@@ -107,7 +111,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from seqcvae.generation.generator import Generator, write_records_csv
 
-    gen = Generator.load(args.checkpoint, which=args.which)
+    gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
     request = dict(parse_condition(c) for c in args.condition)
     if args.n < 1:
         raise SeqCVAEError(f"--n {args.n}: expected a positive number of samples")
@@ -164,7 +168,7 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
 def cmd_transfer(args: argparse.Namespace) -> int:
     from seqcvae.generation.generator import Generator, write_records_csv
 
-    gen = Generator.load(args.checkpoint, which=args.which)
+    gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
     target = dict(parse_condition(c) for c in args.condition)
     if not target:
         raise SeqCVAEError("give the target style with --condition NAME=VALUE, e.g. -c sentiment=pos")
@@ -219,6 +223,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             references=references,
             workers=args.workers,
             fcd=fcd,
+            device=args.device,
         )
     if args.out:
         Path(args.out).write_text(_dumps(report), encoding="utf-8")
@@ -268,7 +273,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "sdf": True if args.sdf else None,
     }
     spec = load_spec(args.spec, overrides)
-    gen = Generator.load(args.checkpoint, which=args.which)
+    gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
     for request in (spec.grid()[0], spec.grid()[-1]):
         for warning in gen.conditions.out_of_range(request):
             _eprint(f"warning: {warning}")
@@ -332,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from checkpoints/last")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--device",
+        help="train on cpu, cuda or auto (the GPU when there is one); same as train.device=...",
+    )
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="sample sequences under conditions and check them")
@@ -356,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--top-p", type=float)
     g.add_argument("--reference", help="SMILES file for novelty (default: the run's training set)")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
+    )
     g.set_defaults(func=cmd_generate)
 
     tr = sub.add_parser("transfer", help="re-decode given sequences under other conditions (style transfer)")
@@ -381,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", help="CSV file of the outputs")
+    tr.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
+    )
     tr.set_defaults(func=cmd_transfer)
 
     ev = sub.add_parser(
@@ -409,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--out", help="write the report as JSON here")
+    ev.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     sw = sub.add_parser(
@@ -439,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=1, help="RDKit worker processes")
     sw.add_argument("--no-plots", action="store_true")
     sw.add_argument("--json", action="store_true")
+    sw.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
+    )
     sw.set_defaults(func=cmd_sweep)
 
     i = sub.add_parser("info", help="describe a checkpoint")

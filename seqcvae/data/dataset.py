@@ -29,6 +29,10 @@ class Batch:
     def size(self) -> int:
         return int(self.tokens.shape[0])
 
+    def rows(self, index: slice | torch.Tensor) -> Batch:
+        """A subset of the rows (same padded width)."""
+        return Batch(*(t[index] for t in vars(self).values()))
+
 
 class TokenDataset:
     """Token ids (without bos/eos) and encoded conditions of N sequences.

@@ -193,12 +193,13 @@ def evaluate_run(
     references: dict[str, str] | None = None,
     workers: int = 1,
     fcd: bool = True,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Diagnostics on held-out data and metrics of n samples. SMILES runs also get the MOSES
     metrics against `references` (name -> SMILES file; default: the held-out molecules) with
     the run's training molecules for novelty."""
     t0 = time.perf_counter()
-    gen = Generator.load(checkpoint, which=which)
+    gen = Generator.load(checkpoint, which=which, device=device)
     ds, part = _held_out(gen, data)
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint),

@@ -68,6 +68,10 @@ class Generator:
 
     @classmethod
     def load(cls, path: str | Path, which: str = "best", device: str = "cpu") -> Generator:
+        """A checkpoint (run or checkpoint directory) on `device` (auto, cpu, cuda, cuda:N)."""
+        from seqcvae.devices import pick_device
+
+        dev = str(pick_device(device))
         ckpt = load_checkpoint(path, which=which)
         try:
             shape = CVAEShape(**ckpt.meta["model_shape"])
@@ -85,7 +89,7 @@ class Generator:
             ConditionSpace.from_dict(ckpt.conditions),
             config,
             run_dir,
-            device,
+            dev,
         )
         gen.source = {"checkpoint": str(Path(ckpt.path).resolve()), "step": ckpt.meta.get("step")}
         return gen
@@ -300,4 +304,3 @@ def write_records_csv(
         for r, row in zip(records, rows):
             w.writerow([*row, *(format_cell(r.targets.get(t)) for t in target_names)])
     tmp.replace(path)
-

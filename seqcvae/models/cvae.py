@@ -162,13 +162,19 @@ class CVAE(nn.Module):
         c: torch.Tensor,
         decoder_inputs: torch.Tensor | None = None,
         sample_z: bool = True,
+        noise: torch.Tensor | None = None,
     ) -> CVAEOutput:
         """tokens (B, T+1): <bos> x <eos> pad; c (B, C) from embed_conditions.
 
-        decoder_inputs defaults to tokens[:, :-1] (the trainer passes a word-dropped copy).
+        decoder_inputs defaults to tokens[:, :-1] (the trainer passes a word-dropped copy);
+        noise (B, Z) is the reparameterisation's standard normal draw (default: drawn here).
         """
         mu, logvar = self.encode(tokens, lengths, c)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample_z else mu
+        if sample_z:
+            eps = torch.randn_like(mu) if noise is None else noise.to(mu.dtype)
+            z = mu + eps * (0.5 * logvar).exp()
+        else:
+            z = mu
         inputs = tokens[:, :-1] if decoder_inputs is None else decoder_inputs
         logits = self.decode(inputs, z, c)
         prior_mu, prior_logvar = self.prior_params(c)

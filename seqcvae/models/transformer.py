@@ -22,9 +22,7 @@ from torch import nn
 class Block(nn.Module):
     """Pre-LN block: x + Attn(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(
-        self, d_model: int, heads: int, ff_mult: int = 4, dropout: float = 0.0, cross: bool = False
-    ):
+    def __init__(self, d_model: int, heads: int, ff_mult: int = 4, dropout: float = 0.0, cross: bool = False):
         super().__init__()
         if d_model % heads:
             raise ValueError(f"d_model={d_model} must be divisible by heads={heads}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from tqdm import tqdm
 
 from seqcvae.config import RunConfig
 from seqcvae.data.dataset import Batch, TokenDataset
+from seqcvae.devices import pick_device
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.models.losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from seqcvae.tokenizers.base import BOS, PAD, UNK
+from seqcvae.training import distributed
 from seqcvae.training.annealing import beta_at, lr_at
 from seqcvae.training.checkpoint import (
     CheckpointData,
@@ -51,16 +54,6 @@ METRIC_COLUMNS = [
     "tokens_per_s",
     "elapsed_s",
 ]
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from seqcvae.errors import ConfigError
-
-        raise ConfigError("train.device='cuda' but no CUDA device is available; use cpu or auto")
-    return torch.device(name)
 
 
 def bf16_speedup(device: torch.device, size: int = 512, repeats: int = 20) -> float:
@@ -116,6 +109,30 @@ def model_shape(cfg: RunConfig, prepared: Prepared) -> CVAEShape:
     )
 
 
+def _f32(x: torch.Tensor | None) -> torch.Tensor | None:
+    return None if x is None else x.float()
+
+
+class _TrainForward(torch.nn.Module):
+    """Condition embedding + CVAE forward as one module, so DistributedDataParallel sees every
+    parameter used in a training step inside its forward."""
+
+    def __init__(self, model: CVAE):
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        b: Batch,
+        present: torch.Tensor,
+        tags: torch.Tensor,
+        inputs: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> Any:
+        c = self.model.embed_conditions(b.cond_values, present, tags)
+        return self.model(b.tokens, b.lengths, c, decoder_inputs=inputs, noise=noise)
+
+
 @dataclass
 class StepResult:
     loss: float
@@ -133,21 +150,34 @@ class Trainer:
         prepared: Prepared,
         log: Callable[[str], None] = print,
         progress: bool = True,
+        dist_info: distributed.DistInfo | None = None,
     ):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.prepared = prepared
         self.log = log
         self.progress = progress
+        self.dist = dist_info or distributed.DistInfo()
         t = cfg.train
+        self.device = pick_device(distributed.device_for(t.device, self.dist))
         if t.threads > 0:
             torch.set_num_threads(t.threads)
-        self.device = pick_device(t.device)
-        torch.manual_seed(t.seed)
+        elif self.dist.enabled and self.device.type == "cpu":
+            # Processes on one machine share its cores: without this each takes all of them.
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.dist.local_world_size))
+        torch.manual_seed(t.seed)  # identical initial weights in every process
         self.shape = model_shape(cfg, prepared)
         self.model = CVAE(self.shape).to(self.device)
         self.matmul_dtype = resolve_precision(t.precision, self.device)
         self.model.set_matmul_dtype(self.matmul_dtype)
+        # bfloat16 autocast on CUDA (all layers); on CPU only the GRU products use bf16.
+        self.autocast = self.device.type == "cuda" and self.matmul_dtype == torch.bfloat16
+        self.forward_module: torch.nn.Module = _TrainForward(self.model)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward_module = DistributedDataParallel(self.forward_module, device_ids=ids)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.step = 0
         self.epoch = 0
@@ -158,9 +188,12 @@ class Trainer:
 
     @property
     def precision_label(self) -> str:
-        """ "bf16" when GRU products actually run in bfloat16 (Transformer layers stay fp32)."""
+        """ "bf16" when GRU products actually run in bfloat16 (on CPU Transformer layers stay fp32;
+        on CUDA autocast runs every layer in bf16)."""
         from seqcvae.models.gru import GRULayer
 
+        if self.autocast:
+            return "bf16"
         has_gru = any(isinstance(m, GRULayer) for m in self.model.modules())
         return "bf16" if self.matmul_dtype == torch.bfloat16 and has_gru else "fp32"
 
@@ -170,6 +203,7 @@ class Trainer:
         # Resume with the precision the run started with ("auto" is a measurement, not a setting).
         self.matmul_dtype = torch.bfloat16 if ckpt.meta.get("precision") == "bf16" else None
         self.model.set_matmul_dtype(self.matmul_dtype)
+        self.autocast = self.device.type == "cuda" and self.matmul_dtype == torch.bfloat16
         state = ckpt.train_state or {}
         opt = state["optimizer"]
         opt["state"] = {int(k): v for k, v in opt["state"].items()}
@@ -229,23 +263,34 @@ class Trainer:
         return inputs.masked_fill(drop, UNK)
 
     def train_step(self, b: Batch, beta: float, lr: float) -> StepResult:
+        """One optimisation step on the global batch b (this process's share of it, when
+        distributed: rows rank, rank + W, ...). Masks and latent noise are drawn for the whole
+        batch from the trainer's generator, so every process draws the same ones."""
         t = self.cfg.train
         present, tags = self._condition_dropout(b)
         inputs = self._word_dropout(b.tokens[:, :-1])
+        noise = torch.randn(b.size, self.shape.latent_dim, generator=self.generator)
+        n_tokens, n_seqs = int(b.lengths.sum()), b.size  # of the global batch
+        world = self.dist.world_size
+        if self.dist.enabled:
+            share = slice(self.dist.rank, None, world)
+            b, present, tags, inputs, noise = (
+                b.rows(share),
+                present[share],
+                tags[share],
+                inputs[share],
+                noise[share],
+            )
         b = b.to(self.device)
-        present, tags, inputs = (
-            present.to(self.device),
-            tags.to(self.device),
-            inputs.to(self.device),
-        )
+        present, tags, inputs, noise = (x.to(self.device) for x in (present, tags, inputs, noise))
         self.model.train()
-        c = self.model.embed_conditions(b.cond_values, present, tags)
-        out = self.model(b.tokens, b.lengths, c, decoder_inputs=inputs)
-        rec = reconstruction_nll(out.logits, b.tokens[:, 1:])
-        kl_dim = gaussian_kl(out.mu, out.logvar, out.prior_mu, out.prior_logvar)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            out = self.forward_module(b, present, tags, inputs, noise)
+            rec = reconstruction_nll(out.logits.float(), b.tokens[:, 1:])
+        kl_dim = gaussian_kl(out.mu.float(), out.logvar.float(), _f32(out.prior_mu), _f32(out.prior_logvar))
         kl_opt = free_bits_kl(kl_dim, t.free_bits)
-        n_tokens = int(b.lengths.sum())
-        loss = (rec.sum() + beta * kl_opt.sum()) / n_tokens  # per-token ELBO scale
+        # Per-token ELBO of the global batch; DDP averages gradients over the W processes.
+        loss = (rec.sum() + beta * kl_opt.sum()) * (world / n_tokens)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
@@ -253,7 +298,9 @@ class Trainer:
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
         self.optimizer.step()
-        return StepResult(loss.item(), rec.mean().item(), kl_dim.sum(1).mean().item(), n_tokens, b.size)
+        stats = torch.stack([loss.detach() / world, rec.detach().sum(), kl_dim.detach().sum()])
+        loss_v, rec_sum, kl_sum = distributed.all_reduce_(stats).tolist()
+        return StepResult(loss_v, rec_sum / n_seqs, kl_sum / n_seqs, n_tokens, n_seqs)
 
     def validate(self, ds: TokenDataset) -> dict[str, float]:
         """Validation diagnostics on the first val_max_sequences in file order (batches are
@@ -299,6 +346,13 @@ class Trainer:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
     def _end_of_epoch(self, val_ds: TokenDataset, last: dict[str, float]) -> None:
+        if not self.dist.is_main:  # the main process validates and writes checkpoints
+            distributed.barrier()
+            return
+        self._validate_and_save(val_ds, last)
+        distributed.barrier()
+
+    def _validate_and_save(self, val_ds: TokenDataset, last: dict[str, float]) -> None:
         val = self.validate(val_ds)
         self._write_metrics(
             {
@@ -333,7 +387,7 @@ class Trainer:
         bar = tqdm(
             total=total,
             initial=self.step,
-            disable=not self.progress,
+            disable=not (self.progress and self.dist.is_main),
             unit="step",
             dynamic_ncols=True,
         )
@@ -343,6 +397,8 @@ class Trainer:
         try:
             while self.epoch < t.epochs and not stopped and not self._out_of_budget():
                 batches = train_ds.batches(t.batch_size, t.seed, self.epoch)
+                if self.dist.enabled:  # every process needs a share of every batch
+                    batches = [b for b in batches if len(b) >= self.dist.world_size]
                 while self.batch_in_epoch < len(batches):
                     if self._out_of_budget():
                         stopped = True
@@ -366,6 +422,8 @@ class Trainer:
                     )
                     r = self.train_step(train_ds.collate(batches[self.batch_in_epoch]), beta, lr)
                     dt = time.perf_counter() - t0
+                    if self.dist.enabled:  # one clock for all: budget decisions must agree
+                        dt = distributed.all_reduce_(torch.tensor([dt], dtype=torch.float64), "max").item()
                     self.elapsed += dt
                     self.step += 1
                     self.batch_in_epoch += 1
@@ -376,7 +434,7 @@ class Trainer:
                     window["n"] += 1
                     window["t"] += dt
                     bar.update(1)
-                    if self.step % t.log_every_steps == 0 or self.step == 1:
+                    if self.dist.is_main and (self.step % t.log_every_steps == 0 or self.step == 1):
                         n = window["n"]
                         last = {
                             "loss": window["loss"] / n,
@@ -410,8 +468,11 @@ class Trainer:
                 self._end_of_epoch(val_ds, last)
         except KeyboardInterrupt:
             bar.close()
-            self.log("interrupted: saving checkpoints/last so that --resume can continue")
-            save_checkpoint(self.run_dir / "checkpoints" / "last", self.checkpoint_data(last, resumable=True))
+            if self.dist.is_main:
+                self.log("interrupted: saving checkpoints/last so that --resume can continue")
+                save_checkpoint(
+                    self.run_dir / "checkpoints" / "last", self.checkpoint_data(last, resumable=True)
+                )
             raise
         bar.close()
         return {
@@ -440,7 +501,30 @@ def train(
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> Path:
-    """Train (or resume) a run; returns the run directory."""
+    """Train (or resume) a run; returns the run directory.
+
+    Launched by torchrun (WORLD_SIZE > 1), every process trains on its share of each batch and
+    the process of rank 0 alone logs, validates and writes the run directory.
+    """
+    info = distributed.env_info()
+    if info.enabled:
+        distributed.init(pick_device(distributed.device_for(cfg.train.device, info)))
+        if not info.is_main:
+            log, progress = (lambda _msg: None), False
+    try:
+        return _train(cfg, run_dir, resume, log, progress, info)
+    finally:
+        distributed.shutdown()
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path | None,
+    resume: bool,
+    log: Callable[[str], None],
+    progress: bool,
+    info: distributed.DistInfo,
+) -> Path:
     import json
 
     run_dir = Path(run_dir or cfg.output_dir)
@@ -448,39 +532,49 @@ def train(
     if resume:
         ckpt = load_checkpoint(run_dir, which="last", with_train_state=True)
         saved = RunConfig.from_dict(ckpt.config)
-        # Only the budget may differ from the saved run (the CLI enforces this).
-        saved.train.epochs, saved.train.max_steps, saved.train.max_minutes = (
+        # Only the budget and the device may differ from the saved run (the CLI enforces this).
+        saved.train.epochs, saved.train.max_steps, saved.train.max_minutes, saved.train.device = (
             cfg.train.epochs,
             cfg.train.max_steps,
             cfg.train.max_minutes,
+            cfg.train.device,
         )
         cfg = saved
+    if not info.is_main:  # the main process builds the data cache; the others then read it
+        distributed.barrier()
     prepared = prepare_run_data(
         cfg, ckpt.tokenizer if ckpt else None, ckpt.conditions if ckpt else None, workers=2, log=log
     )
+    if info.is_main:
+        distributed.barrier()
     log(
         f"data: {prepared.data_summary}; train {len(prepared.train)}, "
         f"validation {len(prepared.val)}; vocabulary {prepared.tokenizer.vocab_size} tokens"
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
-    if prepared.kind == "smiles" and not resume:
-        write_reference(run_dir, prepared.reference_smiles())
-    trainer = Trainer(cfg, run_dir, prepared, log=log, progress=progress)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
+        if prepared.kind == "smiles" and not resume:
+            write_reference(run_dir, prepared.reference_smiles())
+    trainer = Trainer(cfg, run_dir, prepared, log=log, progress=progress, dist_info=info)
     if ckpt is not None:
         trainer.restore(ckpt)
         log(f"resumed from {ckpt.path} at step {trainer.step} (epoch {trainer.epoch})")
     n_params = sum(p.numel() for p in trainer.model.parameters())
     m = cfg.model
-    if "gru" in (m.encoder, m.decoder):
+    if trainer.autocast:
+        products = "bf16 autocast"
+    elif "gru" in (m.encoder, m.decoder):
         products = f"{trainer.precision_label} GRU products"
         if "transformer" in (m.encoder, m.decoder):
             products += ", fp32 Transformer layers"
     else:
         products = "fp32 Transformer layers"
-    log(f"model: {n_params / 1e6:.2f}M parameters on {trainer.device}, {products}")
+    where = f"{info.world_size} processes ({trainer.device.type})" if info.enabled else str(trainer.device)
+    log(f"model: {n_params / 1e6:.2f}M parameters on {where}, {products}")
     result = trainer.fit()
-    (run_dir / "train_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if info.is_main:
+        (run_dir / "train_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     log(
         f"done: step {result['step']}, best validation ELBO {result['best_val_elbo']:.3f}; "
         f"run directory {run_dir}"

@@ -93,10 +93,19 @@ class RowStore:
             out[t] = [values[i] for i in rows]
         return out
 
-    def iter_sequences(self) -> Iterator[str]:
+    def iter_sequences(self, rows: np.ndarray | None = None) -> Iterator[str]:
+        """The sequences of `rows` (default: all) in file order, a batch at a time."""
         column = self._column("sequence")
+        keep = None
+        if rows is not None:
+            keep = np.zeros(len(column), dtype=bool)
+            keep[rows] = True
         for start in range(0, len(column), _BATCH):
-            yield from column.slice(start, _BATCH).to_pylist()
+            batch = column.slice(start, _BATCH).to_pylist()
+            if keep is None:
+                yield from batch
+            else:
+                yield from (s for s, k in zip(batch, keep[start : start + _BATCH]) if k)
 
     def prepared(self, rows: np.ndarray) -> PreparedData:
         """Rows `rows` as an in-memory table (for evaluation on held-out rows)."""

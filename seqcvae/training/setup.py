@@ -76,12 +76,6 @@ def _split_rows(n: int, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def _train_tokenizer(cfg: RunConfig, store: RowStore, rows: np.ndarray) -> Tokenizer:
-    if len(rows) == len(store):
-        return train_tokenizer(cfg, store.iter_sequences())
-    return train_tokenizer(cfg, store.prepared(rows).sequences)
-
-
 def prepare_run_data(
     cfg: RunConfig,
     tokenizer_state: dict | None = None,
@@ -105,7 +99,9 @@ def prepare_run_data(
         stores = [train_store]
         train_rows, val_rows = _split_rows(len(train_store), cfg)
     tokenizer = (
-        load_tokenizer(tokenizer_state) if tokenizer_state else _train_tokenizer(cfg, train_store, train_rows)
+        load_tokenizer(tokenizer_state)
+        if tokenizer_state
+        else train_tokenizer(cfg, train_store.iter_sequences(train_rows))
     )
     conditions = (
         ConditionSpace.from_dict(conditions_state)

@@ -59,3 +59,33 @@ def test_generate_records(tiny_run):
     s = gen.summarise(recs)
     assert 0 <= s["validity"] <= 1
     assert math.isnan(s["properties"].get("LogP", {"spearman": math.nan})["spearman"])
+
+
+@pytest.mark.parametrize(
+    ("decoder", "seed", "bump", "z_scale"), [("gru", 0, 0.3, 3), ("transformer", 1, 0.6, 30)]
+)
+def test_dropping_finished_rows_keeps_greedy_output(decoder, seed, bump, z_scale):
+    """decode_tokens drops finished rows from the decoder state mid-batch; greedy output must
+    equal decoding every row on its own (where nothing is ever dropped)."""
+    from seqcvae.generation.sampling import decode_tokens
+    from seqcvae.models.cvae import CVAE, CVAEShape
+
+    torch.manual_seed(seed)
+    shape = CVAEShape(
+        vocab_size=12, num_continuous=1, tag_sizes=[], embedding_dim=8, encoder_hidden=8,
+        decoder_hidden=16, latent_dim=4, condition_dim=4, decoder=decoder, heads=2, max_positions=40,
+    )  # fmt: skip
+    model = CVAE(shape).eval()
+    with torch.no_grad():  # make <eos> (id 2) likelier so that rows finish at different steps
+        model.decoder.out.bias[2] += bump
+    z = torch.randn(24, 4) * z_scale
+    c = model.embed_conditions(torch.randn(24, 1), torch.ones(24, 1), torch.zeros(24, 0, dtype=torch.long))
+    settings = SamplingSettings(strategy="greedy", max_length=30)
+    batch = decode_tokens(model, z, c, settings)
+    lengths = [int((row != 0).sum()) for row in batch]
+    # rows really did finish at different steps, enough of them early for the state to shrink
+    assert sum(n < max(lengths) for n in lengths) >= 6
+    for i in range(24):
+        alone = decode_tokens(model, z[i : i + 1], c[i : i + 1], settings)[0]
+        n = alone.shape[0]
+        assert batch[i, :n].tolist() == alone.tolist() and not batch[i, n:].any()

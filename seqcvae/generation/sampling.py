@@ -70,8 +70,11 @@ def decode_tokens(
     zc = torch.cat([z, c], dim=-1)
     state = model.decoder.start(zc)
     token = torch.full((b,), BOS, dtype=torch.long, device=device)
-    done = torch.zeros(b, dtype=torch.bool, device=device)
     out = torch.full((b, settings.max_length + 1), PAD, dtype=torch.long, device=device)
+    # Rows still decoding (indices into the batch). Finished rows are dropped from the decoder's
+    # state once they are a quarter of it, so late steps cost only what is left to decode.
+    active = torch.arange(b, device=device)
+    done = torch.zeros(b, dtype=torch.bool, device=device)
     for t in range(settings.max_length + 1):
         logits, state = model.decoder.step(model.embedding(token), state)
         logits[:, NEVER_SAMPLED] = float("-inf")
@@ -86,8 +89,13 @@ def decode_tokens(
                 .to(device)
             )
         token = token.masked_fill(done, PAD)
-        out[:, t] = token
+        out[active, t] = token
         done |= token == EOS
-        if bool(done.all()):
+        n_done = int(done.sum())
+        if n_done == len(active):
             return out[:, : t + 1]
+        if n_done * 4 >= len(active):
+            keep = (~done).nonzero().squeeze(1)
+            state = model.decoder.reorder(state, keep)
+            active, token, done = active[keep], token[keep], done[keep]
     return out

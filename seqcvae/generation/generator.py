@@ -67,9 +67,16 @@ class Generator:
         self.source: dict[str, Any] = {}  # which checkpoint this is (set by load)
 
     @classmethod
-    def load(cls, path: str | Path, which: str = "best", device: str = "cpu") -> Generator:
-        """A checkpoint (run or checkpoint directory) on `device` (auto, cpu, cuda, cuda:N)."""
-        from seqcvae.devices import pick_device
+    def load(
+        cls, path: str | Path, which: str = "best", device: str = "cpu", precision: str = "auto"
+    ) -> Generator:
+        """A checkpoint (run or checkpoint directory) on `device` (auto, cpu, cuda, cuda:N).
+
+        precision "auto": a model trained with bfloat16 GRU products samples with them too where
+        they are measured faster on this device (1.5x per sampling batch at 3 x 512 on an AVX512-BF16
+        CPU); "fp32": always float32 products.
+        """
+        from seqcvae.devices import bf16_speedup, pick_device
 
         dev = str(pick_device(device))
         ckpt = load_checkpoint(path, which=which)
@@ -91,6 +98,8 @@ class Generator:
             run_dir,
             dev,
         )
+        if precision == "auto" and ckpt.meta.get("precision") == "bf16" and bf16_speedup(gen.device) >= 1.5:
+            model.set_matmul_dtype(torch.bfloat16)
         gen.source = {"checkpoint": str(Path(ckpt.path).resolve()), "step": ckpt.meta.get("step")}
         return gen
 

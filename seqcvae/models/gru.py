@@ -28,8 +28,21 @@ def linear(
     """
     if dtype is None or dtype == x.dtype:
         return layer(x)
-    w = layer.weight.to(dtype) if weight is None else weight
+    w = cast_weight(layer, dtype) if weight is None else weight
     return F.linear(x.to(dtype), w).to(x.dtype) + layer.bias
+
+
+def cast_weight(layer: nn.Linear, dtype: torch.dtype) -> torch.Tensor:
+    """layer.weight in dtype. Without autograd (sampling) the cast is cached until the weight
+    changes, instead of being redone at every decoding step (7% of a sampling batch's time)."""
+    if torch.is_grad_enabled():
+        return layer.weight.to(dtype)
+    key = (dtype, layer.weight._version, layer.weight.data_ptr())
+    cached = getattr(layer, "_seqcvae_cast", None)
+    if cached is None or cached[0] != key:
+        cached = (key, layer.weight.detach().to(dtype))
+        object.__setattr__(layer, "_seqcvae_cast", cached)
+    return cached[1]
 
 
 class GRULayer(nn.Module):
@@ -65,7 +78,7 @@ class GRULayer(nn.Module):
         gi = linear(x, self.w_ih, self.matmul_dtype)
         if static is not None:
             gi = gi + static.unsqueeze(1)
-        w_hh = self.w_hh.weight.to(self.matmul_dtype) if self.matmul_dtype is not None else None
+        w_hh = cast_weight(self.w_hh, self.matmul_dtype) if self.matmul_dtype is not None else None
         h = h0
         outs = []
         for g in gi.unbind(1):

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from seqcvae.config import RunConfig
 from seqcvae.data.dataset import Batch, TokenDataset
-from seqcvae.devices import pick_device
+from seqcvae.devices import bf16_speedup, pick_device
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.models.losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from seqcvae.tokenizers.base import BOS, PAD, UNK
@@ -54,26 +54,6 @@ METRIC_COLUMNS = [
     "tokens_per_s",
     "elapsed_s",
 ]
-
-
-def bf16_speedup(device: torch.device, size: int = 512, repeats: int = 20) -> float:
-    """Measured speed ratio of bfloat16 to float32 matrix products on this device (~0.1 s).
-
-    CPUs with AVX512-BF16/AMX run bf16 products ~3x faster; others emulate them slowly, so
-    `precision = "auto"` measures instead of guessing.
-    """
-    if device.type == "cuda":
-        return 2.0 if torch.cuda.is_bf16_supported() else 0.0
-    times = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a = torch.randn(256, size, dtype=dtype)
-        w = torch.randn(size, 3 * size, dtype=dtype)
-        a @ w
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            a @ w
-        times[dtype] = time.perf_counter() - t0
-    return times[torch.float32] / max(times[torch.bfloat16], 1e-9)
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:

@@ -32,6 +32,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+from bench_mfu import matmul_weights, peak_gflops  # noqa: E402
 
 from seqcvae.chem.properties import analyse_many, canonicalize  # noqa: E402
 from seqcvae.config import load_config  # noqa: E402
@@ -57,7 +61,7 @@ def train_for(trainer: Trainer, seconds: float) -> dict[str, float]:
     ds = trainer.prepared.train
     t = trainer.cfg.train
     batches = ds.batches(t.batch_size, t.seed, 0)
-    times, mols, steps = [], 0, 0
+    times, mols, toks, steps = [], 0, 0, 0
     start = time.perf_counter()
     i = 0
     while time.perf_counter() - start < seconds:
@@ -72,9 +76,11 @@ def train_for(trainer: Trainer, seconds: float) -> dict[str, float]:
         if steps > 3:  # warm-up: allocator, first-call overheads
             times.append(dt)
             mols += b.size
+            toks += int(b.lengths.sum())
     return {
         "train_steps": steps,
         "train_molecules_per_s": mols / sum(times),
+        "train_tokens_per_molecule": toks / mols,
         "train_step_ms_median": 1000 * statistics.median(times),
     }
 
@@ -137,6 +143,14 @@ def main() -> None:
             "mean_sample_length_chars": sum(len(s) for s in seqs) / n,
         }
     )
+    # Compute bound: matrix-product FLOPs per training token (6 x weights used per token, as in
+    # scripts/bench_mfu.py) against this machine's measured matmul peak.
+    flops_mol = 6 * matmul_weights(trainer.model) * result["train_tokens_per_molecule"]
+    result["model_gflop_per_molecule"] = flops_mol / 1e9
+    result["achieved_gflops"] = flops_mol * result["train_molecules_per_s"] / 1e9
+    result["peak_gflops_fp32"] = peak_gflops(torch.float32)
+    result["peak_gflops_bf16"] = peak_gflops(torch.bfloat16)
+    result["molecules_per_s_at_bf16_peak"] = result["peak_gflops_bf16"] * 1e9 / flops_mol
     print(
         json.dumps(
             {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in result.items()}

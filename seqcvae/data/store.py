@@ -87,11 +87,7 @@ class RowStore:
         return {p: self._column(p).to_numpy()[rows] for p in self.properties}
 
     def tag_columns(self, rows: np.ndarray) -> dict[str, list[str]]:
-        out = {}
-        for t in self.tags:
-            values = self._column(t).to_pylist()
-            out[t] = [values[i] for i in rows]
-        return out
+        return {t: self._column(t).take(rows).to_pylist() for t in self.tags}
 
     def iter_sequences(self, rows: np.ndarray | None = None) -> Iterator[str]:
         """The sequences of `rows` (default: all) in file order, a batch at a time."""

@@ -84,7 +84,7 @@ class RowStore:
         return self.dataset.data.column(name)
 
     def columns(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        return {p: self._column(p).to_numpy()[rows] for p in self.properties}
+        return {p: self._column(p).take(rows).to_numpy() for p in self.properties}
 
     def tag_columns(self, rows: np.ndarray) -> dict[str, list[str]]:
         return {t: self._column(t).take(rows).to_pylist() for t in self.tags}
@@ -149,11 +149,35 @@ class RowStore:
             chunks.append((arr.values.to_numpy(zero_copy_only=True), arr.offsets.to_numpy()))
         return chunks, tokens.data.column("n_tokens").to_numpy()
 
-    def unique_canonical(self) -> Any:
-        """Distinct canonical SMILES as an Arrow array (no Python strings)."""
-        import pyarrow.compute as pc
+    def reference_file(self) -> Path:
+        """A gzip text file of the distinct canonical SMILES, sorted; made once per store."""
+        path = self.directory / "canonical_sorted.txt.gz"
+        if not path.exists():
+            import gzip
 
-        return pc.unique(self._column("canonical"))
+            import pyarrow.compute as pc
+
+            uniq = pc.unique(self._column("canonical"))
+            ordered = uniq.take(pc.sort_indices(uniq))
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+                for start in range(0, len(ordered), 100_000):
+                    fh.writelines(s + "\n" for s in ordered.slice(start, 100_000).to_pylist())
+            tmp.replace(path)
+        return path
+
+    def cached_tokenizer(self, key: str, train: Callable[[], Tokenizer]) -> Tokenizer:
+        """The tokenizer trained on this store's rows under `key`, trained once and kept."""
+        path = self.directory / f"tokenizer-{key}.json"
+        if path.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                return load_tokenizer(json.loads(path.read_text(encoding="utf-8")))
+        tok = train()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        with contextlib.suppress(OSError):  # a read-only cache still trains
+            tmp.write_text(json.dumps(tok.to_dict()), encoding="utf-8")
+            tmp.replace(path)
+        return tok
 
 
 _TOKENIZERS: dict[str, Tokenizer] = {}

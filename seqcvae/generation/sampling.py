@@ -59,10 +59,12 @@ def decode_tokens(
     c: torch.Tensor,
     settings: SamplingSettings,
     generator: torch.Generator | None = None,
+    drop_finished: bool = True,
 ) -> torch.Tensor:
     """Decode z (B, Z) under c (B, C) -> token ids (B, L) ending in <eos> or cut at max_length.
 
     Finished rows are padded with <pad>; the loop stops when every row has emitted <eos>.
+    drop_finished=False keeps finished rows in the decoder's state (slower; for measurement).
     """
     model.eval()
     b = z.shape[0]
@@ -94,7 +96,7 @@ def decode_tokens(
         n_done = int(done.sum())
         if n_done == len(active):
             return out[:, : t + 1]
-        if n_done * 4 >= len(active):
+        if drop_finished and n_done * 4 >= len(active):
             keep = (~done).nonzero().squeeze(1)
             state = model.decoder.reorder(state, keep)
             active, token, done = active[keep], token[keep], done[keep]

@@ -51,17 +51,34 @@ class Prepared:
         return "smiles" if self.stores[0].has_canonical else "text"
 
     def reference_smiles(self) -> Iterator[str]:
-        """Sorted distinct canonical SMILES of the training (and validation) file(s)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        """Sorted distinct canonical SMILES of the training (and validation) file(s), streamed
+        from the stores' sorted reference files."""
+        import contextlib
+        import gzip
+        import heapq
 
-        arrays = [s.unique_canonical() for s in self.stores if s.has_canonical]
-        if not arrays:
-            return
-        uniq = pc.unique(pa.chunked_array(arrays, type=pa.string()))
-        ordered = uniq.take(pc.sort_indices(uniq))
-        for start in range(0, len(ordered), 100_000):
-            yield from ordered.slice(start, 100_000).to_pylist()
+        with contextlib.ExitStack() as stack:
+            files = [
+                stack.enter_context(gzip.open(s.reference_file(), "rt", encoding="utf-8"))
+                for s in self.stores
+                if s.has_canonical
+            ]
+            last = None
+            for line in heapq.merge(*files):
+                smi = line.rstrip("\n")
+                if smi != last:
+                    yield smi
+                    last = smi
+
+
+def _tokenizer_key(cfg: RunConfig, rows: np.ndarray) -> str:
+    """The tokenizer depends on the data kind, its vocabulary settings and the training rows."""
+    import hashlib
+
+    d = cfg.data
+    h = hashlib.sha256(f"{d.kind}|{d.vocab_size}|{d.sp_model_type}|".encode())
+    h.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+    return h.hexdigest()[:24]
 
 
 def _split_rows(n: int, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +118,10 @@ def prepare_run_data(
     tokenizer = (
         load_tokenizer(tokenizer_state)
         if tokenizer_state
-        else train_tokenizer(cfg, train_store.iter_sequences(train_rows))
+        else train_store.cached_tokenizer(
+            _tokenizer_key(cfg, train_rows),
+            lambda: train_tokenizer(cfg, train_store.iter_sequences(train_rows)),
+        )
     )
     conditions = (
         ConditionSpace.from_dict(conditions_state)

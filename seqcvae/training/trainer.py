@@ -148,6 +148,7 @@ class Trainer:
         torch.manual_seed(t.seed)  # identical initial weights in every process
         self.shape = model_shape(cfg, prepared)
         self.model = CVAE(self.shape).to(self.device)
+        self._reseed_per_rank(0)
         self.matmul_dtype = resolve_precision(t.precision, self.device)
         self.model.set_matmul_dtype(self.matmul_dtype)
         # bfloat16 autocast on CUDA (all layers); on CPU only the GRU products use bf16.
@@ -165,6 +166,12 @@ class Trainer:
         self.elapsed = 0.0
         self.best_val = math.inf
         self.generator = torch.Generator().manual_seed(t.seed)
+
+    def _reseed_per_rank(self, step: int) -> None:
+        """Distributed: a different global RNG stream per process (nn.Dropout masks), fixed by
+        (seed, rank, step); the masks and noise the trainer draws itself stay shared."""
+        if self.dist.enabled:
+            torch.manual_seed(hash((self.cfg.train.seed, self.dist.rank, step)) & 0x7FFF_FFFF)
 
     @property
     def precision_label(self) -> str:
@@ -189,6 +196,7 @@ class Trainer:
         opt["state"] = {int(k): v for k, v in opt["state"].items()}
         self.optimizer.load_state_dict(opt)
         set_rng_state(state["rng"])
+        self._reseed_per_rank(ckpt.meta["step"])
         self.generator.set_state(state["generator"])
         m = ckpt.meta
         self.step, self.epoch, self.batch_in_epoch = m["step"], m["epoch"], m["batch_in_epoch"]

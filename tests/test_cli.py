@@ -121,3 +121,17 @@ def test_resume_continues_to_same_weights(tmp_path):
 def test_generate_with_beam_search(tiny_run, capsys):
     assert main(["generate", "--checkpoint", str(tiny_run), "--n", "6", "--beam", "3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["generated"] == 6
+
+
+def test_overrides_on_both_sides_of_options(tmp_path):
+    out = tmp_path / "split"
+    argv = ["train", "--config", "smiles_tiny", "train.max_steps=3", "--out", str(out), "--no-progress"]
+    assert main([*argv, "model.latent_dim=4"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["max_steps"] == 3 and cfg["model"]["latent_dim"] == 4
+
+
+def test_unknown_option_still_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", "smiles_tiny", "--out", str(tmp_path / "x"), "--bogus", "a=1"])
+    assert exc.value.code == 2 and "--bogus" in capsys.readouterr().err

@@ -40,6 +40,12 @@ FILES = {
 
 def split_bytes(args: argparse.Namespace) -> dict[str, bytes]:
     if args.from_dir:
+        missing = [str(Path(args.from_dir) / f"{s}.csv.gz") for s in FILES]
+        missing = [p for p in missing if not Path(p).is_file()]
+        if missing:
+            raise SystemExit(
+                f"{missing[0]} not found: --from-dir needs the wheel's {', '.join(FILES)} .csv.gz"
+            )
         return {s: (Path(args.from_dir) / f"{s}.csv.gz").read_bytes() for s in FILES}
     import subprocess
     import tempfile
@@ -77,6 +83,7 @@ def main() -> None:
         (out / f"{split}.csv.gz").write_bytes(data)
         print(f"{out / f'{split}.csv.gz'}: {len(data):,} bytes, sha256 ok")
     if not args.cache:
+        print("next: --cache builds seqcvae's data cache now (~20 min), or the first training run does")
         return
     from seqcvae.config import load_config
     from seqcvae.data.store import open_store

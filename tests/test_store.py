@@ -120,3 +120,19 @@ def test_skip_limit_is_enforced_from_cache(tmp_path: Path) -> None:
     cfg.max_skip_fraction = 0.2  # not part of the key: judged again on every open
     with pytest.raises(DataError, match="rows are unusable"):
         open_store(path, cfg)
+
+
+def test_no_usable_rows_is_data_error(tmp_path: Path) -> None:
+    cfg = DataConfig(properties=["LogP"], cache_dir=str(tmp_path / "c"))
+    with pytest.raises(DataError, match="no usable rows"):
+        open_store(_write(tmp_path, ["SMILES,LogP", "C1CC,1.0", "xx,2.0"]), cfg)
+    with pytest.raises(DataError, match="no usable rows"):
+        open_store(_write(tmp_path, ["SMILES,LogP"], "header.csv"), cfg)
+
+
+def test_unwritable_cache_dir_is_data_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    cfg = DataConfig(properties=["LogP"], cache_dir=str(blocker / "cache"))
+    with pytest.raises(DataError, match="data.cache_dir"):
+        open_store(_write(tmp_path, MESSY[:2]), cfg)

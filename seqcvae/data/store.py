@@ -132,7 +132,15 @@ class RowStore:
         features = datasets.Features(
             {"ids": datasets.Sequence(datasets.Value(dtype)), "n_tokens": datasets.Value("int32")}
         )
-        tokens = self.dataset.map(
+        with _cache_errors(self.directory):
+            tokens = self._map_tokens(state, key, max_length, features)
+        chunks = []
+        for arr in tokens.data.column("ids").chunks:
+            chunks.append((arr.values.to_numpy(zero_copy_only=True), arr.offsets.to_numpy()))
+        return chunks, tokens.data.column("n_tokens").to_numpy()
+
+    def _map_tokens(self, state: str, key: str, max_length: int, features: Any) -> Any:
+        return self.dataset.map(
             _encode_batch,
             batched=True,
             batch_size=_BATCH,
@@ -144,27 +152,27 @@ class RowStore:
             new_fingerprint=key,
             load_from_cache_file=True,
         )
-        chunks = []
-        for arr in tokens.data.column("ids").chunks:
-            chunks.append((arr.values.to_numpy(zero_copy_only=True), arr.offsets.to_numpy()))
-        return chunks, tokens.data.column("n_tokens").to_numpy()
 
     def reference_file(self) -> Path:
         """A gzip text file of the distinct canonical SMILES, sorted; made once per store."""
         path = self.directory / "canonical_sorted.txt.gz"
         if not path.exists():
-            import gzip
-
-            import pyarrow.compute as pc
-
-            uniq = pc.unique(self._column("canonical"))
-            ordered = uniq.take(pc.sort_indices(uniq))
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            with gzip.open(tmp, "wt", encoding="utf-8") as fh:
-                for start in range(0, len(ordered), 100_000):
-                    fh.writelines(s + "\n" for s in ordered.slice(start, 100_000).to_pylist())
-            tmp.replace(path)
+            with _cache_errors(self.directory):
+                self._write_reference(path)
         return path
+
+    def _write_reference(self, path: Path) -> None:
+        import gzip
+
+        import pyarrow.compute as pc
+
+        uniq = pc.unique(self._column("canonical"))
+        ordered = uniq.take(pc.sort_indices(uniq))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+            for start in range(0, len(ordered), 100_000):
+                fh.writelines(s + "\n" for s in ordered.slice(start, 100_000).to_pylist())
+        tmp.replace(path)
 
     def cached_tokenizer(self, key: str, train: Callable[[], Tokenizer]) -> Tokenizer:
         """The tokenizer trained on this store's rows under `key`, trained once and kept."""
@@ -208,7 +216,8 @@ def open_store(
     if not meta_path.exists():
         if log:
             log(f"data: checking {path} and caching it under {directory}")
-        _build(path, cfg, workers, directory)
+        with _cache_errors(directory):
+            _build(path, cfg, workers, directory)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     store = RowStore(
         source=path,
@@ -242,7 +251,7 @@ def _build(path: Path, cfg: DataConfig, workers: int, directory: Path) -> None:
     try:
         # from_generator hashes its arguments: pass a key to the (unpicklable) chunk iterator.
         key = tmp.name
-        _PENDING[key] = (iter(()) if first is None else _prepend(first, chunks), counts)
+        _PENDING[key] = (iter(()) if first is None else _prepend(first, chunks), counts, path, cfg)
         try:
             ds = _from_generator(
                 _rows,
@@ -266,6 +275,21 @@ def _build(path: Path, cfg: DataConfig, workers: int, directory: Path) -> None:
         raise
 
 
+@contextlib.contextmanager
+def _cache_errors(directory: Path) -> Iterator[None]:
+    """A cache directory that cannot be written (read-only home, full disk) is a DataError."""
+    try:
+        yield
+    except OSError as exc:
+        name = str(exc.filename or "")
+        if name and not name.startswith(str(directory.parent)):
+            raise  # not about the cache (e.g. the data file itself)
+        raise DataError(
+            f"cannot write the data cache under {str(directory.parent)!r} ({exc.strerror or exc}); "
+            "set data.cache_dir=DIR to a writable directory"
+        ) from None
+
+
 def _from_generator(*args: Any, **kwargs: Any) -> Any:
     """datasets.Dataset.from_generator, re-raising the data's own DataError (a bad row deep in the
     file) rather than datasets' wrapper."""
@@ -275,7 +299,7 @@ def _from_generator(*args: Any, **kwargs: Any) -> Any:
         return datasets.Dataset.from_generator(*args, **kwargs)
     except datasets.exceptions.DatasetGenerationError as exc:
         cause = exc.__cause__
-        if isinstance(cause, DataError):
+        if isinstance(cause, (DataError, OSError)):
             raise cause from None
         raise
 
@@ -285,12 +309,14 @@ def _prepend(first: PreparedData, rest: Iterator[PreparedData]) -> Iterator[Prep
     yield from rest
 
 
-_PENDING: dict[str, tuple[Iterator[PreparedData], dict[str, Any]]] = {}
+_PENDING: dict[str, tuple[Iterator[PreparedData], dict[str, Any], Path, DataConfig]] = {}
 
 
 def _rows(key: str) -> Iterator[dict[str, Any]]:
-    parts, counts = _PENDING[key]
+    parts, counts, path, cfg = _PENDING[key]
+    kept = 0
     for part in parts:
+        kept += len(part)
         counts["total_rows"] += part.total_rows
         counts["skipped"].update(part.skipped)
         for i, seq in enumerate(part.sequences):
@@ -300,6 +326,8 @@ def _rows(key: str) -> Iterator[dict[str, Any]]:
             row.update({p: float(v[i]) for p, v in part.columns.items()})
             row.update({t: v[i] for t, v in part.tag_columns.items()})
             yield row
+    if not kept:  # nothing to write: the same DataError as the in-memory path
+        check_skips(path, counts["total_rows"], 0, counts["skipped"], cfg)
 
 
 def remove_store(directory: Path) -> None:

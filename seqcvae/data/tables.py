@@ -22,17 +22,22 @@ Row = dict[str, str]
 def _raw_lines(path: Path) -> Iterator[str]:
     """Lines with their endings (\\n, \\r\\n or a lone \\r), gunzipped when .gz; bad bytes or a
     corrupt gzip stream raise DataError when reached."""
-    raw: Any = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+    gz = path.suffix == ".gz"
+    raw: Any = gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115
+    line_no = 0
     with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as stream:
         try:
-            yield from stream
+            for line_no, line in enumerate(stream, 1):  # noqa: B007
+                yield line
         except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start : exc.start + 1]
             raise DataError(
-                f"data file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
-                f"{exc.object[exc.start : exc.start + 1]!r}); convert it to UTF-8"
+                f"data file {str(path)!r} is not UTF-8 text (byte {bad!r} after line {line_no}); "
+                "convert it to UTF-8"
             ) from None
         except (OSError, EOFError) as exc:
-            raise DataError(f"data file {str(path)!r} is not a valid gzip file: {exc}") from None
+            what = "not a valid gzip file" if gz else "unreadable"
+            raise DataError(f"data file {str(path)!r} is {what}: {exc}") from None
 
 
 def _open_lines(path: Path) -> Iterator[str]:

@@ -201,6 +201,13 @@ class Trainer:
         m = ckpt.meta
         self.step, self.epoch, self.batch_in_epoch = m["step"], m["epoch"], m["batch_in_epoch"]
         self.elapsed, self.best_val = m["elapsed_s"], m.get("best_val_elbo", math.inf)
+        saved_world = int(m.get("world_size", 1))
+        if saved_world != self.dist.world_size and self.batch_in_epoch:
+            self.log(
+                f"warning: resuming mid-epoch with {self.dist.world_size} process(es) instead of "
+                f"{saved_world}: a batch smaller than the process count is skipped only when "
+                "distributed, so the rest of this epoch may skip or repeat one batch"
+            )
 
     def checkpoint_data(self, metrics: dict[str, float], resumable: bool) -> CheckpointData:
         meta = {
@@ -214,6 +221,7 @@ class Trainer:
             "kind": self.cfg.data.kind,
             "data_summary": self.prepared.data_summary,
             "precision": self.precision_label,
+            "world_size": self.dist.world_size,
         }
         train_state = None
         if resumable:
@@ -411,7 +419,7 @@ class Trainer:
                     r = self.train_step(train_ds.collate(batches[self.batch_in_epoch]), beta, lr)
                     dt = time.perf_counter() - t0
                     if self.dist.enabled:  # one clock for all: budget decisions must agree
-                        dt = distributed.all_reduce_(torch.tensor([dt], dtype=torch.float64), "max").item()
+                        dt = distributed.all_reduce_(torch.tensor([dt], device=self.device), "max").item()
                     self.elapsed += dt
                     self.step += 1
                     self.batch_in_epoch += 1

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from prepare_moses_sample import WHEEL_SHA256  # noqa: E402
+from prepare_moses_filters import get_wheel  # noqa: E402
 
 FILES = {
     "train": "786f0313aa6b9ba5514df685f885742a70ea8d86f1a4fa48115f7f80a634265c",
@@ -47,19 +47,9 @@ def split_bytes(args: argparse.Namespace) -> dict[str, bytes]:
                 f"{missing[0]} not found: --from-dir needs the wheel's {', '.join(FILES)} .csv.gz"
             )
         return {s: (Path(args.from_dir) / f"{s}.csv.gz").read_bytes() for s in FILES}
-    import subprocess
-    import tempfile
     import zipfile
 
-    wheel = Path(args.wheel) if args.wheel else None
-    if wheel is None:
-        tmp = Path(tempfile.mkdtemp(prefix="molsets-"))
-        cmd = [sys.executable, "-m", "pip", "download", "molsets==0.3.1", "--no-deps", "-d", str(tmp)]
-        subprocess.run(cmd, check=True)
-        wheel = next(tmp.glob("molsets-0.3.1-*.whl"))
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != WHEEL_SHA256:
-        raise SystemExit(f"{wheel}: sha256 {digest} != expected {WHEEL_SHA256}")
+    wheel = get_wheel(args.wheel)
     with zipfile.ZipFile(wheel) as zf:
         return {s: zf.read(f"moses/dataset/data/{s}.csv.gz") for s in FILES}
 

@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import hashlib
 import io
-import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -35,9 +32,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from prepare_moses_filters import get_wheel  # noqa: E402
+
 from seqcvae.chem.properties import PROPERTY_NAMES, analyse_many  # noqa: E402
 
-WHEEL_SHA256 = "7f4450e3ebecebe79c3a2a55950c93daddee071120daf64a163d03481e811d34"
 SPLITS = {"train": (0, 50_000), "test": (1, 5_000)}
 
 
@@ -52,26 +52,7 @@ def read_smiles_gz(data: bytes) -> list[str]:
 def load_split_bytes(args: argparse.Namespace) -> dict[str, bytes]:
     if args.from_dir:
         return {s: (Path(args.from_dir) / f"{s}.csv.gz").read_bytes() for s in SPLITS}
-    wheel = Path(args.wheel) if args.wheel else None
-    if wheel is None:
-        tmp = Path(tempfile.mkdtemp(prefix="molsets-"))
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "molsets==0.3.1",
-                "--no-deps",
-                "-d",
-                str(tmp),
-            ],
-            check=True,
-        )
-        wheel = next(tmp.glob("molsets-0.3.1-*.whl"))
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != WHEEL_SHA256:
-        raise SystemExit(f"{wheel}: sha256 {digest} != expected {WHEEL_SHA256}")
+    wheel = get_wheel(args.wheel)
     with zipfile.ZipFile(wheel) as zf:
         return {s: zf.read(f"moses/dataset/data/{s}.csv.gz") for s in SPLITS}
 

@@ -28,7 +28,6 @@ computed once per distinct SMILES and weighted by multiplicity, which gives the 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import os
@@ -45,6 +44,7 @@ from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from seqcvae.chem.properties import sa_score
+from seqcvae.paths import file_sha256, user_cache_dir
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -378,9 +378,10 @@ def compare_sets(gen: SetStats, ref: SetStats, device: str = "cpu") -> dict[str,
 
 def reference_cache_path(path: Path, fcd: bool) -> Path:
     """Cache file for a reference file's statistics, keyed by its content and our version."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqcvae" / "reference"
-    return base / f"{digest}-v{REFERENCE_CACHE_VERSION}-{'fcd' if fcd else 'nofcd'}.npz"
+    digest = file_sha256(path)[:24]
+    return (
+        user_cache_dir("reference") / f"{digest}-v{REFERENCE_CACHE_VERSION}-{'fcd' if fcd else 'nofcd'}.npz"
+    )
 
 
 def molecule_metrics(

@@ -62,17 +62,12 @@ class PreparedData:
         )
 
 
-def limit_rows(rows: list[dict[str, str]], limit: int) -> list[dict[str, str]]:
-    """A fixed random subset of `limit` rows (seed 0), kept in file order; all rows if limit <= 0.
+def limit_mask(n_rows: int, limit: int) -> np.ndarray | None:
+    """Which of n_rows rows data.limit keeps: a fixed random subset of `limit` rows (seed 0), in
+    file order; None (all rows) when limit <= 0 or >= n_rows.
 
     Random rather than the first rows, because files are often sorted (by domain, by label).
     """
-    keep = limit_mask(len(rows), limit)
-    return rows if keep is None else [r for r, k in zip(rows, keep) if k]
-
-
-def limit_mask(n_rows: int, limit: int) -> np.ndarray | None:
-    """Which of n_rows rows data.limit keeps (None: all), the same rows as limit_rows."""
     if limit <= 0 or limit >= n_rows:
         return None
     keep = np.zeros(n_rows, dtype=bool)

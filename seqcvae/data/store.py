@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import numpy as np
 from seqcvae.config import DataConfig
 from seqcvae.data.prepare import PreparedData, check_skips, iter_prepared, skip_summary
 from seqcvae.errors import DataError
+from seqcvae.paths import file_sha256, user_cache_dir
 from seqcvae.tokenizers import Tokenizer, load_tokenizer
 
 STORE_VERSION = 1
@@ -36,24 +38,14 @@ _BATCH = 20_000
 
 def cache_root(cfg: DataConfig) -> Path:
     """data.cache_dir, else $XDG_CACHE_HOME/seqcvae/datasets (default ~/.cache/seqcvae/datasets)."""
-    if cfg.cache_dir:
-        return Path(cfg.cache_dir).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "seqcvae" / "datasets"
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else user_cache_dir("datasets")
 
 
 def store_key(path: Path, cfg: DataConfig) -> str:
     """Content hash of the file + the row-shaping settings (+ RDKit's version for SMILES)."""
     settings: dict[str, Any] = {k: getattr(cfg, k) for k in _ROW_SETTINGS}
     settings["version"] = STORE_VERSION
-    settings["file"] = file_digest(path)
+    settings["file"] = file_sha256(path)
     if cfg.kind == "smiles":
         import rdkit
 
@@ -66,7 +58,6 @@ def store_key(path: Path, cfg: DataConfig) -> str:
 class RowStore:
     """The kept rows of one data file, in file order, memory-mapped from disk."""
 
-    source: Path
     directory: Path
     dataset: Any  # datasets.Dataset: sequence, [canonical], one float64 column per property, tags
     total_rows: int
@@ -220,7 +211,6 @@ def open_store(
             _build(path, cfg, workers, directory)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     store = RowStore(
-        source=path,
         directory=directory,
         dataset=datasets.load_from_disk(str(directory / "rows")),
         total_rows=meta["total_rows"],
@@ -251,7 +241,7 @@ def _build(path: Path, cfg: DataConfig, workers: int, directory: Path) -> None:
     try:
         # from_generator hashes its arguments: pass a key to the (unpicklable) chunk iterator.
         key = tmp.name
-        _PENDING[key] = (iter(()) if first is None else _prepend(first, chunks), counts, path, cfg)
+        _PENDING[key] = (itertools.chain([] if first is None else [first], chunks), counts, path, cfg)
         try:
             ds = _from_generator(
                 _rows,
@@ -304,11 +294,6 @@ def _from_generator(*args: Any, **kwargs: Any) -> Any:
         raise
 
 
-def _prepend(first: PreparedData, rest: Iterator[PreparedData]) -> Iterator[PreparedData]:
-    yield first
-    yield from rest
-
-
 _PENDING: dict[str, tuple[Iterator[PreparedData], dict[str, Any], Path, DataConfig]] = {}
 
 
@@ -328,8 +313,3 @@ def _rows(key: str) -> Iterator[dict[str, Any]]:
             yield row
     if not kept:  # nothing to write: the same DataError as the in-memory path
         check_skips(path, counts["total_rows"], 0, counts["skipped"], cfg)
-
-
-def remove_store(directory: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(directory)

@@ -85,7 +85,7 @@ def iter_table(path: str | Path, sequence_column: str) -> tuple[list[str], Itera
         first = next(rows, None)
         if first is None:
             return [], iter(())
-        return list(first), _chain(first, rows)
+        return list(first), itertools.chain([first], rows)
     delimiter = "\t" if ext == ".tsv" else ","
     # TSV has no quoting convention: quotes inside sentences are text, not field delimiters.
     quoting = csv.QUOTE_NONE if ext == ".tsv" else csv.QUOTE_MINIMAL
@@ -101,11 +101,6 @@ def iter_table(path: str | Path, sequence_column: str) -> tuple[list[str], Itera
             f"must use {'tabs' if ext == '.tsv' else 'commas'}"
         )
     return columns, _csv_rows(reader, path, ext)
-
-
-def _chain(first: Row, rest: Iterator[Row]) -> Iterator[Row]:
-    yield first
-    yield from rest
 
 
 def _line_rows(stream: Iterator[str], column: str, smi: bool) -> Iterator[Row]:

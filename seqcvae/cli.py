@@ -315,6 +315,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device for the commands that load a trained model (generation is on the CPU by default)."""
+    parser.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="seqcvae",
@@ -365,9 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--top-p", type=float)
     g.add_argument("--reference", help="SMILES file for novelty (default: the run's training set)")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
-    g.add_argument(
-        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
-    )
+    _add_device_option(g)
     g.set_defaults(func=cmd_generate)
 
     tr = sub.add_parser("transfer", help="re-decode given sequences under other conditions (style transfer)")
@@ -393,9 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", help="CSV file of the outputs")
-    tr.add_argument(
-        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
-    )
+    _add_device_option(tr)
     tr.set_defaults(func=cmd_transfer)
 
     ev = sub.add_parser(
@@ -424,9 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--out", help="write the report as JSON here")
-    ev.add_argument(
-        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
-    )
+    _add_device_option(ev)
     ev.set_defaults(func=cmd_evaluate)
 
     sw = sub.add_parser(
@@ -457,9 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=1, help="RDKit worker processes")
     sw.add_argument("--no-plots", action="store_true")
     sw.add_argument("--json", action="store_true")
-    sw.add_argument(
-        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
-    )
+    _add_device_option(sw)
     sw.set_defaults(func=cmd_sweep)
 
     i = sub.add_parser("info", help="describe a checkpoint")

@@ -151,8 +151,6 @@ class Trainer:
         self._reseed_per_rank(0)
         self.matmul_dtype = resolve_precision(t.precision, self.device)
         self.model.set_matmul_dtype(self.matmul_dtype)
-        # bfloat16 autocast on CUDA (all layers); on CPU only the GRU products use bf16.
-        self.autocast = self.device.type == "cuda" and self.matmul_dtype == torch.bfloat16
         self.forward_module: torch.nn.Module = _TrainForward(self.model)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -174,6 +172,11 @@ class Trainer:
             torch.manual_seed(hash((self.cfg.train.seed, self.dist.rank, step)) & 0x7FFF_FFFF)
 
     @property
+    def autocast(self) -> bool:
+        """bfloat16 autocast on CUDA (all layers); on CPU only the GRU products use bf16."""
+        return self.device.type == "cuda" and self.matmul_dtype == torch.bfloat16
+
+    @property
     def precision_label(self) -> str:
         """ "bf16" when GRU products actually run in bfloat16 (on CPU Transformer layers stay fp32;
         on CUDA autocast runs every layer in bf16)."""
@@ -190,7 +193,6 @@ class Trainer:
         # Resume with the precision the run started with ("auto" is a measurement, not a setting).
         self.matmul_dtype = torch.bfloat16 if ckpt.meta.get("precision") == "bf16" else None
         self.model.set_matmul_dtype(self.matmul_dtype)
-        self.autocast = self.device.type == "cuda" and self.matmul_dtype == torch.bfloat16
         state = ckpt.train_state or {}
         opt = state["optimizer"]
         opt["state"] = {int(k): v for k, v in opt["state"].items()}

@@ -82,7 +82,7 @@ def config_for_resume(run_dir: str) -> Any:
     from seqcvae.config import RunConfig
     from seqcvae.training.checkpoint import load_checkpoint
 
-    return RunConfig.from_dict(load_checkpoint(run_dir, which="last").config)
+    return RunConfig.from_stored(load_checkpoint(run_dir, which="last").config)
 
 
 def _fmt(x: float, digits: int = 3) -> str:

@@ -1,16 +1,22 @@
 """Typed run configuration: dataclass defaults < TOML file < dotted CLI overrides.
 
 Defaults live only in these dataclasses. Unknown keys and wrong types are errors that name the bad
-key and the valid ones. The resolved config is written next to every run and into every checkpoint.
+key and the valid ones. The resolved config is written next to every run and into every checkpoint,
+with its `config_version`. A config of an earlier version is brought up to date by `migrate`, the
+one place that knows how keys were added, renamed or removed: stored configs (config.json of a run
+or checkpoint) without a version are version 1 (seqcvae before versioning); TOML files and dicts
+without one are read as the current version.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +25,10 @@ from typing import Any
 import tomllib
 
 from seqcvae.errors import ConfigError
+
+# Bump with every change of keys or of their meaning, and add the step from the previous version
+# to MIGRATIONS.
+CONFIG_VERSION = 2
 
 
 @dataclass
@@ -29,6 +39,7 @@ class DataConfig:
     train_path: str = "data/moses_sample/train.csv.gz"
     val_path: str = ""  # empty: hold out val_fraction of the training file
     val_fraction: float = 0.05
+    split_seed: int = 0  # which rows are held out (independent of train.seed)
     sequence_column: str = "SMILES"
     # Continuous conditions: column names (for SMILES, missing columns are computed with RDKit).
     properties: list[str] = field(default_factory=lambda: ["LogP", "MolWt", "QED", "TPSA"])
@@ -70,13 +81,15 @@ class TrainConfig:
 
     seed: int = 0
     epochs: int = 50
-    max_minutes: float = 0.0  # wall-clock budget for the training loop; 0 = no limit
+    # Wall-clock budget of the training steps, 0 = no limit: converted once into a step count (from
+    # the first steps' times), which sets the LR schedule and is stored in checkpoints for --resume.
+    max_minutes: float = 0.0
     max_steps: int = 0  # 0 = no limit
     batch_size: int = 128
     lr: float = 2e-3
     min_lr: float = 2e-4
     warmup_steps: int = 200
-    lr_schedule: str = "cosine"  # "cosine" (over max_steps or the time budget) or "constant"
+    lr_schedule: str = "cosine"  # "cosine" (over the run's step count) or "constant"
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     kl_schedule: str = "linear"  # constant | linear | logistic | cyclical
@@ -87,7 +100,7 @@ class TrainConfig:
     free_bits: float = 0.0  # nats per latent dimension (batch-averaged), 0 = off
     word_dropout: float = 0.0  # probability of replacing a decoder input by <unk>
     condition_dropout: float = 0.3  # probability of hiding each condition (teaches "unspecified")
-    val_every_steps: int = 0  # 0: validate once per epoch
+    val_every_steps: int = 0  # N > 0: also validate (and checkpoint) every N steps; always at epoch end
     val_max_sequences: int = 2000
     val_iw_samples: int = 5  # importance samples for the validation IW-NLL logged each epoch
     log_every_steps: int = 50
@@ -114,6 +127,7 @@ class SampleConfig:
 class RunConfig:
     """Everything a run needs; `output_dir` is where the run directory is written."""
 
+    config_version: int = CONFIG_VERSION
     name: str = "smiles_default"
     output_dir: str = "runs/smiles_default"
     data: DataConfig = field(default_factory=DataConfig)
@@ -126,9 +140,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        cfg: RunConfig = _build(cls, data, "")
+        """A config from a dict of the current version (or of an earlier one naming its version)."""
+        cfg: RunConfig = _build(cls, migrate(data, CONFIG_VERSION), "")
         check_ranges(cfg)
         return cfg
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> RunConfig:
+        """A config stored by a run or checkpoint: without `config_version` it is version 1."""
+        return cls.from_dict(migrate(data, 1))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -161,6 +181,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 # (lowest allowed, lowest is inclusive, highest allowed or None, highest inclusive)
 RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
     "data.val_fraction": (0.0, True, 1.0, False),
+    "data.split_seed": (0, True, None, True),
     "data.max_length": (1, True, None, True),
     "data.max_skip_fraction": (0.0, True, 1.0, True),
     "data.limit": (0, True, None, True),
@@ -203,6 +224,68 @@ RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
     "sample.max_length": (1, True, None, True),
     "sample.beam_size": (1, True, None, True),
 }
+
+
+def rename_key(data: dict[str, Any], old: str, new: str) -> None:
+    """Migration helper: move dotted key `old` to `new` (when present)."""
+    *path, name = old.split(".")
+    node = _section(data, path)
+    if node is not None and name in node:
+        value = node.pop(name)
+        *new_path, new_name = new.split(".")
+        target = data
+        for part in new_path:
+            target = target.setdefault(part, {})
+        target[new_name] = value
+
+
+def drop_key(data: dict[str, Any], key: str) -> None:
+    """Migration helper: remove dotted `key` (when present)."""
+    *path, name = key.split(".")
+    node = _section(data, path)
+    if node is not None:
+        node.pop(name, None)
+
+
+def _section(data: dict[str, Any], path: list[str]) -> dict[str, Any] | None:
+    node: Any = data
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added data.split_seed; version 1 drew the validation split with train.seed."""
+    train, section = _section(data, ["train"]) or {}, _section(data, ["data"])
+    if section is not None:
+        section.setdefault("split_seed", train.get("seed", 0))
+    else:
+        data["data"] = {"split_seed": train.get("seed", 0)}
+    return data
+
+
+# MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def migrate(data: dict[str, Any], default_version: int) -> dict[str, Any]:
+    """A copy of `data` brought to CONFIG_VERSION; `default_version` when it names none."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: expected a table, got {data!r}")
+    out = copy.deepcopy(data)
+    version = out.pop("config_version", default_version)
+    current = CONFIG_VERSION
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigError(f"config_version = {version!r} is not a version; expected 1 to {current}")
+    if version > current:
+        raise ConfigError(
+            f"config_version {version} is newer than this seqcvae reads (up to {current}); "
+            "upgrade seqcvae to use this config"
+        )
+    for v in range(version, current):
+        out = MIGRATIONS[v](out)
+    out["config_version"] = current
+    return out
 
 
 def check_ranges(cfg: RunConfig) -> None:

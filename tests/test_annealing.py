@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from seqcvae.training.annealing import beta_at, lr_at
+from seqcvae.training.annealing import beta_at, lr_at, steps_for_budget
 
 
 def test_constant():
@@ -42,9 +42,24 @@ def test_bad_schedule_and_step():
         beta_at(-1, "linear")
 
 
-def test_lr_warmup_then_cosine():
-    assert lr_at(0.0, 0, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-4)
-    assert lr_at(0.0, 9, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-3)
-    assert lr_at(0.5, 100, 1e-3, 1e-4, 10, "cosine") == pytest.approx(5.5e-4)
-    assert lr_at(1.0, 100, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-4)
-    assert lr_at(0.7, 100, 1e-3, 1e-4, 10, "constant") == 1e-3
+def test_lr_warmup_then_cosine_over_the_step_count():
+    assert lr_at(0, 200, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-4)
+    assert lr_at(9, 200, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-3)
+    assert lr_at(100, 200, 1e-3, 1e-4, 10, "cosine") == pytest.approx(5.5e-4)
+    assert lr_at(200, 200, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-4)
+    assert lr_at(500, 200, 1e-3, 1e-4, 10, "cosine") == pytest.approx(1e-4)  # held after the end
+    assert lr_at(140, 200, 1e-3, 1e-4, 10, "constant") == 1e-3
+
+
+def test_lr_before_the_step_count_is_known():
+    """Under a time budget the count is planned after the first steps: until then, warm-up and lr."""
+    assert lr_at(3, None, 1e-3, 1e-4, 10, "cosine") == pytest.approx(4e-4)
+    assert lr_at(15, None, 1e-3, 1e-4, 10, "cosine") == 1e-3
+
+
+def test_steps_for_a_time_budget():
+    # 10 steps took 5 s; the rest of a 60 s budget at the median step time (0.5 s): 110 more.
+    times = [3.0, 0.5, 0.5, 0.4, 0.6, 0.5, 0.5, 0.5, 0.5, 0.5]
+    assert steps_for_budget(10, 5.0 + 1.0, 60.0, times) == 10 + 108
+    assert steps_for_budget(10, 70.0, 60.0, times) == 10  # already over budget: stop now
+    assert steps_for_budget(10, 5.0, 60.0, []) == 10 + 110  # no step timed here: the run's mean

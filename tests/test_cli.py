@@ -98,24 +98,31 @@ def test_bad_override_and_existing_run(tiny_run, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def test_resume_continues_to_same_weights(tmp_path):
-    """Train 20 steps straight vs 10 + resume 10: identical weights (CPU, same seed)."""
+def test_resume_continues_to_same_weights(tmp_path, monkeypatch):
+    """Interrupted at step 10 and resumed: the weights of an uninterrupted run, with the default
+    cosine LR over the default kind of budget, a time budget. The fake step clock (0.125 s a step)
+    makes the budget's step count reproducible: 3 s = 24 steps, planned at the first checkpoint."""
     import torch
 
     from seqcvae.training.checkpoint import load_checkpoint
+    from tests.fakeclock import FakeClock, install
 
     straight, split = tmp_path / "straight", tmp_path / "split"
-    # Constant LR: the schedule must not depend on max_steps, which differs between the halves.
-    common = ["train.lr_schedule=constant", "train.epochs=5", "data.limit=600"]
-    assert main(["train", *tiny_overrides(straight), *common, "train.max_steps=20"]) == 0
-    # 540 training rows / batch 64 = 9 steps per epoch: the split falls inside epoch 2.
-    assert main(["train", *tiny_overrides(split), *common, "train.max_steps=10"]) == 0
-    assert main(["train", "--resume", str(split), "--no-progress", "train.max_steps=20"]) == 0
-    a = load_checkpoint(straight, which="last").weights
-    b = load_checkpoint(split, which="last").weights
-    assert load_checkpoint(split, which="last").meta["step"] == 20
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    common = ["train.epochs=5", "data.limit=600", "train.max_steps=0", "train.max_minutes=0.05"]
+    install(FakeClock(0.125), monkeypatch)
+    assert main(["train", *tiny_overrides(straight), *common]) == 0
+    # 540 training rows / batch 64 = 9 steps per epoch: the interrupt falls inside epoch 2.
+    install(FakeClock(0.125, interrupt_before=10), monkeypatch)
+    assert main(["train", *tiny_overrides(split), *common]) == 130
+    assert load_checkpoint(split, which="last").meta["step"] == 10
+    # Twice as fast after the resume: the stored step count, not a new estimate, sets the schedule.
+    install(FakeClock(0.0625), monkeypatch)
+    assert main(["train", "--resume", str(split), "--no-progress"]) == 0
+    a = load_checkpoint(straight, which="last")
+    b = load_checkpoint(split, which="last")
+    assert a.meta["step"] == b.meta["step"] == 24
+    for k in a.weights:
+        assert torch.equal(a.weights[k], b.weights[k]), k
 
 
 def test_generate_with_beam_search(tiny_run, capsys):

@@ -1,15 +1,34 @@
+import dataclasses
+import json
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqcvae.config import BUILTIN_CONFIGS, RunConfig, load_config, parse_override
+from seqcvae.config import (
+    BUILTIN_CONFIGS,
+    CONFIG_VERSION,
+    RunConfig,
+    builtin_config_path,
+    load_config,
+    parse_override,
+)
 from seqcvae.errors import ConfigError
+from seqcvae.training.checkpoint import load_checkpoint
 
 
 @pytest.mark.parametrize("name", BUILTIN_CONFIGS)
 def test_builtin_configs_load(name):
     cfg = load_config(name)
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("name", BUILTIN_CONFIGS)
+def test_builtin_configs_name_the_current_version(name):
+    text = builtin_config_path(name).read_text()
+    assert re.search(r"^config_version = (\d+)", text, re.M).group(1) == str(CONFIG_VERSION)
 
 
 def test_default_toml_matches_dataclass_defaults():
@@ -19,11 +38,13 @@ def test_default_toml_matches_dataclass_defaults():
     default = RunConfig()
     assert cfg.model == default.model
     assert cfg.data == default.data
+    assert cfg.sample == default.sample
+    assert dataclasses.replace(cfg.train, max_minutes=default.train.max_minutes) == default.train
+    assert cfg.config_version == default.config_version
 
 
 def test_json_round_trip(tmp_path):
     cfg = load_config("smiles_tiny", ["train.lr=0.01", "data.properties=['LogP']"])
-    import json
 
     assert RunConfig.from_dict(json.loads(cfg.to_json())) == cfg
     assert cfg.train.lr == 0.01 and cfg.data.properties == ["LogP"]
@@ -119,3 +140,74 @@ def test_out_of_range_values_are_named(override, message):
 def test_transformer_width_must_divide_into_heads():
     with pytest.raises(ConfigError, match="must be divisible by model.heads = 4"):
         load_config("smiles_tiny", ["model.decoder=transformer", "model.decoder_hidden=30", "model.heads=4"])
+
+
+# ----- config versions and the migration of stored configs ---------------------------------------
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _stored(name: str) -> dict:
+    return json.loads((FIXTURES / name / "config.json").read_text())
+
+
+def test_config_records_its_version(tiny_run):
+    stored = json.loads((tiny_run / "config.json").read_text())
+    assert stored["config_version"] == CONFIG_VERSION
+    assert load_checkpoint(tiny_run).config["config_version"] == CONFIG_VERSION
+
+
+def test_stored_config_without_version_is_migrated():
+    old = _stored("ckpt_b4cbcff_smiles_tiny")
+    assert "config_version" not in old and "split_seed" not in old["data"]
+    old["train"]["seed"] = 5
+    cfg = RunConfig.from_stored(old)
+    assert cfg.config_version == CONFIG_VERSION
+    # Before data.split_seed the validation split was drawn with train.seed: keep that split.
+    assert cfg.data.split_seed == 5 and cfg.train.seed == 5
+
+
+def test_toml_without_version_is_read_as_current(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[train]\nseed = 3\n")
+    cfg = load_config(str(p))
+    assert cfg.config_version == CONFIG_VERSION and cfg.data.split_seed == 0
+
+
+@pytest.mark.parametrize("name", ["ckpt_b4cbcff_smiles_tiny", "ckpt_b4cbcff_text_tiny"])
+def test_checkpoints_of_earlier_versions_load_and_generate(name):
+    from seqcvae.generation.generator import Generator
+
+    gen = Generator.load(FIXTURES / name)
+    assert gen.config.config_version == CONFIG_VERSION
+    conditions = {"sentiment": "pos"} if gen.kind == "text" else {"LogP": 2.0}
+    records = gen.generate(conditions, n=5, seed=1)
+    assert len(records) == 5 and all(r.sequence for r in records)
+
+
+def test_removed_and_renamed_keys_are_migrated(monkeypatch):
+    """A future version that renames one key and removes another still reads older configs."""
+    import seqcvae.config as config
+
+    def v2_to_v3(data: dict) -> dict:
+        config.rename_key(data, "train.kl_warmup", "train.kl_warmup_steps")
+        config.drop_key(data, "train.legacy_option")
+        return data
+
+    monkeypatch.setattr(config, "CONFIG_VERSION", CONFIG_VERSION + 1)
+    monkeypatch.setitem(config.MIGRATIONS, CONFIG_VERSION, v2_to_v3)
+    v2 = RunConfig().to_dict()
+    v2["config_version"] = CONFIG_VERSION
+    v2["train"]["kl_warmup"] = v2["train"].pop("kl_warmup_steps") + 7
+    v2["train"]["legacy_option"] = True
+    for stored in (v2, _stored("ckpt_b4cbcff_smiles_tiny")):
+        cfg = RunConfig.from_stored(stored)
+        assert cfg.config_version == CONFIG_VERSION + 1
+    assert RunConfig.from_stored(v2).train.kl_warmup_steps == RunConfig().train.kl_warmup_steps + 7
+    with pytest.raises(ConfigError, match="legacy_option"):
+        RunConfig.from_dict({k: v for k, v in v2.items() if k != "config_version"})
+
+
+def test_newer_config_version_is_a_clear_error():
+    stored = {**RunConfig().to_dict(), "config_version": CONFIG_VERSION + 5}
+    with pytest.raises(ConfigError, match=f"config_version {CONFIG_VERSION + 5}.*newer"):
+        RunConfig.from_stored(stored)

@@ -3,6 +3,7 @@ global batch, including a stop and --resume in the middle."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,26 +16,33 @@ from safetensors.numpy import load_file
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
 
+ROOT = Path(__file__).resolve().parents[1]
 # Word and condition dropout on: every process must draw the same masks for the global batch.
+# The default cosine LR over a time budget: 1.5 s (0.025 min) of 0.125 s steps on the fake step
+# clock (tests/fakeclock.py) is 12 steps, planned from the step times at the first checkpoint.
 OPTIONS = ["--config", "smiles_tiny", "--no-progress"]
 OVERRIDES = [
     "data.limit=600",
+    "train.epochs=5",
     "train.threads=1",
     "train.log_every_steps=1",
-    "train.lr_schedule=constant",
+    "train.max_steps=0",
+    "train.max_minutes=0.025",
     "train.word_dropout=0.1",
     "train.condition_dropout=0.3",
 ]
 
 
-def _run(args: list[str], processes: int, cache: Path) -> None:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "OMP_NUM_THREADS": "1"}
+def _run(args: list[str], processes: int, cache: Path, interrupt_before: int | None = None) -> None:
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath}
+    clock = ["tests.fakeclock", "0.125", "never" if interrupt_before is None else str(interrupt_before)]
     if processes == 1:
-        cmd = [sys.executable, "-m", "seqcvae", *args]
+        cmd = [sys.executable, "-m", *clock, *args]
     else:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-        cmd = [*launcher, f"--nproc_per_node={processes}", "-m", "seqcvae", *args]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        cmd = [*launcher, f"--nproc_per_node={processes}", "-m", *clock, *args]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
 
 
@@ -46,10 +54,12 @@ def _train_rows(run: Path) -> list[tuple[str, ...]]:
 def test_two_processes_match_one(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     one, two = tmp_path / "one", tmp_path / "two"
-    _run(["train", *OPTIONS, "--out", str(one), *OVERRIDES, "train.max_steps=8"], 1, cache)
-    _run(["train", *OPTIONS, "--out", str(two), *OVERRIDES, "train.max_steps=4"], 2, cache)
-    assert (two / "checkpoints" / "last").is_dir()
-    _run(["train", "--resume", str(two), "--no-progress", "train.max_steps=8"], 2, cache)
+    _run(["train", *OPTIONS, "--out", str(one), *OVERRIDES], 1, cache)
+    # Interrupted (as by Ctrl-C) before step 4, before the budget's step count is known: the
+    # resumed processes measure the step times themselves and plan the same 12 steps.
+    _run(["train", *OPTIONS, "--out", str(two), *OVERRIDES], 2, cache, interrupt_before=4)
+    assert json.loads((two / "checkpoints" / "last" / "meta.json").read_text())["step"] == 4
+    _run(["train", "--resume", str(two), "--no-progress"], 2, cache)
 
     a = load_file(str(one / "checkpoints" / "last" / "model.safetensors"))
     b = load_file(str(two / "checkpoints" / "last" / "model.safetensors"))
@@ -57,7 +67,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
     assert worst < 1e-5, f"weights differ by up to {worst}"
     rows_a, rows_b = _train_rows(one), _train_rows(two)
-    assert len(rows_a) == len(rows_b) == 8
+    assert len(rows_a) == len(rows_b) == 12
     for ra, rb in zip(rows_a, rows_b):
         assert ra[0] == rb[0]
         np.testing.assert_allclose([float(x) for x in ra[3:6]], [float(x) for x in rb[3:6]], rtol=1e-4)

@@ -47,31 +47,43 @@ def test_ctrl_c_saves_checkpoint_and_resume_continues(tmp_path):
     assert load_checkpoint(run, which="last").meta["step"] == step + 3
 
 
-def test_kill_9_then_resume_reaches_same_weights(tmp_path):
-    """SIGKILL mid-training, --resume from checkpoints/last: same final weights as a straight run."""
+def test_kill_9_then_resume_reaches_same_weights(tmp_path, monkeypatch):
+    """SIGKILL mid-training, --resume from checkpoints/last: same final weights as a straight run,
+    with the default cosine LR over the default kind of budget, a time budget. On the fake step
+    clock (tests/fakeclock.py) 3 s of 0.0625 s steps are 48 steps, planned at the first checkpoint
+    (step 9) and stored in it; the resumed process runs faster and must keep the stored count."""
     import json
+    import os
+    from pathlib import Path
 
     import torch
 
     from seqcvae.cli import main
+    from tests.fakeclock import FakeClock, install
 
+    root = Path(__file__).resolve().parents[1]
     common = [
         "--config",
         "smiles_tiny",
         "--no-progress",
         "data.limit=600",
         "train.epochs=20",
-        "train.max_steps=40",
+        "train.max_steps=0",
+        "train.max_minutes=0.05",
         "train.log_every_steps=1",
     ]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
+    install(FakeClock(0.0625), monkeypatch)
     assert main(["train", "--out", str(straight), *common]) == 0
 
+    pythonpath = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "seqcvae", "train", "--out", str(killed), *common],
+        [sys.executable, "-m", "tests.fakeclock", "0.0625", "never", "train", "--out", str(killed), *common],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": pythonpath},
     )
     meta = killed / "checkpoints" / "last" / "meta.json"
     deadline = time.time() + 120
@@ -88,9 +100,11 @@ def test_kill_9_then_resume_reaches_same_weights(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
+    install(FakeClock(0.03125), monkeypatch)
     assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
     a = load_checkpoint(straight, which="last").weights
     b = load_checkpoint(killed, which="last").weights
-    assert load_checkpoint(killed, which="last").meta["step"] == 40
+    assert load_checkpoint(straight, which="last").meta["step"] == 48
+    assert load_checkpoint(killed, which="last").meta["step"] == 48
     for k in a:
         assert torch.equal(a[k], b[k]), k

@@ -84,7 +84,7 @@ class Generator:
             shape = CVAEShape(**ckpt.meta["model_shape"])
             model = CVAE(shape)
             model.load_state_dict(ckpt.weights)
-            config = RunConfig.from_dict(ckpt.config)
+            config = RunConfig.from_stored(ckpt.config)
         except (KeyError, TypeError, RuntimeError, SeqCVAEError) as exc:
             raise CheckpointError(
                 f"checkpoint {str(ckpt.path)!r} does not match its model description: {exc}"

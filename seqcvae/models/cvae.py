@@ -14,6 +14,7 @@ from torch import nn
 from seqcvae.models.conditioning import ConditionEmbedder
 from seqcvae.models.decoders import GRUDecoder
 from seqcvae.models.encoders import GRUEncoder
+from seqcvae.models.gru import dropout_layer
 from seqcvae.models.transformer import TransformerDecoder, TransformerEncoder
 from seqcvae.tokenizers.base import PAD
 
@@ -45,6 +46,11 @@ class CVAEShape:
         return asdict(self)
 
 
+# Bounds of the posterior log-variance, wide enough for any useful posterior: exp(logvar) in the KL
+# and the reparameterisation stays finite however large the encoder's output.
+LOGVAR_RANGE = (-10.0, 10.0)
+
+
 @dataclass
 class CVAEOutput:
     logits: torch.Tensor  # (B, T, V) next-token logits for targets tokens[:, 1:]
@@ -72,11 +78,16 @@ class ConditionalPrior(nn.Module):
 
 
 class CVAE(nn.Module):
+    """shape.dropout applies (in training mode) to the token embeddings of encoder and decoder,
+    to the GRU decoder's outputs and between GRU layers, and to the Transformer's attention
+    weights and residual branches."""
+
     def __init__(self, shape: CVAEShape):
         super().__init__()
         self.shape = shape
         s = shape
         self.embedding = nn.Embedding(s.vocab_size, s.embedding_dim, padding_idx=PAD)
+        self.embedding_dropout = dropout_layer(s.dropout)
         self.condition = ConditionEmbedder(s.num_continuous, s.tag_sizes, s.condition_dim)
         self.encoder: nn.Module
         self.decoder: GRUDecoder | TransformerDecoder
@@ -137,8 +148,10 @@ class CVAE(nn.Module):
     def encode(
         self, tokens: torch.Tensor, lengths: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """tokens (B, T+1) starting with <bos>; lengths (B,) incl. <eos> -> mu, logvar (B, Z)."""
-        return self.encoder(self.embedding(tokens[:, 1:]), lengths, c)
+        """tokens (B, T+1) starting with <bos>; lengths (B,) incl. <eos> -> mu, logvar (B, Z);
+        logvar within LOGVAR_RANGE."""
+        mu, logvar = self.encoder(self.embedding_dropout(self.embedding(tokens[:, 1:])), lengths, c)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def prior_params(self, c: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         return (None, None) if self.prior is None else self.prior(c)
@@ -153,7 +166,8 @@ class CVAE(nn.Module):
 
     def decode(self, decoder_inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: decoder_inputs (B, T) token ids -> logits (B, T, V)."""
-        return self.decoder(self.embedding(decoder_inputs), torch.cat([z, c], dim=-1))
+        embedded = self.embedding_dropout(self.embedding(decoder_inputs))
+        return self.decoder(embedded, torch.cat([z, c], dim=-1))
 
     def forward(
         self,

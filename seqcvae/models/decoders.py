@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqcvae.models.gru import StackedGRU
+from seqcvae.models.gru import StackedGRU, dropout_layer
 
 
 class GRUDecoder(nn.Module):
@@ -38,6 +38,7 @@ class GRUDecoder(nn.Module):
         self.init = nn.Linear(latent_dim + condition_dim, layers * hidden)
         self.static = nn.Linear(latent_dim + condition_dim, 3 * hidden, bias=False)
         self.rnn = StackedGRU(embedding_dim, hidden, layers, dropout)
+        self.output_dropout = dropout_layer(dropout)  # on the top layer's states (not the recurrence)
         self.out = nn.Linear(hidden, vocab_size)
 
     def init_state(self, zc: torch.Tensor) -> torch.Tensor:
@@ -48,7 +49,7 @@ class GRUDecoder(nn.Module):
     def forward(self, embedded: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits: embedded inputs (B, T, E), zc (B, Z+C) -> (B, T, V)."""
         out = self.rnn(embedded, self.init_state(zc), self.static(zc))
-        return self.out(out)
+        return self.out(self.output_dropout(out))
 
     def start(self, zc: torch.Tensor) -> Any:
         return (self.init_state(zc), self.static(zc))
@@ -57,7 +58,7 @@ class GRUDecoder(nn.Module):
         """One token: embedded (B, E), state from start/step -> logits (B, V), new state."""
         h, static = state
         h = self.rnn.step(embedded, h, static)
-        return self.out(h[-1]), (h, static)
+        return self.out(self.output_dropout(h[-1])), (h, static)
 
     @staticmethod
     def reorder(state: Any, index: torch.Tensor) -> Any:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqcvae.models.gru import GRULayer, last_valid, reverse_padded
+from seqcvae.models.gru import GRULayer, dropout_layer, last_valid, reverse_padded
 
 
 class GRUEncoder(nn.Module):
-    """Bidirectional GRU over token embeddings; final states of both directions and c -> mu, logvar."""
+    """Bidirectional GRU over token embeddings; final states of both directions and c -> mu, logvar.
+
+    Dropout here sits between layers; the CVAE also applies it to the token embeddings."""
 
     def __init__(
         self,
@@ -28,7 +30,7 @@ class GRUEncoder(nn.Module):
         self.backward_layers = nn.ModuleList(
             GRULayer(embedding_dim if i == 0 else 2 * hidden, hidden) for i in range(layers)
         )
-        self.dropout = nn.Dropout(dropout) if dropout > 0 and layers > 1 else nn.Identity()
+        self.dropout = dropout_layer(dropout if layers > 1 else 0.0)  # between layers
         self.head = nn.Linear(2 * hidden + condition_dim, 2 * latent_dim)
 
     def forward(

@@ -45,6 +45,11 @@ def cast_weight(layer: nn.Linear, dtype: torch.dtype) -> torch.Tensor:
     return cached[1]
 
 
+def dropout_layer(p: float) -> nn.Module:
+    """nn.Dropout(p), or nn.Identity for p = 0 (which then draws no random numbers at all)."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 class GRULayer(nn.Module):
     """One unidirectional GRU layer over batch-first inputs."""
 
@@ -93,7 +98,7 @@ class StackedGRU(nn.Module):
     def __init__(self, input_size: int, hidden: int, layers: int, dropout: float = 0.0):
         super().__init__()
         self.layers = nn.ModuleList(GRULayer(input_size if i == 0 else hidden, hidden) for i in range(layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 and layers > 1 else nn.Identity()
+        self.dropout = dropout_layer(dropout if layers > 1 else 0.0)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, I), h0 (L, B, H) -> top-layer states (B, T, H)."""

@@ -18,9 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcvae.models.gru import dropout_layer
+
 
 class Block(nn.Module):
-    """Pre-LN block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+    """Pre-LN block: x + Drop(Attn(LN(x))), then x + Drop(MLP(LN(x))); dropout also on the
+    attention weights (training mode only)."""
 
     def __init__(self, d_model: int, heads: int, ff_mult: int = 4, dropout: float = 0.0, cross: bool = False):
         super().__init__()
@@ -41,6 +44,7 @@ class Block(nn.Module):
             nn.Linear(d_model, ff_mult * d_model), nn.GELU(), nn.Linear(ff_mult * d_model, d_model)
         )
         self.dropout = dropout
+        self.residual_dropout = dropout_layer(dropout)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
@@ -97,13 +101,14 @@ class Block(nn.Module):
     def _finish(
         self, x: torch.Tensor, a: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor] | None
     ) -> torch.Tensor:
-        x = x + self.proj(self._merge(a))
+        drop = self.residual_dropout
+        x = x + drop(self.proj(self._merge(a)))
         if self.cross:
             if memory is None:
                 raise ValueError("a cross-attention block needs memory")
             q = self._split(self.q_x(self.ln_x(x)))
-            x = x + self.proj_x(self._merge(F.scaled_dot_product_attention(q, *memory)))
-        return x + self.mlp(self.ln2(x))
+            x = x + drop(self.proj_x(self._merge(F.scaled_dot_product_attention(q, *memory))))
+        return x + drop(self.mlp(self.ln2(x)))
 
 
 class TransformerEncoder(nn.Module):

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 def beta_at(
@@ -42,14 +46,52 @@ def beta_at(
     raise ValueError(f"unknown KL schedule {schedule!r}; expected constant, linear, logistic or cyclical")
 
 
-def lr_at(progress: float, step: int, lr: float, min_lr: float, warmup_steps: int, schedule: str) -> float:
-    """Learning rate: linear warm-up over warmup_steps, then cosine from lr to min_lr.
+def lr_at(
+    step: int, total_steps: int | None, lr: float, min_lr: float, warmup_steps: int, schedule: str
+) -> float:
+    """Learning rate at `step` (0-based): linear warm-up over warmup_steps, then (cosine) from lr
+    at step 0 to min_lr at `total_steps`, held at min_lr after it.
 
-    `progress` in [0, 1] is the fraction of training done (by steps or by the time budget).
+    A pure function of the step and the run's planned step count: how long the steps took plays no
+    part. total_steps None means not planned yet (a time budget during its first steps): lr.
     """
     if warmup_steps > 0 and step < warmup_steps:
         return lr * (step + 1) / warmup_steps
-    if schedule == "constant":
+    if schedule == "constant" or total_steps is None:
         return lr
-    p = min(max(progress, 0.0), 1.0)
+    p = min(step / max(1, total_steps), 1.0)
     return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * p))
+
+
+def steps_for_budget(step: int, elapsed_s: float, budget_s: float, step_seconds: Sequence[float]) -> int:
+    """The step count a time budget allows: `step` steps done in elapsed_s, the rest of budget_s
+    at the median of the measured step_seconds (the first steps are often slow), or at the run's
+    mean when none were measured. Never fewer than `step`."""
+    per_step = statistics.median(step_seconds) if step_seconds else elapsed_s / max(1, step)
+    return step + max(0, int((budget_s - elapsed_s) / max(per_step, 1e-9) + 1e-9))
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """A run's step count, fixed once: the length of the LR schedule and the planned end of the run.
+
+    A step budget (train.max_steps, train.epochs) gives it at the start; a time budget
+    (train.max_minutes) is converted into steps from the times of the first steps. Checkpoints
+    store it with the budget it was planned for, so a resume follows the same schedule.
+    """
+
+    steps: int
+    epochs: int
+    max_steps: int
+    max_minutes: float
+    step_seconds: float | None = None  # time budgets: the measured time of a step
+
+    def same_budget(self, epochs: int, max_steps: int, max_minutes: float) -> bool:
+        return (self.epochs, self.max_steps, self.max_minutes) == (epochs, max_steps, max_minutes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SchedulePlan:
+        return cls(**data)

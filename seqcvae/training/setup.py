@@ -82,11 +82,13 @@ def _tokenizer_key(cfg: RunConfig, rows: np.ndarray) -> str:
 
 
 def _split_rows(n: int, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(train rows, validation rows) holding out data.val_fraction at random (train.seed)."""
+    """(train rows, validation rows) holding out data.val_fraction at random (data.split_seed, so
+    that runs with different train.seed are validated on the same rows and, for text, share the
+    SentencePiece vocabulary, which is trained on the training rows)."""
     d = cfg.data
     if not 0.0 < d.val_fraction < 1.0:
         raise DataError(f"data.val_fraction={d.val_fraction} must be in (0, 1) without data.val_path")
-    perm = np.random.default_rng(cfg.train.seed).permutation(n)
+    perm = np.random.default_rng(d.split_seed).permutation(n)
     n_val = max(1, int(round(n * d.val_fraction)))
     if n_val >= n:
         raise DataError(f"only {n} usable rows: too few to hold out a validation set")

@@ -1,12 +1,21 @@
 """The training loop: AdamW, clipping, LR and KL schedules, free bits, word and condition dropout,
-validation ELBO each epoch, metrics CSV, best/last checkpoints, resume, Ctrl-C safety."""
+validation ELBO each epoch (and every train.val_every_steps), metrics CSV, best/last checkpoints,
+resume, Ctrl-C safety.
+
+Every schedule is a function of the step. A time budget (train.max_minutes) is converted into a
+step count once, from the times of the first CALIBRATION_STEPS steps (or of the steps before the
+first checkpoint, if that comes sooner); the count is stored in every checkpoint, so a resume keeps
+the schedule. The wall clock still stops a run whose steps become slower than measured.
+"""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,7 +32,7 @@ from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.models.losses import free_bits_kl, gaussian_kl, reconstruction_nll
 from seqcvae.tokenizers.base import BOS, PAD, UNK
 from seqcvae.training import distributed
-from seqcvae.training.annealing import beta_at, lr_at
+from seqcvae.training.annealing import SchedulePlan, beta_at, lr_at, steps_for_budget
 from seqcvae.training.checkpoint import (
     CheckpointData,
     load_checkpoint,
@@ -32,6 +41,12 @@ from seqcvae.training.checkpoint import (
     set_rng_state,
 )
 from seqcvae.training.setup import Prepared, prepare_run_data
+
+# A time budget is converted into a step count after this many steps (or at the first checkpoint).
+CALIBRATION_STEPS = 20
+
+# Times each training step; tests replace it with a deterministic clock (tests/fakeclock.py).
+step_clock: Callable[[], float] = time.perf_counter
 
 # Validation diagnostics logged to metrics.csv and stored (prefixed val_) in checkpoints.
 VAL_METRICS = ("rec", "kl", "elbo", "iw_nll", "active_units", "mutual_info", "recon_accuracy")
@@ -164,6 +179,9 @@ class Trainer:
         self.elapsed = 0.0
         self.best_val = math.inf
         self.generator = torch.Generator().manual_seed(t.seed)
+        self.plan: SchedulePlan | None = None  # the run's step count, once known
+        self._step_times: list[float] = []  # this process's step times until the plan is made
+        self._validated_at = -1  # the step of the last validation (never twice at one step)
 
     def _reseed_per_rank(self, step: int) -> None:
         """Distributed: a different global RNG stream per process (nn.Dropout masks), fixed by
@@ -203,6 +221,7 @@ class Trainer:
         m = ckpt.meta
         self.step, self.epoch, self.batch_in_epoch = m["step"], m["epoch"], m["batch_in_epoch"]
         self.elapsed, self.best_val = m["elapsed_s"], m.get("best_val_elbo", math.inf)
+        self.plan = SchedulePlan.from_dict(m["schedule"]) if m.get("schedule") else None
         saved_world = int(m.get("world_size", 1))
         if saved_world != self.dist.world_size and self.batch_in_epoch:
             self.log(
@@ -224,6 +243,7 @@ class Trainer:
             "data_summary": self.prepared.data_summary,
             "precision": self.precision_label,
             "world_size": self.dist.world_size,
+            "schedule": self.plan.to_dict() if self.plan else None,
         }
         train_state = None
         if resumable:
@@ -313,21 +333,59 @@ class Trainer:
         )
 
     # ----- loop ------------------------------------------------------------------------------
-    def _progress_fraction(self, steps_per_epoch: int) -> float:
+    def _epoch_batches(self, epoch: int) -> list[Any]:
         t = self.cfg.train
-        fracs = []
-        if t.max_steps > 0:
-            fracs.append(self.step / t.max_steps)
+        batches = self.prepared.train.batches(t.batch_size, t.seed, epoch)
+        if self.dist.enabled:  # every process needs a share of every batch
+            batches = [b for b in batches if len(b) >= self.dist.world_size]
+        return batches
+
+    def _step_bound(self) -> int:
+        """The most steps train.epochs and train.max_steps allow."""
+        t = self.cfg.train
+        bound = t.epochs * len(self._epoch_batches(0))  # the same number of batches every epoch
+        return min(bound, t.max_steps) if t.max_steps > 0 else bound
+
+    def _plan(self, step_bound: int) -> None:
+        """Fix the step count once: the step bound, or for a time budget what the measured step
+        times allow (at most the step bound). Every process computes the same count (the step
+        times are the maximum over processes)."""
+        t = self.cfg.train
+        if self.plan is not None:
+            return
+        seconds = None
+        steps = step_bound
         if t.max_minutes > 0:
-            fracs.append(self.elapsed / (60 * t.max_minutes))
-        if not fracs:
-            fracs.append(self.step / max(1, t.epochs * steps_per_epoch))
-        return max(fracs)
+            times = self._step_times
+            steps = steps_for_budget(self.step, self.elapsed, 60 * t.max_minutes, times)
+            steps = min(step_bound, steps)
+            seconds = statistics.median(times) if times else self.elapsed / max(1, self.step)
+            self.log(
+                f"time budget {t.max_minutes:g} min: {steps} steps at {1000 * seconds:.0f} ms a step "
+                f"(measured over {len(times) or self.step} steps); the LR schedule ends there"
+            )
+        self.plan = SchedulePlan(steps, t.epochs, t.max_steps, t.max_minutes, seconds)
+        self._step_times = []
+
+    def _planned_steps(self) -> int | None:
+        """The plan's step count while the budget is the one it was planned for: the end of the
+        run. After a --resume with another budget, that budget alone decides (the schedule stays)."""
+        t = self.cfg.train
+        p = self.plan
+        return p.steps if p is not None and p.same_budget(t.epochs, t.max_steps, t.max_minutes) else None
+
+    def _expected_steps(self, step_bound: int) -> int:
+        """For the progress bar."""
+        planned = self._planned_steps()
+        return step_bound if planned is None else planned
 
     def _out_of_budget(self) -> bool:
         t = self.cfg.train
-        return (t.max_steps > 0 and self.step >= t.max_steps) or (
-            t.max_minutes > 0 and self.elapsed >= 60 * t.max_minutes
+        planned = self._planned_steps()
+        return (
+            (t.max_steps > 0 and self.step >= t.max_steps)
+            or (t.max_minutes > 0 and self.elapsed >= 60 * t.max_minutes)
+            or (planned is not None and self.step >= planned)
         )
 
     def _write_metrics(self, row: dict[str, Any]) -> None:
@@ -343,11 +401,15 @@ class Trainer:
                 w.writeheader()
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
-    def _end_of_epoch(self, val_ds: TokenDataset, last: dict[str, float]) -> None:
-        if not self.dist.is_main:  # the main process validates and writes checkpoints
-            distributed.barrier()
+    def _validate(self, val_ds: TokenDataset, last: dict[str, float], step_bound: int) -> None:
+        """Validate and checkpoint (the main process; the others wait). The step count is
+        planned first, so that every checkpoint, the first included, carries it."""
+        self._plan(step_bound)
+        if self._validated_at == self.step:
             return
-        self._validate_and_save(val_ds, last)
+        self._validated_at = self.step
+        if self.dist.is_main:  # the main process validates and writes checkpoints
+            self._validate_and_save(val_ds, last)
         distributed.barrier()
 
     def _validate_and_save(self, val_ds: TokenDataset, last: dict[str, float]) -> None:
@@ -378,12 +440,17 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         t = self.cfg.train
         train_ds, val_ds = self.prepared.train, self.prepared.val
-        steps_per_epoch = math.ceil(len(train_ds) / t.batch_size)
-        total = (
-            t.epochs * steps_per_epoch if not t.max_steps else min(t.max_steps, t.epochs * steps_per_epoch)
-        )
+        step_bound = self._step_bound()
+        if self.plan is None and t.max_minutes <= 0:
+            self._plan(step_bound)
+        elif self.plan is not None and not self.plan.same_budget(t.epochs, t.max_steps, t.max_minutes):
+            self.log(
+                f"the budget differs from the one the run was planned for: the LR schedule keeps its "
+                f"{self.plan.steps} steps (after them the LR stays at train.min_lr) and the new budget "
+                "decides where the run stops"
+            )
         bar = tqdm(
-            total=total,
+            total=self._expected_steps(step_bound),
             initial=self.step,
             disable=not (self.progress and self.dist.is_main),
             unit="step",
@@ -394,14 +461,12 @@ class Trainer:
         stopped = False
         try:
             while self.epoch < t.epochs and not stopped and not self._out_of_budget():
-                batches = train_ds.batches(t.batch_size, t.seed, self.epoch)
-                if self.dist.enabled:  # every process needs a share of every batch
-                    batches = [b for b in batches if len(b) >= self.dist.world_size]
+                batches = self._epoch_batches(self.epoch)
                 while self.batch_in_epoch < len(batches):
                     if self._out_of_budget():
                         stopped = True
                         break
-                    t0 = time.perf_counter()
+                    t0 = step_clock()
                     beta = beta_at(
                         self.step,
                         t.kl_schedule,
@@ -411,20 +476,25 @@ class Trainer:
                         t.kl_cycle_ratio,
                     )
                     lr = lr_at(
-                        self._progress_fraction(steps_per_epoch),
                         self.step,
+                        self.plan.steps if self.plan else None,
                         t.lr,
                         t.min_lr,
                         t.warmup_steps,
                         t.lr_schedule,
                     )
                     r = self.train_step(train_ds.collate(batches[self.batch_in_epoch]), beta, lr)
-                    dt = time.perf_counter() - t0
+                    dt = step_clock() - t0
                     if self.dist.enabled:  # one clock for all: budget decisions must agree
                         dt = distributed.all_reduce_(torch.tensor([dt], device=self.device), "max").item()
                     self.elapsed += dt
                     self.step += 1
                     self.batch_in_epoch += 1
+                    if self.plan is None:
+                        self._step_times.append(dt)
+                        if self.step >= CALIBRATION_STEPS:
+                            self._plan(step_bound)
+                    bar.total = self._expected_steps(step_bound)
                     for k, v in (("loss", r.loss), ("rec", r.rec), ("kl", r.kl)):
                         window[k] += v
                     window["tokens"] += r.tokens
@@ -460,10 +530,13 @@ class Trainer:
                             mol_s=f"{window['seqs'] / window['t']:.0f}",
                         )
                         window = dict.fromkeys(window, 0.0)
+                    mid_epoch = self.batch_in_epoch < len(batches)
+                    if t.val_every_steps and self.step % t.val_every_steps == 0 and mid_epoch:
+                        self._validate(val_ds, last, step_bound)
                 if not stopped:
                     self.epoch += 1
                     self.batch_in_epoch = 0
-                self._end_of_epoch(val_ds, last)
+                self._validate(val_ds, last, step_bound)
         except KeyboardInterrupt:
             bar.close()
             if self.dist.is_main:
@@ -478,6 +551,7 @@ class Trainer:
             "epoch": self.epoch,
             "best_val_elbo": self.best_val,
             "elapsed_s": self.elapsed,
+            "schedule_steps": self.plan.steps if self.plan else self.step,
         }
 
 
@@ -529,7 +603,7 @@ def _train(
     ckpt = None
     if resume:
         ckpt = load_checkpoint(run_dir, which="last", with_train_state=True)
-        saved = RunConfig.from_dict(ckpt.config)
+        saved = RunConfig.from_stored(ckpt.config)
         # Only the budget and the device may differ from the saved run (the CLI enforces this).
         saved.train.epochs, saved.train.max_steps, saved.train.max_minutes, saved.train.device = (
             cfg.train.epochs,
@@ -538,6 +612,8 @@ def _train(
             cfg.train.device,
         )
         cfg = saved
+    # config.json and the checkpoints record where the run really is (--out, or a moved run).
+    cfg = dataclasses.replace(cfg, output_dir=str(run_dir))
     if not info.is_main:  # the main process builds the data cache; the others then read it
         distributed.barrier()
     prepared = prepare_run_data(

@@ -1,0 +1,88 @@
+"""Training policy through the CLI: step-based schedules under a time budget, validation every N
+steps, the recorded run directory and a validation split that does not follow train.seed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from seqcvae.cli import main
+from seqcvae.training.checkpoint import load_checkpoint
+from tests.conftest import tiny_overrides
+from tests.fakeclock import FakeClock, install
+
+# 540 training rows / batch 64 = 9 steps per epoch. A time budget of 3 s (0.05 min) with steps of
+# 0.125 s on the fake clock is 24 steps; epochs=5 (45 steps) does not limit it.
+TIME_BUDGET = ["data.limit=600", "train.epochs=5", "train.max_steps=0", "train.max_minutes=0.05"]
+
+
+def _rows(run: Path, split: str) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["split"] == split]
+
+
+def _lrs(run: Path) -> dict[int, float]:
+    return {int(r["step"]): float(r["lr"]) for r in _rows(run, "train")}
+
+
+def test_lr_at_a_step_does_not_depend_on_how_fast_the_steps_ran(tmp_path, monkeypatch):
+    steady, slowing = tmp_path / "steady", tmp_path / "slowing"
+    install(FakeClock(0.125), monkeypatch)
+    assert main(["train", *tiny_overrides(steady), *TIME_BUDGET, "train.log_every_steps=1"]) == 0
+    # Same speed until the budget has been converted into steps, then 4x slower.
+    install(FakeClock(lambda k: 0.125 if k < 12 else 0.5), monkeypatch)
+    assert main(["train", *tiny_overrides(slowing), *TIME_BUDGET, "train.log_every_steps=1"]) == 0
+    a, b = _lrs(steady), _lrs(slowing)
+    assert max(a) == 24  # the budget's step count: the schedule ends there
+    assert max(b) == 15  # 12 x 0.125 s + 3 x 0.5 s: the wall clock stopped it first
+    for step in b:
+        assert b[step] == a[step], step
+    assert a[24] == pytest.approx(2e-4, rel=0.05)  # the cosine reached min_lr at the planned end
+    meta = load_checkpoint(slowing, which="last").meta
+    assert meta["schedule"]["steps"] == 24
+
+
+def test_resume_with_a_larger_time_budget_keeps_the_schedule(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    install(FakeClock(0.125), monkeypatch)
+    assert main(["train", *tiny_overrides(run), *TIME_BUDGET, "train.log_every_steps=1"]) == 0
+    install(FakeClock(0.125), monkeypatch)
+    assert main(["train", "--resume", str(run), "--no-progress", "train.max_minutes=0.075"]) == 0
+    lrs = _lrs(run)
+    assert max(lrs) == 36  # 4.5 s of steps of 0.125 s in all
+    # The LR does not jump back up: the extra steps continue at the end of the schedule.
+    assert all(lrs[s] == lrs[25] for s in range(25, 37))
+    assert lrs[25] == pytest.approx(2e-4)
+    assert load_checkpoint(run, which="last").meta["schedule"]["steps"] == 24
+
+
+def test_val_every_steps_validates_mid_epoch(tmp_path):
+    run = tmp_path / "run"
+    extra = ["data.limit=600", "train.epochs=5", "train.max_steps=20", "train.val_every_steps=4"]
+    assert main(["train", *tiny_overrides(run), *extra]) == 0
+    steps = [int(r["step"]) for r in _rows(run, "val")]
+    # Every 4 steps, and at the end of each 9-step epoch and of the run, once per step.
+    assert steps == [4, 8, 9, 12, 16, 18, 20]
+
+
+def test_config_json_records_the_run_directory(tiny_run):
+    for cfg in (
+        json.loads((tiny_run / "config.json").read_text()),
+        load_checkpoint(tiny_run, which="last").config,
+    ):
+        assert cfg["output_dir"] == str(tiny_run)
+
+
+def test_validation_rows_do_not_follow_train_seed():
+    from seqcvae.config import load_config
+    from seqcvae.training.setup import prepare_run_data
+
+    def val_rows(*overrides: str) -> list[int]:
+        return prepare_run_data(load_config("smiles_tiny", list(overrides))).val.rows.tolist()
+
+    base = val_rows()
+    assert val_rows("train.seed=7") == base
+    assert val_rows("data.split_seed=7") != base

@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_mfu import matmul_weights, peak_gflops  # noqa: E402
 
-from seqcvae.chem.properties import analyse_many, canonicalize  # noqa: E402
+from seqcvae.chem.mol import canonicalize  # noqa: E402
+from seqcvae.chem.properties import analyse_many  # noqa: E402
 from seqcvae.config import load_config  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.training.setup import prepare_run_data  # noqa: E402

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from seqcvae.chem.metrics import property_control, rankdata, set_metrics, spearman
-from seqcvae.chem.properties import analyse_smiles, canonicalize
+from seqcvae.chem.metrics import property_control, set_metrics
+from seqcvae.chem.mol import canonicalize
+from seqcvae.chem.properties import analyse_smiles
+from seqcvae.stats import rankdata, spearman
 
 
 def test_rankdata_matches_scipy():

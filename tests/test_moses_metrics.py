@@ -15,17 +15,15 @@ from seqcvae.chem import moses
 from seqcvae.chem.moses import (
     ALLOWED_ATOMS,
     SetStats,
-    agg_tanimoto,
-    cosine_similarity,
     molecule_metrics,
     moses_canonical,
     moses_mol,
     passes_filters,
     scaffold,
     set_stats,
-    wasserstein_1d,
 )
 from seqcvae.chem.properties import sa_score
+from seqcvae.stats import agg_tanimoto, cosine_similarity, wasserstein_1d
 
 TEST_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "moses_sample" / "test.csv.gz"
 INVALID = ["", "C1CC", "xyz", "c1cccc1", "C(C)(C)(C)(C)C"]  # empty, unclosed ring, junk, kekulize, valence
@@ -224,7 +222,7 @@ def test_passes_filters_known_molecules(smiles, passes):
 
 
 def _mcf_pains_patterns() -> list[Chem.Mol]:
-    return [pattern for pattern, _ in moses._filters()]
+    return [pattern for pattern, _ in moses.filters._filters()]
 
 
 def _reference_passes_filters(mol: Chem.Mol, patterns: list[Chem.Mol]) -> bool:
@@ -350,12 +348,12 @@ def test_key_order_is_moses_order():
 
 
 def test_fcd_is_nan_without_fcd_torch(monkeypatch):
-    monkeypatch.setattr(moses, "fcd_available", lambda: False)
+    monkeypatch.setattr(moses.fcd, "fcd_available", lambda: False)
 
     def no_model(*args, **kwargs):
         raise AssertionError("FCD model built although fcd_torch is unavailable")
 
-    monkeypatch.setattr(moses, "_fcd_model", no_model)
+    monkeypatch.setattr(moses.fcd, "_fcd_model", no_model)
     smiles = sample_smiles(5)
     m = molecule_metrics(smiles, references={"Test": smiles}, fcd=True)
     assert math.isnan(m["FCD/Test"])
@@ -375,8 +373,8 @@ def test_fcd_wiring_with_a_fake_model(monkeypatch):
         def metric(self, ref, gen):
             return 1000.0 * float(ref["mu"][0]) + float(gen["mu"][0])
 
-    monkeypatch.setattr(moses, "fcd_available", lambda: True)
-    monkeypatch.setattr(moses, "_fcd_model", lambda *args, **kwargs: FakeFCD())
+    monkeypatch.setattr(moses.fcd, "fcd_available", lambda: True)
+    monkeypatch.setattr(moses.fcd, "_fcd_model", lambda *args, **kwargs: FakeFCD())
     a, b, c = sample_smiles(3)
     generated = [a, other_spelling(a, 2), "", b, "C1CC", a]
     reference = [b, c, c, "xyz"]

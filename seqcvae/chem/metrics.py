@@ -12,30 +12,7 @@ from typing import Any
 
 import numpy as np
 
-
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based), ties share their mean rank (as scipy.stats.rankdata)."""
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    sorted_x = x[order]
-    # Boundaries of runs of equal values.
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], len(x)]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = 0.5 * (s + e - 1) + 1.0
-    return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman rank correlation; NaN when fewer than 3 pairs or either side is constant."""
-    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
-        return math.nan
-    ra, rb = rankdata(a), rankdata(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    return float((ra * rb).sum() / math.sqrt((ra * ra).sum() * (rb * rb).sum()))
+from seqcvae.stats import spearman
 
 
 def set_metrics(canonical: Sequence[str | None], reference: Iterable[str] | None = None) -> dict[str, float]:

@@ -6,12 +6,14 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from multiprocessing.pool import Pool
 from typing import Any
 
-from rdkit import Chem, RDConfig, RDLogger
+from rdkit import Chem, RDConfig
 from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
 
-RDLogger.DisableLog("rdApp.*")  # invalid generated SMILES are expected; we count them instead
+from seqcvae.chem.mol import mol_from_smiles
+from seqcvae.parallel import map_chunks
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,22 +54,6 @@ def check_property_names(names: Iterable[str]) -> list[str]:
     return names
 
 
-def mol_from_smiles(smiles: str) -> Chem.Mol | None:
-    """Parse and sanitize; None for empty or invalid SMILES (never raises)."""
-    if not smiles or not smiles.strip():
-        return None
-    try:
-        return Chem.MolFromSmiles(smiles)
-    except Exception:  # RDKit raises for some malformed inputs instead of returning None
-        return None
-
-
-def canonicalize(smiles: str) -> str | None:
-    """Canonical SMILES, or None when RDKit cannot parse the input."""
-    mol = mol_from_smiles(smiles)
-    return None if mol is None else Chem.MolToSmiles(mol)
-
-
 def compute_properties(mol: Chem.Mol, names: Sequence[str] = PROPERTY_NAMES) -> dict[str, float]:
     """RDKit-measured properties of one molecule."""
     return {n: PROPERTY_FUNCTIONS[n](mol) for n in names}
@@ -81,10 +67,7 @@ def analyse_smiles(smiles: str, names: Sequence[str]) -> tuple[str | None, dict[
     return Chem.MolToSmiles(mol), compute_properties(mol, names)
 
 
-def _analyse_chunk(
-    args: tuple[list[str], tuple[str, ...]],
-) -> list[tuple[str | None, dict[str, float]]]:
-    chunk, names = args
+def _analyse_chunk(chunk: list[str], names: tuple[str, ...]) -> list[tuple[str | None, dict[str, float]]]:
     return [analyse_smiles(s, names) for s in chunk]
 
 
@@ -93,19 +76,9 @@ def analyse_many(
     names: Sequence[str],
     workers: int = 1,
     chunk_size: int = 2000,
-    pool: Any = None,
+    pool: Pool | None = None,
 ) -> list[tuple[str | None, dict[str, float]]]:
     """analyse_smiles over many strings, optionally in worker processes (order kept): in `pool`
-    (a multiprocessing pool the caller reuses) or in a pool of `workers` made for this call."""
+    (a `seqcvae.parallel.worker_pool` the caller reuses) or in a pool of `workers` made for this call."""
     names = tuple(check_property_names(names))
-    if (pool is None and workers <= 1) or len(smiles) < 2 * chunk_size:
-        return [analyse_smiles(s, names) for s in smiles]
-    chunks = [(list(smiles[i : i + chunk_size]), names) for i in range(0, len(smiles), chunk_size)]
-    if pool is not None:
-        parts = pool.map(_analyse_chunk, chunks)
-    else:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers) as own:
-            parts = own.map(_analyse_chunk, chunks)
-    return [r for part in parts for r in part]
+    return map_chunks(functools.partial(_analyse_chunk, names=names), smiles, chunk_size, workers, pool)

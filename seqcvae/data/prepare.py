@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from collections import Counter
@@ -16,6 +15,7 @@ import numpy as np
 from seqcvae.config import DataConfig
 from seqcvae.data.tables import iter_table, require_columns
 from seqcvae.errors import DataError
+from seqcvae.parallel import worker_pool
 
 
 @dataclass
@@ -124,7 +124,7 @@ def iter_prepared(
     chunks = _chunks(rows, chunk_rows)
     first = next(chunks, [])
     # Small tables are measured in this process: starting worker processes costs more.
-    with _analysis_pool(workers if len(first) >= 4000 else 1) as pool:
+    with worker_pool(workers if len(first) >= 4000 else 1) as pool:
         for chunk in itertools.chain([first], chunks):
             yield _prepare_smiles_rows(chunk, cfg, computed, pool)
 
@@ -132,18 +132,6 @@ def iter_prepared(
 def _chunks(rows: Iterator[dict[str, str]], size: int) -> Iterator[list[dict[str, str]]]:
     while chunk := list(itertools.islice(rows, size)):
         yield chunk
-
-
-@contextlib.contextmanager
-def _analysis_pool(workers: int) -> Iterator[Any]:
-    """One process pool for RDKit work across all chunks (None: in this process)."""
-    if workers <= 1:
-        yield None
-        return
-    import multiprocessing as mp
-
-    with mp.get_context("spawn").Pool(workers) as pool:
-        yield pool
 
 
 def _prepare_smiles_rows(

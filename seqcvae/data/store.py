@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import os
 import shutil
 import tempfile
 from collections import Counter
@@ -27,7 +26,8 @@ import numpy as np
 from seqcvae.config import DataConfig
 from seqcvae.data.prepare import PreparedData, check_skips, iter_prepared, skip_summary
 from seqcvae.errors import DataError
-from seqcvae.paths import file_sha256, user_cache_dir
+from seqcvae.io.atomic import atomic_open, atomic_write_text, publish_dir
+from seqcvae.io.cache import file_sha256, user_cache_dir
 from seqcvae.tokenizers import Tokenizer, load_tokenizer
 
 STORE_VERSION = 1
@@ -159,11 +159,9 @@ class RowStore:
 
         uniq = pc.unique(self._column("canonical"))
         ordered = uniq.take(pc.sort_indices(uniq))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        with atomic_open(path, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as fh:
             for start in range(0, len(ordered), 100_000):
                 fh.writelines(s + "\n" for s in ordered.slice(start, 100_000).to_pylist())
-        tmp.replace(path)
 
     def cached_tokenizer(self, key: str, train: Callable[[], Tokenizer]) -> Tokenizer:
         """The tokenizer trained on this store's rows under `key`, trained once and kept."""
@@ -172,10 +170,8 @@ class RowStore:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 return load_tokenizer(json.loads(path.read_text(encoding="utf-8")))
         tok = train()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
         with contextlib.suppress(OSError):  # a read-only cache still trains
-            tmp.write_text(json.dumps(tok.to_dict()), encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(path, json.dumps(tok.to_dict()))
         return tok
 
 
@@ -256,9 +252,7 @@ def _build(path: Path, cfg: DataConfig, workers: int, directory: Path) -> None:
         shutil.rmtree(tmp / "build", ignore_errors=True)
         meta = {"source": str(path), "total_rows": counts["total_rows"], "skipped": dict(counts["skipped"])}
         (tmp / "seqcvae_store.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        try:
-            tmp.rename(directory)
-        except OSError:  # built meanwhile by another process: keep theirs
+        if not publish_dir(tmp, directory):  # built meanwhile by another process: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from seqcvae.chem.metrics import set_metrics, spearman
+from seqcvae.chem.metrics import set_metrics
 from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.formatting import format_cell, json_safe
 from seqcvae.generation.generator import Generator, Record
+from seqcvae.stats import spearman
 from seqcvae.sweep.spec import SweepSpec
 
 DEFAULT_TOLERANCE_FRACTION = 0.05  # of the property's training range

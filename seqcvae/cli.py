@@ -11,11 +11,12 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from seqcvae.errors import ConditionError, ConfigError, SeqCVAEError
+from seqcvae.errors import ConditionError, ConfigError, SeqCVAEError, SeqCVAEWarning
 from seqcvae.formatting import json_safe
 
 
@@ -98,12 +99,19 @@ def print_summary(summary: dict[str, Any], seconds: float) -> None:
     print(f"novelty    {_fmt(novelty)}" + ("  (no training reference found)" if math.isnan(novelty) else ""))
     props = summary.get("properties", {})
     if props:
-        print(f"{'property':<14}{'target':>9}{'measured':>10}{'std':>8}{'MAE':>8}{'Spearman':>10}")
+        width = max(14, *(len(p.get("label", name)) + 2 for name, p in props.items()))
+        print(f"{'property':<{width}}{'target':>9}{'measured':>10}{'std':>8}{'MAE':>8}{'Spearman':>10}")
         for name, p in props.items():
             print(
-                f"{name:<14}{p['target_mean']:>9.3f}{p['measured_mean']:>10.3f}"
-                f"{p['measured_std']:>8.3f}{p['mae']:>8.3f}{_fmt(p['spearman']):>10}"
+                f"{p.get('label', name):<{width}}{p['target_mean']:>9.3f}{_fmt(p['measured_mean']):>10}"
+                f"{_fmt(p['measured_std']):>8}{_fmt(p['mae']):>8}{_fmt(p['spearman']):>10}"
             )
+    for note in summary.get("notes", []):
+        _eprint(f"note: {note}")
+
+
+def _workers() -> int:
+    return min(4, os.cpu_count() or 1)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -133,7 +141,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     if args.out:
         write_records_csv(records, args.out, gen.measured_properties(), gen.kind)
-    summary = gen.summarise(records, gen.reference_set(args.reference) if args.reference else None)
+    reference = gen.reference_set(args.reference, workers=_workers()) if args.reference else None
+    summary = gen.summarise(records, reference)
     if args.json:
         print(_dumps(summary))
     elif gen.kind == "text":
@@ -370,7 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float)
     g.add_argument("--top-k", type=int)
     g.add_argument("--top-p", type=float)
-    g.add_argument("--reference", help="SMILES file for novelty (default: the run's training set)")
+    g.add_argument(
+        "--reference",
+        help="molecules for novelty: a SMILES file (.smi/.txt) or a table with a SMILES column "
+        "(.csv/.tsv/.jsonl, optionally .gz), canonicalised with RDKit (default: the run's training set)",
+    )
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
     _add_device_option(g)
     g.set_defaults(func=cmd_generate)
@@ -468,6 +481,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """seqcvae's own warnings as one line, like its errors; others as `show` shows them."""
+
+    def shown(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, SeqCVAEWarning):
+            _eprint(f"warning: {message}")
+        else:
+            show(message, category, *args, **kwargs)
+
+    return shown
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -479,7 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         args.overrides = [*args.overrides, *extra]
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(args.func(args))
     except SeqCVAEError as exc:
         _eprint(f"error: {exc}")
         return 2

@@ -200,44 +200,72 @@ def _dumps(obj: Any) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqcvae.evaluation.report import (
-        evaluate_run,
-        evaluate_smiles_file,
-        format_report,
-        parse_references,
-    )
+    from seqcvae.evaluation import report as rep
 
-    for flag, value, lowest in (("--workers", args.workers, 1), ("--k", args.k, 1), ("--n", args.n, 0)):
+    n = args.n
+    if n is None:
+        n = rep.MOSES_SAMPLES if args.protocol == "moses" else rep.CONDITIONAL_SAMPLES
+    for flag, value, lowest in (("--workers", args.workers, 1), ("--k", args.k, 1), ("--n", n, 0)):
         if value < lowest:
             raise ConfigError(f"{flag} {value}: expected a whole number >= {lowest}")
     if args.max_sequences < 0:
         raise ConfigError(f"--max-sequences {args.max_sequences}: expected >= 0 (0 = all)")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise ConfigError(f"--out {args.out!r}: folder {str(Path(args.out).parent)!r} does not exist")
-    references = parse_references(args.reference)
+    references = _evaluate_references(args)
     fcd = not args.no_fcd
     if args.smiles:
-        report = evaluate_smiles_file(
+        report = rep.evaluate_smiles_file(
             args.smiles, references, train=args.train, workers=args.workers, fcd=fcd, column=args.column
         )
     else:
-        report = evaluate_run(
+        report = rep.evaluate_run(
             args.checkpoint,
             which=args.which,
             data=args.data,
             k=args.k,
-            n_samples=args.n,
+            n_samples=n,
             max_sequences=args.max_sequences,
             seed=args.seed,
             references=references,
             workers=args.workers,
             fcd=fcd,
             device=args.device,
+            protocol=args.protocol,
         )
     if args.out:
         Path(args.out).write_text(_dumps(report), encoding="utf-8")
-    print(_dumps(report) if args.json else format_report(report))
+    print(_dumps(report) if args.json else rep.format_report(report))
     return 0
+
+
+def _evaluate_references(args: argparse.Namespace) -> dict[str, str]:
+    """The reference sets of `evaluate`: --reference (conditional protocol, --smiles), or
+    --test / --test-scaffolds (MOSES protocol; default: the MOSES test splits in data/)."""
+    from seqcvae.evaluation.report import default_moses_references, parse_references
+
+    given = {"Test": args.test, "TestSF": args.test_scaffolds}
+    if args.protocol != "moses":
+        flag = "--test" if args.test else "--test-scaffolds" if args.test_scaffolds else None
+        if flag:
+            raise ConfigError(
+                f"{flag} is for --protocol moses; other evaluations take --reference [NAME=]FILE"
+            )
+        return parse_references(args.reference)
+    if args.smiles:
+        raise ConfigError("--protocol moses samples a model: use it with --checkpoint, not --smiles")
+    if args.reference:
+        raise ConfigError(
+            "--reference is for --protocol conditional; --protocol moses takes --test and --test-scaffolds"
+        )
+    references = default_moses_references()
+    for name, flag in (("Test", "--test"), ("TestSF", "--test-scaffolds")):
+        path = given[name]
+        if path is not None:
+            if not Path(path).is_file():
+                raise ConfigError(f"{flag} {path!r}: the file does not exist")
+            references[name] = path
+    return references
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -424,14 +452,41 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--which", default="best", choices=["best", "last"])
     ev.add_argument("--data", help="held-out file (default: the run's validation data)")
     ev.add_argument("--k", type=int, default=50, help="importance samples for IW-NLL (default 50)")
-    ev.add_argument("--n", type=int, default=1000, help="samples for the sample metrics (MOSES uses 10000)")
+    ev.add_argument(
+        "--protocol",
+        choices=["conditional", "moses"],
+        default="conditional",
+        help="how SMILES runs are sampled for the sample metrics: 'conditional' (default) under the "
+        "conditions of held-out molecules with the run's sampling settings, scored against "
+        "--reference (default: the held-out molecules), not comparable with MOSES tables; 'moses' as "
+        "the MOSES paper: unconditional, temperature 1, no top-k/top-p, 30000 samples, scored "
+        "against --test and --test-scaffolds",
+    )
+    ev.add_argument(
+        "--n",
+        type=int,
+        help="samples for the sample metrics (default 1000; with --protocol moses 30000, as MOSES)",
+    )
+    ev.add_argument(
+        "--test",
+        metavar="FILE",
+        help="--protocol moses: the MOSES test split (default data/moses_full/test.csv.gz from "
+        "scripts/prepare_moses_full.py, else the shipped data/moses_sample/test.csv.gz)",
+    )
+    ev.add_argument(
+        "--test-scaffolds",
+        metavar="FILE",
+        help="--protocol moses: the MOSES scaffold test split (default "
+        "data/moses_full/test_scaffolds.csv.gz when present)",
+    )
     ev.add_argument("--max-sequences", type=int, default=2000, help="held-out sequences (0 = all)")
     ev.add_argument(
         "--reference",
         action="append",
         metavar="[NAME=]FILE",
         help="reference SMILES for SNN/Frag/Scaf/FCD, repeatable (first: 'Test'); default for a run: "
-        "its held-out molecules. Statistics are cached under ~/.cache/seqcvae",
+        "its held-out molecules (--protocol moses: see --test). Statistics are cached under "
+        "~/.cache/seqcvae",
     )
     ev.add_argument("--train", help="training SMILES for novelty (--smiles; a run uses its own)")
     ev.add_argument("--column", help="SMILES column of table files (default: SMILES, or the only column)")

@@ -11,11 +11,12 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from seqcvae.errors import ConditionError, ConfigError, SeqCVAEError
+from seqcvae.errors import ConditionError, ConfigError, SeqCVAEError, SeqCVAEWarning
 from seqcvae.formatting import json_safe
 
 
@@ -98,12 +99,19 @@ def print_summary(summary: dict[str, Any], seconds: float) -> None:
     print(f"novelty    {_fmt(novelty)}" + ("  (no training reference found)" if math.isnan(novelty) else ""))
     props = summary.get("properties", {})
     if props:
-        print(f"{'property':<14}{'target':>9}{'measured':>10}{'std':>8}{'MAE':>8}{'Spearman':>10}")
+        width = max(14, *(len(p.get("label", name)) + 2 for name, p in props.items()))
+        print(f"{'property':<{width}}{'target':>9}{'measured':>10}{'std':>8}{'MAE':>8}{'Spearman':>10}")
         for name, p in props.items():
             print(
-                f"{name:<14}{p['target_mean']:>9.3f}{p['measured_mean']:>10.3f}"
-                f"{p['measured_std']:>8.3f}{p['mae']:>8.3f}{_fmt(p['spearman']):>10}"
+                f"{p.get('label', name):<{width}}{p['target_mean']:>9.3f}{_fmt(p['measured_mean']):>10}"
+                f"{_fmt(p['measured_std']):>8}{_fmt(p['mae']):>8}{_fmt(p['spearman']):>10}"
             )
+    for note in summary.get("notes", []):
+        _eprint(f"note: {note}")
+
+
+def _workers() -> int:
+    return min(4, os.cpu_count() or 1)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -133,7 +141,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     if args.out:
         write_records_csv(records, args.out, gen.measured_properties(), gen.kind)
-    summary = gen.summarise(records, gen.reference_set(args.reference) if args.reference else None)
+    reference = gen.reference_set(args.reference, workers=_workers()) if args.reference else None
+    summary = gen.summarise(records, reference)
     if args.json:
         print(_dumps(summary))
     elif gen.kind == "text":
@@ -191,44 +200,72 @@ def _dumps(obj: Any) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqcvae.evaluation.report import (
-        evaluate_run,
-        evaluate_smiles_file,
-        format_report,
-        parse_references,
-    )
+    from seqcvae.evaluation import report as rep
 
-    for flag, value, lowest in (("--workers", args.workers, 1), ("--k", args.k, 1), ("--n", args.n, 0)):
+    n = args.n
+    if n is None:
+        n = rep.MOSES_SAMPLES if args.protocol == "moses" else rep.CONDITIONAL_SAMPLES
+    for flag, value, lowest in (("--workers", args.workers, 1), ("--k", args.k, 1), ("--n", n, 0)):
         if value < lowest:
             raise ConfigError(f"{flag} {value}: expected a whole number >= {lowest}")
     if args.max_sequences < 0:
         raise ConfigError(f"--max-sequences {args.max_sequences}: expected >= 0 (0 = all)")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise ConfigError(f"--out {args.out!r}: folder {str(Path(args.out).parent)!r} does not exist")
-    references = parse_references(args.reference)
+    references = _evaluate_references(args)
     fcd = not args.no_fcd
     if args.smiles:
-        report = evaluate_smiles_file(
+        report = rep.evaluate_smiles_file(
             args.smiles, references, train=args.train, workers=args.workers, fcd=fcd, column=args.column
         )
     else:
-        report = evaluate_run(
+        report = rep.evaluate_run(
             args.checkpoint,
             which=args.which,
             data=args.data,
             k=args.k,
-            n_samples=args.n,
+            n_samples=n,
             max_sequences=args.max_sequences,
             seed=args.seed,
             references=references,
             workers=args.workers,
             fcd=fcd,
             device=args.device,
+            protocol=args.protocol,
         )
     if args.out:
         Path(args.out).write_text(_dumps(report), encoding="utf-8")
-    print(_dumps(report) if args.json else format_report(report))
+    print(_dumps(report) if args.json else rep.format_report(report))
     return 0
+
+
+def _evaluate_references(args: argparse.Namespace) -> dict[str, str]:
+    """The reference sets of `evaluate`: --reference (conditional protocol, --smiles), or
+    --test / --test-scaffolds (MOSES protocol; default: the MOSES test splits in data/)."""
+    from seqcvae.evaluation.report import default_moses_references, parse_references
+
+    given = {"Test": args.test, "TestSF": args.test_scaffolds}
+    if args.protocol != "moses":
+        flag = "--test" if args.test else "--test-scaffolds" if args.test_scaffolds else None
+        if flag:
+            raise ConfigError(
+                f"{flag} is for --protocol moses; other evaluations take --reference [NAME=]FILE"
+            )
+        return parse_references(args.reference)
+    if args.smiles:
+        raise ConfigError("--protocol moses samples a model: use it with --checkpoint, not --smiles")
+    if args.reference:
+        raise ConfigError(
+            "--reference is for --protocol conditional; --protocol moses takes --test and --test-scaffolds"
+        )
+    references = default_moses_references()
+    for name, flag in (("Test", "--test"), ("TestSF", "--test-scaffolds")):
+        path = given[name]
+        if path is not None:
+            if not Path(path).is_file():
+                raise ConfigError(f"{flag} {path!r}: the file does not exist")
+            references[name] = path
+    return references
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -370,7 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float)
     g.add_argument("--top-k", type=int)
     g.add_argument("--top-p", type=float)
-    g.add_argument("--reference", help="SMILES file for novelty (default: the run's training set)")
+    g.add_argument(
+        "--reference",
+        help="molecules for novelty: a SMILES file (.smi/.txt) or a table with a SMILES column "
+        "(.csv/.tsv/.jsonl, optionally .gz), canonicalised with RDKit (default: the run's training set)",
+    )
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
     _add_device_option(g)
     g.set_defaults(func=cmd_generate)
@@ -411,14 +452,41 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--which", default="best", choices=["best", "last"])
     ev.add_argument("--data", help="held-out file (default: the run's validation data)")
     ev.add_argument("--k", type=int, default=50, help="importance samples for IW-NLL (default 50)")
-    ev.add_argument("--n", type=int, default=1000, help="samples for the sample metrics (MOSES uses 10000)")
+    ev.add_argument(
+        "--protocol",
+        choices=["conditional", "moses"],
+        default="conditional",
+        help="how SMILES runs are sampled for the sample metrics: 'conditional' (default) under the "
+        "conditions of held-out molecules with the run's sampling settings, scored against "
+        "--reference (default: the held-out molecules), not comparable with MOSES tables; 'moses' as "
+        "the MOSES paper: unconditional, temperature 1, no top-k/top-p, 30000 samples, scored "
+        "against --test and --test-scaffolds",
+    )
+    ev.add_argument(
+        "--n",
+        type=int,
+        help="samples for the sample metrics (default 1000; with --protocol moses 30000, as MOSES)",
+    )
+    ev.add_argument(
+        "--test",
+        metavar="FILE",
+        help="--protocol moses: the MOSES test split (default data/moses_full/test.csv.gz from "
+        "scripts/prepare_moses_full.py, else the shipped data/moses_sample/test.csv.gz)",
+    )
+    ev.add_argument(
+        "--test-scaffolds",
+        metavar="FILE",
+        help="--protocol moses: the MOSES scaffold test split (default "
+        "data/moses_full/test_scaffolds.csv.gz when present)",
+    )
     ev.add_argument("--max-sequences", type=int, default=2000, help="held-out sequences (0 = all)")
     ev.add_argument(
         "--reference",
         action="append",
         metavar="[NAME=]FILE",
         help="reference SMILES for SNN/Frag/Scaf/FCD, repeatable (first: 'Test'); default for a run: "
-        "its held-out molecules. Statistics are cached under ~/.cache/seqcvae",
+        "its held-out molecules (--protocol moses: see --test). Statistics are cached under "
+        "~/.cache/seqcvae",
     )
     ev.add_argument("--train", help="training SMILES for novelty (--smiles; a run uses its own)")
     ev.add_argument("--column", help="SMILES column of table files (default: SMILES, or the only column)")
@@ -468,6 +536,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """seqcvae's own warnings as one line, like its errors; others as `show` shows them."""
+
+    def shown(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, SeqCVAEWarning):
+            _eprint(f"warning: {message}")
+        else:
+            show(message, category, *args, **kwargs)
+
+    return shown
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -479,7 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         args.overrides = [*args.overrides, *extra]
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(args.func(args))
     except SeqCVAEError as exc:
         _eprint(f"error: {exc}")
         return 2

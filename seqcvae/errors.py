@@ -19,3 +19,7 @@ class ConditionError(SeqCVAEError):
 
 class CheckpointError(SeqCVAEError):
     """A checkpoint is missing, incomplete, corrupted or from another format version."""
+
+
+class SeqCVAEWarning(UserWarning):
+    """Something the user should know about a result (e.g. how a metric was computed)."""

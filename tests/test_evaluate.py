@@ -129,3 +129,104 @@ def test_evaluate_more_bad_input(tmp_path, capsys, make, extra, message):
     assert main(["evaluate", "--smiles", str(table), "--no-fcd", "--workers", "1", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def _smiles_table(path, rows) -> None:
+    path.write_text("SMILES,LogP\n" + "".join(f"{r['SMILES']},{r['LogP']}\n" for r in rows))
+
+
+def _spy_sampling(monkeypatch) -> list:
+    """Record what each sampling call asked the model for (requests and settings)."""
+    from seqcvae.generation.generator import Generator
+
+    calls: list = []
+    original = Generator.sample_sequences
+
+    def spy(self, requests, seed=0, batch_size=1000, settings=None, z=None):
+        calls.append((list(requests), settings))
+        return original(self, requests, seed, batch_size, settings, z)
+
+    monkeypatch.setattr(Generator, "sample_sequences", spy)
+    return calls
+
+
+def test_evaluate_moses_protocol_samples_unconditionally_at_t1(tiny_run, tmp_path, capsys, monkeypatch):
+    rows = read_sample(400)
+    test, scaffolds = tmp_path / "test.csv", tmp_path / "test_scaffolds.csv"
+    _smiles_table(test, rows[300:340])
+    _smiles_table(scaffolds, rows[340:380])
+    calls = _spy_sampling(monkeypatch)
+    args = ["evaluate", "--checkpoint", str(tiny_run), "--protocol", "moses", "--n", "24"]
+    args += ["--test", str(test), "--test-scaffolds", str(scaffolds)]
+    args += ["--k", "2", "--max-sequences", "20", "--no-fcd", "--workers", "1"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert f"MOSES protocol (unconditional, T=1, 24 samples, test: {test}" in text
+    assert "not comparable" not in text
+    requests = [r for reqs, _ in calls for r in reqs]
+    assert len(requests) == 24 and all(r == {} for r in requests)  # every condition unspecified
+    settings = {(s.strategy, s.temperature, s.top_k, s.top_p) for _, s in calls}
+    assert settings == {("sample", 1.0, 0, 1.0)}
+    assert main([*args, "--json"]) == 0
+    report = _strict(capsys.readouterr().out)
+    s = report["samples"]
+    assert s["protocol"]["name"] == "moses" and s["protocol"]["n"] == 24
+    assert s["protocol"]["test"] == str(test) and s["protocol"]["test_scaffolds"] == str(scaffolds)
+    for key in ("SNN/Test", "SNN/TestSF", "Frag/TestSF", "Novelty"):
+        assert key in s["moses"]
+
+
+def test_evaluate_default_is_labelled_conditional(tiny_run, capsys, monkeypatch):
+    calls = _spy_sampling(monkeypatch)
+    args = ["evaluate", "--checkpoint", str(tiny_run), "--n", "16", "--k", "2", "--max-sequences", "20"]
+    assert main([*args, "--no-fcd", "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "conditional samples under held-out conditions (T=0.8, top-p=0.95, N=16)" in text
+    assert "not comparable with MOSES tables" in text
+    assert "MOSES protocol" not in text
+    requests = [r for reqs, _ in calls for r in reqs]
+    assert requests and all(set(r) == {"LogP", "MolWt"} for r in requests)
+
+
+def test_evaluate_protocol_defaults(monkeypatch, capsys):
+    """30,000 samples and the MOSES test split by default; 1,000 conditional samples otherwise."""
+    import seqcvae.evaluation.report as report
+
+    seen: list[dict] = []
+
+    def fake(checkpoint, **kw):
+        seen.append(kw)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(report, "evaluate_run", fake)
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", "run", "--protocol", "moses"])
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", "run"])
+    moses, conditional = seen
+    assert moses["n_samples"] == 30_000 and moses["protocol"] == "moses"
+    assert conditional["n_samples"] == 1000 and conditional["protocol"] == "conditional"
+    test = moses["references"]["Test"]
+    assert test.endswith(("moses_full/test.csv.gz", "moses_sample/test.csv.gz"))
+    from pathlib import Path
+
+    assert Path(test).exists()
+    from seqcvae.cli import build_parser
+
+    help_text = build_parser()._subparsers._group_actions[0].choices["evaluate"].format_help()  # type: ignore[union-attr]
+    assert "MOSES uses 10000" not in help_text and "30000" in help_text.replace(",", "")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--test", "t.csv"], "--test is for --protocol moses"),
+        (["--protocol", "moses", "--reference", "t.csv"], "--reference is for --protocol conditional"),
+        (["--protocol", "moses", "--test", "missing.csv", "--n", "4"], "does not exist"),
+    ],
+)
+def test_evaluate_protocol_bad_input(tiny_run, capsys, extra, message):
+    args = ["evaluate", "--checkpoint", str(tiny_run), "--k", "2", "--max-sequences", "10", "--no-fcd"]
+    assert main([*args, "--workers", "1", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -45,6 +45,13 @@ PROPERTY_FUNCTIONS: dict[str, Callable[[Chem.Mol], float]] = {
 PROPERTY_NAMES: tuple[str, ...] = tuple(PROPERTY_FUNCTIONS)
 
 
+def rdkit_version() -> str:
+    """The installed RDKit's version: canonical SMILES (and so novelty) depend on it."""
+    import rdkit
+
+    return str(rdkit.__version__)
+
+
 def check_property_names(names: Iterable[str]) -> list[str]:
     """Return names as a list, raising ValueError naming any unknown property."""
     names = list(names)

@@ -27,6 +27,9 @@ class ContinuousCondition:
     minimum: float
     maximum: float
     quantiles: dict[str, float] = field(default_factory=dict)  # "p01", "p50", "p99"
+    # Where the training values came from: "rdkit" (measured by seqcvae) or "file" (a column of
+    # the data file); None in checkpoints written before seqcvae recorded it.
+    source: str | None = None
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
@@ -84,9 +87,13 @@ class ConditionSpace:
 
     @classmethod
     def fit(
-        cls, columns: Mapping[str, np.ndarray], tag_columns: Mapping[str, Sequence[str]]
+        cls,
+        columns: Mapping[str, np.ndarray],
+        tag_columns: Mapping[str, Sequence[str]],
+        sources: Mapping[str, str] | None = None,
     ) -> ConditionSpace:
-        """Statistics from training data: columns name -> float array, tag_columns name -> strings."""
+        """Statistics from training data: columns name -> float array, tag_columns name -> strings;
+        sources name -> "rdkit" or "file" (where the column's values came from)."""
         cont = []
         for name, x in columns.items():
             x = np.asarray(x, dtype=np.float64)
@@ -100,6 +107,7 @@ class ConditionSpace:
                     minimum=float(x.min()) if len(x) else 0.0,
                     maximum=float(x.max()) if len(x) else 0.0,
                     quantiles={"p01": float(q[0]), "p50": float(q[1]), "p99": float(q[2])},
+                    source=(sources or {}).get(name),
                 )
             )
         cats = [

@@ -108,6 +108,56 @@ def _computed_properties(path: str | Path, cfg: DataConfig, columns: list[str]) 
     return computed
 
 
+def property_sources(path: str | Path, cfg: DataConfig) -> dict[str, str]:
+    """Where each continuous condition's training values come from: "file" (a column of the data
+    file) or "rdkit" (measured by seqcvae because the SMILES file has no such column). Reads the
+    header only."""
+    columns, _ = iter_table(path, cfg.sequence_column)
+    if cfg.kind == "text":
+        return dict.fromkeys(cfg.properties, "file")
+    computed = set(_computed_properties(path, cfg, columns))
+    return {p: "rdkit" if p in computed else "file" for p in cfg.properties}
+
+
+# A file column named like an RDKit property is "the same property" when its ranks agree with
+# RDKit's (Spearman) and its values are close (MAE relative to the spread of RDKit's values).
+AGREEMENT_MIN_SPEARMAN = 0.9
+AGREEMENT_MAX_RELATIVE_MAE = 0.25
+
+
+def rdkit_disagreements(sequences: list[str], columns: dict[str, np.ndarray]) -> list[str]:
+    """Warnings for the file columns whose values disagree with RDKit's measurement of the same
+    name on these molecules: generated molecules are measured with RDKit, so the MAE and Spearman
+    reported against targets would then compare two different quantities."""
+    from seqcvae.chem.metrics import spearman
+    from seqcvae.chem.properties import PROPERTY_NAMES, analyse_many
+
+    names = [n for n in columns if n in PROPERTY_NAMES]
+    if not names or not sequences:
+        return []
+    measured = analyse_many(sequences, names)
+    out = []
+    for name in names:
+        pairs = [(v, m[name]) for v, (c, m) in zip(columns[name], measured) if c is not None]
+        if len(pairs) < 3:
+            continue
+        file_values, rdkit_values = np.asarray(pairs, dtype=np.float64).T
+        rho = spearman(file_values, rdkit_values)
+        mae = float(np.abs(file_values - rdkit_values).mean())
+        spread = float(rdkit_values.std())
+        too_far = mae > AGREEMENT_MAX_RELATIVE_MAE * spread if spread > 0 else mae > 1e-6
+        if not too_far and (math.isnan(rho) or rho >= AGREEMENT_MIN_SPEARMAN):  # NaN: constant values
+            continue
+        out.append(
+            f"the data file's {name!r} column disagrees with RDKit's {name} on {len(pairs)} training "
+            f"molecules (Spearman {rho:.3f}, MAE {mae:.3g}, RDKit's std {spread:.3g}); the model is "
+            f"trained on the file's values, but generated molecules are measured with RDKit, so "
+            f"{name}'s MAE and Spearman against targets compare different quantities. Rename the "
+            f"column (e.g. {name}_file) if it is another measure, or drop it to train on RDKit's {name}"
+        )
+    return out
+
+
 def iter_prepared(
     path: str | Path, cfg: DataConfig, workers: int = 1, chunk_rows: int = 50_000
 ) -> Iterator[PreparedData]:

@@ -21,7 +21,7 @@ from seqcvae.chem.moses import SetStats, molecule_metrics, reference_cache_path,
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.prepare import PreparedData, prepare_table
 from seqcvae.data.tables import read_sequences
-from seqcvae.errors import DataError
+from seqcvae.errors import ConfigError, DataError
 from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.generation.generator import Generator
 from seqcvae.training.setup import prepare_run_data, resolve_data_path
@@ -171,14 +171,87 @@ def evaluate_smiles_file(
     return report
 
 
+PROTOCOLS = ("conditional", "moses")
+MOSES_SAMPLES = 30_000  # the number of samples the MOSES paper scores
+CONDITIONAL_SAMPLES = 1000
+# The MOSES paper's sampling: every condition unspecified, plain sampling at temperature 1.
+MOSES_SAMPLING: dict[str, Any] = {"strategy": "sample", "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+
+
+def default_moses_references() -> dict[str, str]:
+    """The MOSES test and scaffold-test splits: data/moses_full/ when scripts/prepare_moses_full.py
+    has written it, else the shipped 5,000-molecule sample of the test split (no scaffold split).
+    Empty when neither is there (an installed package without the data folder)."""
+    from seqcvae.training.setup import resolve_data_path
+
+    out: dict[str, str] = {}
+    for name, candidates in (
+        ("Test", ("data/moses_full/test.csv.gz", "data/moses_sample/test.csv.gz")),
+        ("TestSF", ("data/moses_full/test_scaffolds.csv.gz",)),
+    ):
+        found = next((p for p in map(resolve_data_path, candidates) if p.exists()), None)
+        if found is not None:
+            out[name] = str(found.resolve())
+    return out
+
+
+def _sampling_label(protocol: dict[str, Any]) -> str:
+    """ "T=0.8, top-p=0.95" (what changes the samples; plain sampling at T=1 is "T=1")."""
+    if protocol["strategy"] == "greedy":
+        return "greedy"
+    if protocol["strategy"] == "beam":
+        return f"beam search, {protocol['beam_size']} beams"
+    parts = [f"T={protocol['temperature']:g}"]
+    if protocol["top_k"]:
+        parts.append(f"top-k={protocol['top_k']}")
+    if protocol["top_p"] < 1:
+        parts.append(f"top-p={protocol['top_p']:g}")
+    return ", ".join(parts)
+
+
 def _smiles_metrics(
-    gen: Generator, part: PreparedData, n: int, seed: int, references: dict[str, str], workers: int, fcd: bool
+    gen: Generator,
+    part: PreparedData,
+    n: int,
+    seed: int,
+    references: dict[str, str],
+    workers: int,
+    fcd: bool,
+    protocol: str,
 ) -> dict[str, Any]:
-    requests = _requests(part, n, seed)
-    records = gen.generate(requests, seed=seed)
+    """Samples and their metrics under `protocol`: "conditional" draws each sample under the
+    conditions of a held-out molecule with the run's sampling settings (MOSES metrics against
+    `references`, default the held-out molecules); "moses" samples unconditionally at T=1 as the
+    MOSES paper does, against `references` (the MOSES test and scaffold-test splits)."""
+    if protocol == "moses":
+        if "Test" not in references:
+            raise ConfigError(
+                "--protocol moses needs the MOSES test split: give --test FILE "
+                "(scripts/prepare_moses_full.py writes it to data/moses_full/)"
+            )
+        sampling = dict(MOSES_SAMPLING)
+        records = gen.generate(None, n=n, seed=seed, workers=workers, **sampling)
+    else:
+        s = gen.default_settings()
+        sampling = {k: getattr(s, k) for k in ("strategy", "temperature", "top_k", "top_p", "beam_size")}
+        records = gen.generate(_requests(part, n, seed), seed=seed, workers=workers)
     out = gen.summarise(records)
+    train = gen.reference_set()
     refs: dict[str, str | list[str]] = dict(references) or {"Test": list(part.sequences)}
-    out["moses"] = _moses([r.sequence for r in records], refs, gen.reference_set(), workers, fcd)
+    described = {k: v if isinstance(v, str) else f"{len(v)} held-out molecules" for k, v in refs.items()}
+    out["protocol"] = {
+        "name": protocol,
+        "conditions": "unspecified (unconditional)" if protocol == "moses" else "of held-out molecules",
+        **{k: v for k, v in sampling.items() if k != "beam_size" or sampling["strategy"] == "beam"},
+        "n": n,
+        "test": described.get("Test"),
+        "test_scaffolds": described.get("TestSF"),
+        "references": described,
+        "novelty_against": f"{len(train)} molecules of the run's training data"
+        if train is not None
+        else None,
+    }
+    out["moses"] = _moses([r.sequence for r in records], refs, train, workers, fcd)
     return out
 
 
@@ -194,12 +267,18 @@ def evaluate_run(
     workers: int = 1,
     fcd: bool = True,
     device: str = "cpu",
+    protocol: str = "conditional",
 ) -> dict[str, Any]:
     """Diagnostics on held-out data and metrics of n samples. SMILES runs also get the MOSES
-    metrics against `references` (name -> SMILES file; default: the held-out molecules) with
-    the run's training molecules for novelty."""
+    metrics against `references` (name -> SMILES file) with the run's training molecules for
+    novelty, of samples drawn under `protocol` (see _smiles_metrics): "conditional" (default
+    references: the held-out molecules) or "moses" (references: the MOSES test splits)."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     t0 = time.perf_counter()
     gen = Generator.load(checkpoint, which=which, device=device)
+    if protocol == "moses" and gen.kind != "smiles":
+        raise ConfigError("--protocol moses is for SMILES runs (it samples molecules for the MOSES metrics)")
     ds, part = _held_out(gen, data)
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint),
@@ -214,14 +293,28 @@ def evaluate_run(
     if n_samples > 0 and gen.kind == "text":
         report["samples"] = _text_metrics(gen, part, n_samples, seed)
     elif n_samples > 0:
-        report["samples"] = _smiles_metrics(gen, part, n_samples, seed, references or {}, workers, fcd)
+        report["samples"] = _smiles_metrics(
+            gen, part, n_samples, seed, references or {}, workers, fcd, protocol
+        )
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
 
-def format_moses(metrics: dict[str, float]) -> list[str]:
+def protocol_label(protocol: dict[str, Any]) -> str:
+    """One line saying how the samples were drawn and whether MOSES tables compare with them."""
+    if protocol["name"] == "moses":
+        label = f"MOSES protocol (unconditional, T=1, {protocol['n']} samples, test: {protocol['test']}"
+        sf = protocol.get("test_scaffolds")
+        return label + (f", test scaffolds: {sf})" if sf else "; no scaffold test split given)")
+    return (
+        f"conditional samples under held-out conditions ({_sampling_label(protocol)}, N={protocol['n']}); "
+        "not comparable with MOSES tables (those use `--protocol moses`)"
+    )
+
+
+def format_moses(metrics: dict[str, float], title: str = "MOSES metrics:") -> list[str]:
     """The MOSES metrics as a two-column table."""
-    lines = ["MOSES metrics:"]
+    lines = [title]
     for k, v in metrics.items():
         lines.append(f"  {k:<14} {v:10.4f}")
     return lines
@@ -266,13 +359,19 @@ def format_report(report: dict[str, Any]) -> str:
                 f"unchanged {t['unchanged_fraction']:.3f}"
             )
     elif s:
+        protocol = s.get("protocol")
+        if protocol:
+            lines.append(protocol_label(protocol))
         lines.append(
             f"samples {int(s['generated'])}: validity {s['validity']:.3f}  uniqueness "
             f"{s['uniqueness']:.3f}  novelty {s['novelty']:.3f}"
         )
         for name, p in s.get("properties", {}).items():
-            lines.append(f"  {name}: MAE {p['mae']:.3f}  Spearman {p['spearman']:.3f}")
+            lines.append(f"  {p.get('label', name)}: MAE {p['mae']:.3f}  Spearman {p['spearman']:.3f}")
+        lines.extend(f"  note: {note}" for note in s.get("notes", []))
         if "moses" in s:
-            lines.extend(format_moses(s["moses"]))
+            refs = ", ".join(f"{k}={v}" for k, v in (protocol or {}).get("references", {}).items())
+            novelty = (protocol or {}).get("novelty_against") or "no training set"
+            lines.extend(format_moses(s["moses"], f"MOSES metrics (references: {refs}; novelty: {novelty}):"))
     lines.append(f"({report['seconds']} s)")
     return "\n".join(lines)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,10 @@ class Generator:
         self.device = torch.device(device)
         self._reference: set[str] | None = None
         self.source: dict[str, Any] = {}  # which checkpoint this is (set by load)
+        # Where each continuous condition's training values came from: "rdkit", "file", or None
+        # (not recorded: checkpoints from before seqcvae recorded it; load infers what it can).
+        self.condition_sources: dict[str, str | None] = {c.name: c.source for c in conditions.continuous}
+        self.notes: list[str] = []  # how the conditions are scored, when that needs saying
 
     @classmethod
     def load(
@@ -101,7 +107,49 @@ class Generator:
         if precision == "auto" and ckpt.meta.get("precision") == "bf16" and bf16_speedup(gen.device) >= 1.5:
             model.set_matmul_dtype(torch.bfloat16)
         gen.source = {"checkpoint": str(Path(ckpt.path).resolve()), "step": ckpt.meta.get("step")}
+        gen._infer_condition_sources()
         return gen
+
+    def _infer_condition_sources(self) -> None:
+        """Old checkpoints don't record where their conditions' training values came from: read
+        the training file's header if it is still there (as training decided), else say so."""
+        unknown = [n for n, s in self.condition_sources.items() if s is None]
+        if not unknown:
+            return
+        if self.kind == "text":
+            self.condition_sources.update(dict.fromkeys(unknown, "file"))
+            return
+        from seqcvae.data.prepare import property_sources
+        from seqcvae.training.setup import resolve_data_path
+
+        train_path = self.config.data.train_path
+        try:
+            inferred = property_sources(resolve_data_path(train_path), self.config.data)
+        except SeqCVAEError:  # the file is gone or unreadable
+            inferred = {}
+        known = [n for n in unknown if n in inferred]
+        for name in known:
+            self.condition_sources[name] = inferred[name]
+        if known:
+            self.notes.append(
+                f"where the training values of {', '.join(known)} came from is not recorded in this "
+                f"checkpoint (it predates that record); inferred from the header of its training "
+                f"file {train_path!r}"
+            )
+        from seqcvae.chem.properties import PROPERTY_NAMES
+
+        still = [n for n in unknown if n not in inferred]
+        for name in still:  # a property seqcvae cannot compute must have been a file column
+            if name not in PROPERTY_NAMES:
+                self.condition_sources[name] = "file"
+        still = [n for n in still if n in PROPERTY_NAMES]
+        if still:
+            self.notes.append(
+                f"where the training values of {', '.join(still)} came from is not recorded in this "
+                f"checkpoint (it predates that record) and its training file {train_path!r} is not "
+                "available to infer it: they are measured with RDKit, but the model may have been "
+                "trained on the file's own values"
+            )
 
     @property
     def kind(self) -> str:
@@ -118,19 +166,16 @@ class Generator:
         settings.validate()
         return settings
 
-    def reference_set(self, path: str | Path | None = None) -> set[str] | None:
-        """Canonical training SMILES saved with the run (for novelty); None if unavailable."""
-        if path is None and self._reference is not None:
-            return self._reference
-        p = Path(path) if path else (self.run_dir / "reference_smiles.txt.gz" if self.run_dir else None)
-        if p is None or not p.exists():
-            return None
-        opener = gzip.open if p.suffix == ".gz" else open
-        with opener(p, "rt", encoding="utf-8") as fh:
-            ref = {line.strip() for line in fh if line.strip()}
-        if path is None:
-            self._reference = ref
-        return ref
+    def reference_set(self, path: str | Path | None = None, workers: int = 1) -> set[str] | None:
+        """Canonical SMILES for novelty: of `path` (any SMILES file or table with a SMILES column,
+        canonicalised here), or by default the run's training molecules saved with it (None if
+        unavailable). The run's reference is loaded once; when it was canonicalised by another
+        RDKit version it is re-canonicalised with this one (a warning says so)."""
+        if path is not None:
+            return read_reference(path, workers)
+        if self._reference is None and self.run_dir is not None:
+            self._reference = run_reference(self.run_dir, workers)
+        return self._reference
 
     def _encode_requests(self, requests: Sequence[Mapping[str, Any]]) -> EncodedConditions:
         """One row of model-ready conditions per request."""
@@ -206,9 +251,23 @@ class Generator:
         return records
 
     def measured_properties(self) -> list[str]:
+        """The continuous conditions that generated molecules are measured on (with RDKit)."""
         from seqcvae.chem.properties import PROPERTY_NAMES
 
         return [c.name for c in self.conditions.continuous if c.name in PROPERTY_NAMES]
+
+    def property_label(self, name: str) -> str:
+        """How `name` is scored: "LogP (RDKit)" when the model was trained on RDKit's LogP,
+        "LogP (RDKit; trained on file values)" when on the data file's LogP column, and
+        "pIC50 (cannot be measured)" for a file column RDKit has no measure of."""
+        if name not in self.measured_properties():
+            return f"{name} (cannot be measured)"
+        source = self.condition_sources.get(name)
+        if source == "rdkit":
+            return f"{name} (RDKit)"
+        if source == "file":
+            return f"{name} (RDKit; trained on file values)"
+        return f"{name} (RDKit; training values' source not recorded)"
 
     def _check_smiles(self, records: list[Record], workers: int) -> None:
         from seqcvae.chem.properties import analyse_many
@@ -273,12 +332,111 @@ class Generator:
                 "distinct_1": distinct_n(texts, 1),
                 "distinct_2": distinct_n(texts, 2),
             }
-        from seqcvae.chem.metrics import property_control, set_metrics
+        from seqcvae.chem.metrics import set_metrics
 
         ref = reference if reference is not None else self.reference_set()
         summary: dict[str, Any] = set_metrics([r.canonical for r in records], ref)
-        summary["properties"] = property_control([r.as_dict() for r in records], self.measured_properties())
+        summary["properties"] = self._property_summary(records)
+        if self.notes:
+            summary["notes"] = list(self.notes)
         return summary
+
+    def _property_summary(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
+        """property_control of the RDKit-measured conditions, and for conditions RDKit cannot
+        measure the mean target with n/a measurements; each labelled with how it is scored."""
+        from seqcvae.chem.metrics import property_control
+
+        measured = self.measured_properties()
+        control: dict[str, dict[str, Any]] = dict(property_control([r.as_dict() for r in records], measured))
+        out: dict[str, dict[str, Any]] = {}
+        for c in self.conditions.continuous:
+            entry = control.get(c.name)
+            if entry is None and c.name not in measured:
+                targets = [float(r.targets[c.name]) for r in records if r.valid and c.name in r.targets]
+                if not targets:
+                    continue
+                entry = dict.fromkeys(("mae", "spearman", "measured_mean", "measured_std"), math.nan)
+                entry.update(n=0.0, target_mean=float(np.mean(targets)))
+            if entry is None:
+                continue
+            entry["measured_by"] = "RDKit" if c.name in measured else None
+            entry["trained_on"] = self.condition_sources.get(c.name)
+            entry["label"] = self.property_label(c.name)
+            out[c.name] = entry
+        return out
+
+
+REFERENCE_FILE = "reference_smiles.txt.gz"
+REFERENCE_META = "reference_smiles.json"  # {"rdkit": version, "molecules": n}
+
+
+def _canonical_set(smiles: Sequence[str], workers: int) -> set[str]:
+    """RDKit canonical forms of the valid ones among `smiles`."""
+    from seqcvae.chem.properties import analyse_many
+
+    return {c for c, _ in analyse_many(smiles, [], workers) if c is not None}
+
+
+def read_reference(path: str | Path, workers: int = 1) -> set[str]:
+    """Canonical SMILES of a reference file: one SMILES a line (.smi, .txt) or a table (.csv,
+    .tsv, .jsonl) with a SMILES column (or only one column), as `evaluate` reads them. Invalid
+    SMILES are left out."""
+    from seqcvae.data.tables import read_sequences
+
+    return _canonical_set(read_sequences(path), workers)
+
+
+def _read_lines(path: Path) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [line.strip() for line in fh if line.strip()]
+
+
+def run_reference(run_dir: Path, workers: int = 1) -> set[str] | None:
+    """The run's canonical training SMILES (None when the run has none), in this RDKit's
+    canonical form: re-canonicalised (once; the copy is kept in the run directory when it can be
+    written) when reference_smiles.json names another RDKit version. Runs from before the version
+    was recorded are used as they are, with a warning."""
+    import json
+    import warnings
+
+    from seqcvae.chem.properties import rdkit_version
+    from seqcvae.errors import SeqCVAEWarning
+
+    path = run_dir / REFERENCE_FILE
+    if not path.exists():
+        return None
+    current = rdkit_version()
+    try:
+        written = json.loads((run_dir / REFERENCE_META).read_text(encoding="utf-8"))["rdkit"]
+    except (OSError, ValueError, KeyError, TypeError):
+        warnings.warn(
+            f"the run's novelty reference {str(path)!r} does not record which RDKit version "
+            f"canonicalised it (the run predates that record); it is used as RDKit {current}'s "
+            "canonical form, so novelty is inflated if the run was trained with another RDKit",
+            SeqCVAEWarning,
+            stacklevel=3,
+        )
+        return set(_read_lines(path))
+    if written == current:
+        return set(_read_lines(path))
+    copy = run_dir / f"reference_smiles.rdkit-{current}.txt.gz"
+    what = f"the run's novelty reference was canonicalised by RDKit {written}, this is RDKit {current}"
+    if copy.exists():
+        note = f"{what}: using its copy re-canonicalised with RDKit {current} ({copy})"
+        warnings.warn(note, SeqCVAEWarning, stacklevel=3)
+        return set(_read_lines(copy))
+    ref = _canonical_set(_read_lines(path), workers)
+    warnings.warn(
+        f"{what}: re-canonicalised its {len(ref)} molecules so that novelty compares like with like",
+        SeqCVAEWarning,
+        stacklevel=3,
+    )
+    tmp = copy.with_name(f".{copy.name}.{os.getpid()}")
+    with contextlib.suppress(OSError):  # a read-only run directory: re-canonicalise next time
+        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+            fh.writelines(s + "\n" for s in sorted(ref))
+        tmp.replace(copy)
+    return ref
 
 
 def write_records_csv(

@@ -11,7 +11,7 @@ import numpy as np
 from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace
 from seqcvae.data.dataset import TokenDataset
-from seqcvae.data.prepare import PreparedData
+from seqcvae.data.prepare import PreparedData, property_sources, rdkit_disagreements
 from seqcvae.data.store import RowStore, open_store
 from seqcvae.errors import DataError
 from seqcvae.tokenizers import SmilesTokenizer, Tokenizer, load_tokenizer
@@ -95,6 +95,22 @@ def _split_rows(n: int, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+def _check_file_properties(
+    store: RowStore, rows: np.ndarray, sources: dict[str, str], log: Callable[[str], None]
+) -> None:
+    """Warn when a file column named like an RDKit property disagrees with RDKit's measurement
+    (on up to 1000 training rows): generated molecules are scored with RDKit's."""
+    from seqcvae.chem.properties import PROPERTY_NAMES
+
+    names = [p for p, s in sources.items() if s == "file" and p in PROPERTY_NAMES]
+    if not names or not len(rows):
+        return
+    sample = np.sort(np.random.default_rng(0).choice(rows, size=min(1000, len(rows)), replace=False))
+    part = store.prepared(sample)
+    for warning in rdkit_disagreements(part.sequences, {p: part.columns[p] for p in names}):
+        log(f"warning: {warning}")
+
+
 def prepare_run_data(
     cfg: RunConfig,
     tokenizer_state: dict | None = None,
@@ -125,11 +141,17 @@ def prepare_run_data(
             lambda: train_tokenizer(cfg, train_store.iter_sequences(train_rows)),
         )
     )
-    conditions = (
-        ConditionSpace.from_dict(conditions_state)
-        if conditions_state
-        else ConditionSpace.fit(train_store.columns(train_rows), train_store.tag_columns(train_rows))
-    )
+    sources = property_sources(resolve_data_path(d.train_path), d)
+    if conditions_state:
+        conditions = ConditionSpace.from_dict(conditions_state)
+        for c in conditions.continuous:  # a run from before sources were recorded
+            c.source = c.source or sources.get(c.name)
+    else:
+        conditions = ConditionSpace.fit(
+            train_store.columns(train_rows), train_store.tag_columns(train_rows), sources
+        )
+        if log and d.kind == "smiles":
+            _check_file_properties(train_store, train_rows, sources, log)
     unknown_note = ""
     if d.val_path and conditions.categorical:
         # Validation rows whose tags never occur in training cannot be encoded: skip and count.

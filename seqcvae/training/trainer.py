@@ -557,13 +557,24 @@ class Trainer:
 
 def write_reference(run_dir: Path, canonical: Iterable[str]) -> None:
     """Sorted distinct canonical training SMILES, for novelty at generation time (the run needs no
-    data file)."""
+    data file), and next to them reference_smiles.json: the RDKit version whose canonical form they
+    are in (another RDKit may write some molecules differently) and their number."""
+    import json
+
+    from seqcvae.chem.properties import rdkit_version
+
     path = run_dir / "reference_smiles.txt.gz"
     tmp = path.with_suffix(".tmp")
+    n = 0
     with gzip.open(tmp, "wt", encoding="utf-8") as fh:
         for smi in canonical:
             fh.write(smi + "\n")
+            n += 1
+    meta = run_dir / "reference_smiles.json"
+    meta_tmp = meta.with_suffix(".tmp")
+    meta_tmp.write_text(json.dumps({"rdkit": rdkit_version(), "molecules": n}, indent=2), encoding="utf-8")
     tmp.replace(path)
+    meta_tmp.replace(meta)
 
 
 def train(

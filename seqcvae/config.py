@@ -16,8 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from seqcvae import _toml as tomllib
 from seqcvae.errors import ConfigError
 
 

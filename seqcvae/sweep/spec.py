@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
+from seqcvae import _toml as tomllib
 from seqcvae.errors import ConfigError
 
 SPEC_KEYS = ("n", "seed", "targets", "fixed", "tolerance", "sample", "images", "sdf", "batch_size")

@@ -60,9 +60,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--resume {run_dir} to continue, --out for a new directory, or "
             "--overwrite to replace it"
         )
-    if args.overwrite and run_dir.exists():
+    if args.overwrite and run_dir.exists() and env_info().is_main:  # one torchrun process removes it
         _check_replaceable(run_dir)
-        if _is_run_dir(run_dir) and env_info().is_main:  # one torchrun process removes it
+        if _is_run_dir(run_dir):
             import shutil
 
             shutil.rmtree(run_dir)

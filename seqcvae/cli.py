@@ -365,18 +365,25 @@ def _add_device_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-SAMPLE_DEFAULTS = "default: the checkpoint's [sample] section (its config.json; `seqcvae info` shows it)"
+SAMPLE_DEFAULTS = (
+    "Sampling options that are not given take the checkpoint's [sample] settings (the run's "
+    "config.json; `seqcvae info` shows them)."
+)
 
 
-def _add_sampling_options(parser: argparse.ArgumentParser, default: str = SAMPLE_DEFAULTS) -> None:
+def _add_sampling_options(parser: argparse.ArgumentParser, source: str = "the checkpoint's sample") -> None:
     """--seed, --batch-size, --temperature, --top-k, --top-p; not given (None): the checkpoint's value."""
-    parser.add_argument("--seed", type=int, help=f"random seed; same seed, same samples ({default})")
+    parser.add_argument("--seed", type=int, help=f"random seed (default: {source}.seed)")
     parser.add_argument(
-        "--batch-size", type=int, help=f"sequences decoded at once; samples depend on it too ({default})"
+        "--batch-size",
+        type=int,
+        help=f"sequences decoded at once; samples depend on it as on the seed (default: {source}.batch_size)",
     )
-    parser.add_argument("--temperature", type=float, help=f"sampling temperature ({default})")
-    parser.add_argument("--top-k", type=int, help=f"sample from the K likeliest tokens, 0 = all ({default})")
-    parser.add_argument("--top-p", type=float, help=f"nucleus sampling threshold, 1 = off ({default})")
+    parser.add_argument("--temperature", type=float, help=f"default: {source}.temperature")
+    parser.add_argument(
+        "--top-k", type=int, help=f"sample among the K likeliest tokens, 0 = all (default: {source}.top_k)"
+    )
+    parser.add_argument("--top-p", type=float, help=f"nucleus sampling, 1 = off (default: {source}.top_p)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -414,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("generate", help="sample sequences under conditions and check them")
+    g = sub.add_parser(
+        "generate", help="sample sequences under conditions and check them", description=SAMPLE_DEFAULTS
+    )
     g.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
     g.add_argument("--which", default="best", choices=["best", "last"])
     g.add_argument(
@@ -435,7 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_option(g)
     g.set_defaults(func=cmd_generate)
 
-    tr = sub.add_parser("transfer", help="re-decode given sequences under other conditions (style transfer)")
+    tr = sub.add_parser(
+        "transfer",
+        help="re-decode given sequences under other conditions (style transfer)",
+        description=SAMPLE_DEFAULTS,
+    )
     tr.add_argument("--checkpoint", required=True)
     tr.add_argument("--which", default="best", choices=["best", "last"])
     tr.add_argument("--text", action="append", help="input sequence, a sentence or SMILES (repeatable)")
@@ -464,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the inputs' own tag(s), if known, e.g. --source sentiment=neg",
     )
     tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    tr.add_argument("--seed", type=int, help=f"random seed for --sample ({SAMPLE_DEFAULTS})")
+    tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
     tr.add_argument("--out", help="CSV file: each input (source) beside its output")
     _add_device_option(tr)
     tr.set_defaults(func=cmd_transfer)
@@ -499,7 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
 
     sw = sub.add_parser(
-        "sweep", help="generate over a grid of targets; summaries, plots and molecule images in a directory"
+        "sweep",
+        help="generate over a grid of targets; summaries, plots and molecule images in a directory",
+        description="Options override the --spec file. " + SAMPLE_DEFAULTS.replace("not given", "in neither"),
     )
     sw.add_argument("--checkpoint", required=True)
     sw.add_argument("--which", default="best", choices=["best", "last"])
@@ -521,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--images", type=int, help="example molecules drawn per target (default 12, 0 = none)")
     sw.add_argument("--sdf", action="store_true", help="also write valid molecules to molecules.sdf")
     sw.add_argument("--greedy", action="store_true", help="argmax decoding")
-    _add_sampling_options(sw, "default: the --spec file, else " + SAMPLE_DEFAULTS.removeprefix("default: "))
+    _add_sampling_options(sw, "the --spec file, else the checkpoint's sample")
     sw.add_argument("--workers", type=int, default=1, help="RDKit worker processes")
     sw.add_argument("--no-plots", action="store_true")
     sw.add_argument("--json", action="store_true")

@@ -152,7 +152,8 @@ def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
 
 def test_overwrite_replaces_a_run(tmp_path):
     run = tmp_path / "run"
-    assert main(["train", *tiny_overrides(run), "train.max_steps=2", "data.limit=300"]) == 0
+    (run / "checkpoints" / "last").mkdir(parents=True)  # what a run leaves, as far as --overwrite looks
+    (run / "config.json").write_text("{}", encoding="utf-8")
     (run / "stale.txt").write_text("from the old run", encoding="utf-8")
     assert main(["train", *tiny_overrides(run), "--overwrite", "train.max_steps=1", "data.limit=300"]) == 0
     assert not (run / "stale.txt").exists()

@@ -1,4 +1,4 @@
-"""Command-line interface: `seqcvae train | generate | info`.
+"""Command-line interface: `seqcvae train | generate | transfer | evaluate | sweep | info`.
 
 The only module that reads argv or config files. User errors (SeqCVAEError) are printed as one
 line without a traceback, exit code 2.
@@ -16,25 +16,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from seqcvae.errors import ConditionError, ConfigError, SeqCVAEError, SeqCVAEWarning
+from seqcvae.data.conditions import parse_condition, split_name_value
+from seqcvae.errors import ConfigError, DataError, SeqCVAEError, SeqCVAEWarning
 from seqcvae.formatting import json_safe
 
 
 def _eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def parse_condition(item: str) -> tuple[str, Any]:
-    """`LogP=2.5` -> ("LogP", 2.5); `sentiment=pos` -> ("sentiment", "pos")."""
-    if "=" not in item:
-        raise ConditionError(f"condition {item!r} is not of the form NAME=VALUE (e.g. LogP=2.5)")
-    name, value = (s.strip() for s in item.split("=", 1))
-    if not name or not value:
-        raise ConditionError(f"condition {item!r} is not of the form NAME=VALUE (e.g. LogP=2.5)")
-    try:
-        return name, float(value)
-    except ValueError:
-        return name, value
 
 
 RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes", "train.device")
@@ -65,6 +53,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     cfg = load_config(args.config, args.overrides)
     run_dir = Path(args.out or cfg.output_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SeqCVAEError(f"run directory {str(run_dir)!r} is a file; give --out a directory")
     if (run_dir / "checkpoints").exists() and not args.overwrite:
         raise SeqCVAEError(
             f"run directory {str(run_dir)!r} already has checkpoints; use "
@@ -72,11 +62,28 @@ def cmd_train(args: argparse.Namespace) -> int:
             "--overwrite to replace it"
         )
     if args.overwrite and run_dir.exists() and env_info().is_main:  # one torchrun process removes it
-        import shutil
+        _check_replaceable(run_dir)
+        if _is_run_dir(run_dir):
+            import shutil
 
-        shutil.rmtree(run_dir)
+            shutil.rmtree(run_dir)
     train(cfg, run_dir, progress=not args.no_progress)
     return 0
+
+
+def _is_run_dir(path: Path) -> bool:
+    """A directory that seqcvae train wrote: its config.json and checkpoints/."""
+    return (path / "config.json").is_file() and (path / "checkpoints").is_dir()
+
+
+def _check_replaceable(path: Path) -> None:
+    """--overwrite replaces a seqcvae run or an empty directory, never anything else."""
+    if path.is_dir() and (_is_run_dir(path) or not any(path.iterdir())):
+        return
+    raise SeqCVAEError(
+        f"--overwrite: {str(path)!r} is not a seqcvae run (no config.json and checkpoints/), so it was "
+        "left as it is; give --out a new or empty directory, or a run directory to replace"
+    )
 
 
 def config_for_resume(run_dir: str) -> Any:
@@ -119,19 +126,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from seqcvae.generation.generator import Generator, write_records_csv
 
-    gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
-    request = dict(parse_condition(c) for c in args.condition)
+    given = dict(parse_condition(c) for c in args.condition)
     if args.n < 1:
         raise SeqCVAEError(f"--n {args.n}: expected a positive number of samples")
-    gen.conditions.encode_request(request, 1)  # unknown names fail before any work
+    if args.batch_size is not None and args.batch_size < 1:
+        raise SeqCVAEError(f"--batch-size {args.batch_size}: expected a positive number")
+    check_output_file("--out", args.out)
+    if args.reference and not Path(args.reference).is_file():
+        raise DataError(f"--reference {args.reference!r} does not exist or is not a file")
+    gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
+    request = gen.conditions.canonical_request(given)  # unknown names and tags fail before any work
     for warning in gen.conditions.out_of_range(request):
         _eprint(f"warning: {warning}")
     t0 = time.perf_counter()
     records = gen.generate(
         request,
         n=args.n,
-        seed=args.seed,
-        batch_size=args.batch_size,
+        seed=_or(args.seed, gen.config.sample.seed),
+        batch_size=_or(args.batch_size, gen.config.sample.batch_size),
         strategy="beam" if args.beam else "greedy" if args.greedy else None,
         beam_size=args.beam,
         temperature=args.temperature,
@@ -162,32 +174,68 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_inputs(args: argparse.Namespace) -> list[str]:
+def check_output_file(flag: str, path: str | None) -> None:
+    """Fail before any work when an output file could not be written: its folder is missing, or the
+    path is a folder."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise ConfigError(f"{flag} {path!r} is a folder; give a file name")
+    if not Path(path).resolve().parent.is_dir():
+        raise ConfigError(f"{flag} {path!r}: folder {str(Path(path).parent)!r} does not exist")
+
+
+def _or(given: Any, default: Any) -> Any:
+    """A command-line value, or the checkpoint's setting where the option was not given."""
+    return default if given is None else given
+
+
+def read_input_column(path: str, column: str | None, sequence_column: str) -> list[str]:
+    """The non-empty sequences of a --input file: `column`, else the run's own sequence column, else
+    the only column of a one-column table (plain .txt/.smi files: one sequence per line)."""
+    from seqcvae.data.tables import read_table
+
+    columns, rows = read_table(path, column or sequence_column)
+    if column is None:
+        column = sequence_column if sequence_column in columns or len(columns) != 1 else columns[0]
+    if column not in columns:
+        raise DataError(
+            f"--input {path!r} has no column {column!r}; its columns are: {', '.join(columns) or '(none)'} "
+            "(choose one with --column)"
+        )
+    return [r[column] for r in rows if r.get(column, "").strip()]
+
+
+def _read_inputs(args: argparse.Namespace, sequence_column: str) -> list[str]:
     texts = list(args.text or [])
     if args.input:
-        from seqcvae.data.tables import read_table
-
-        _, rows = read_table(args.input, "text")
-        texts += [r["text"] for r in rows if r.get("text", "").strip()]
+        texts += read_input_column(args.input, args.column, sequence_column)
     if not texts:
-        raise SeqCVAEError("give sentences to transfer with --text '...' (repeatable) or --input FILE")
+        raise SeqCVAEError("give sequences to transfer with --text '...' (repeatable) or --input FILE")
     return texts
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     from seqcvae.generation.generator import Generator, write_records_csv
 
+    given_target = dict(parse_condition(c) for c in args.condition)
+    if not given_target:
+        raise SeqCVAEError("give the target with --condition NAME=VALUE, e.g. -c sentiment=pos")
+    given_source = dict(parse_condition(c) for c in args.source)
+    check_output_file("--out", args.out)
     gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
-    target = dict(parse_condition(c) for c in args.condition)
-    if not target:
-        raise SeqCVAEError("give the target style with --condition NAME=VALUE, e.g. -c sentiment=pos")
-    source = dict(parse_condition(c) for c in args.source)
-    texts = _read_inputs(args)
+    target = gen.conditions.canonical_request(given_target)
+    source = gen.conditions.canonical_request(given_source)
+    texts = _read_inputs(args, gen.config.data.sequence_column)
     records = gen.transfer(
-        texts, target, source or None, seed=args.seed, strategy="sample" if args.sample else "greedy"
+        texts,
+        target,
+        source or None,
+        seed=_or(args.seed, gen.config.sample.seed),
+        strategy="sample" if args.sample else "greedy",
     )
     if args.out:
-        write_records_csv(records, args.out, gen.measured_properties(), gen.kind)
+        write_records_csv(records, args.out, gen.measured_properties(), gen.kind, sources=texts)
         print(f"wrote {len(records)} rows to {args.out}")
     else:
         for src, r in zip(texts, records):
@@ -210,8 +258,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} {value}: expected a whole number >= {lowest}")
     if args.max_sequences < 0:
         raise ConfigError(f"--max-sequences {args.max_sequences}: expected >= 0 (0 = all)")
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        raise ConfigError(f"--out {args.out!r}: folder {str(Path(args.out).parent)!r} does not exist")
+    check_output_file("--out", args.out)
     references = _evaluate_references(args)
     fcd = not args.no_fcd
     if args.smiles:
@@ -269,19 +316,12 @@ def _evaluate_references(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise ConfigError(f"{what} {item!r}: expected NAME=VALUE")
-        out[name.strip()] = value.strip()
-    return out
+    return dict(split_name_value(item, what) for item in items or [])
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from seqcvae.generation.generator import Generator
     from seqcvae.sweep import load_spec, run_sweep
-    from seqcvae.sweep.spec import _number_or_tag
 
     tolerance: dict[str, float] = {}
     for name, value in _pairs(args.tolerance, "--tolerance").items():
@@ -301,16 +341,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     }
     overrides = {
         "targets": _pairs(args.target, "--target"),
-        "fixed": {k: _number_or_tag(v) for k, v in _pairs(args.fixed, "--fixed").items()},
+        "fixed": dict(parse_condition(item, "--fixed") for item in args.fixed or []),
         "tolerance": tolerance,
         "sample": sample,
         "n": args.n,
         "seed": args.seed,
+        "batch_size": args.batch_size,
         "images": args.images,
         "sdf": True if args.sdf else None,
     }
-    spec = load_spec(args.spec, overrides)
     gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
+    checkpoint_sample = {"seed": gen.config.sample.seed, "batch_size": gen.config.sample.batch_size}
+    spec = load_spec(args.spec, overrides, defaults=checkpoint_sample)
     for request in (spec.grid()[0], spec.grid()[-1]):
         for warning in gen.conditions.out_of_range(request):
             _eprint(f"warning: {warning}")
@@ -347,6 +389,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "metrics": ckpt.meta.get("metrics"),
         "model": ckpt.meta.get("model_shape"),
         "conditions": ckpt.conditions,
+        "sample": ckpt.config.get("sample"),  # the default sampling settings of generate/transfer/sweep
     }
     print(_dumps(info))
     return 0
@@ -359,17 +402,41 @@ def _add_device_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+SAMPLE_DEFAULTS = (
+    "Sampling options that are not given take the checkpoint's [sample] settings (the run's "
+    "config.json; `seqcvae info` shows them)."
+)
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser, source: str = "the checkpoint's sample") -> None:
+    """--seed, --batch-size, --temperature, --top-k, --top-p; not given (None): the checkpoint's value."""
+    parser.add_argument("--seed", type=int, help=f"random seed (default: {source}.seed)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"sequences decoded at once; samples depend on it as on the seed (default: {source}.batch_size)",
+    )
+    parser.add_argument("--temperature", type=float, help=f"default: {source}.temperature")
+    parser.add_argument(
+        "--top-k", type=int, help=f"sample among the K likeliest tokens, 0 = all (default: {source}.top_k)"
+    )
+    parser.add_argument("--top-p", type=float, help=f"nucleus sampling, 1 = off (default: {source}.top_p)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from seqcvae.config import BUILTIN_CONFIGS
+
     p = argparse.ArgumentParser(
         prog="seqcvae",
-        description="Sequence conditional VAE: train, then generate SMILES near target properties.",
+        description="Sequence conditional VAE: train, then generate SMILES near target properties or "
+        "text in a given style.",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model (or --resume a run)")
     t.add_argument(
         "--config",
-        help="TOML file or built-in name (smiles_default, smiles_tiny); default smiles_default",
+        help=f"TOML file or built-in name ({', '.join(BUILTIN_CONFIGS)}); default smiles_default",
     )
     t.add_argument(
         "overrides",
@@ -379,7 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--out", help="run directory (default: the config's output_dir)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from checkpoints/last")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run (a directory with config.json and checkpoints/); refuses any other",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument(
         "--device",
@@ -387,7 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("generate", help="sample sequences under conditions and check them")
+    g = sub.add_parser(
+        "generate", help="sample sequences under conditions and check them", description=SAMPLE_DEFAULTS
+    )
     g.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
     g.add_argument("--which", default="best", choices=["best", "last"])
     g.add_argument(
@@ -400,13 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     g.add_argument("--out", help="CSV file, one row per sample")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--batch-size", type=int, default=1000)
     g.add_argument("--greedy", action="store_true", help="argmax decoding")
     g.add_argument("--beam", type=int, metavar="K", help="beam search with K beams (most likely sequence)")
-    g.add_argument("--temperature", type=float)
-    g.add_argument("--top-k", type=int)
-    g.add_argument("--top-p", type=float)
+    _add_sampling_options(g)
     g.add_argument(
         "--reference",
         help="molecules for novelty: a SMILES file (.smi/.txt) or a table with a SMILES column "
@@ -416,11 +485,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_option(g)
     g.set_defaults(func=cmd_generate)
 
-    tr = sub.add_parser("transfer", help="re-decode given sequences under other conditions (style transfer)")
+    tr = sub.add_parser(
+        "transfer",
+        help="re-decode given sequences under other conditions (style transfer)",
+        description=SAMPLE_DEFAULTS,
+    )
     tr.add_argument("--checkpoint", required=True)
     tr.add_argument("--which", default="best", choices=["best", "last"])
-    tr.add_argument("--text", action="append", help="input sentence (repeatable)")
-    tr.add_argument("--input", help="file of inputs: .txt (one per line) or a table with a 'text' column")
+    tr.add_argument("--text", action="append", help="input sequence, a sentence or SMILES (repeatable)")
+    tr.add_argument(
+        "--input",
+        help="file of inputs: .txt/.smi (one per line) or a .csv/.tsv/.jsonl table, read from --column",
+    )
+    tr.add_argument(
+        "--column",
+        help="column of the --input table (default: the run's sequence column, e.g. SMILES or text, or "
+        "the only column)",
+    )
     tr.add_argument(
         "--condition",
         "-c",
@@ -437,8 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the inputs' own tag(s), if known, e.g. --source sentiment=neg",
     )
     tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--out", help="CSV file of the outputs")
+    tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
+    tr.add_argument("--out", help="CSV file: each input (source) beside its output")
     _add_device_option(tr)
     tr.set_defaults(func=cmd_transfer)
 
@@ -499,11 +580,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
 
     sw = sub.add_parser(
-        "sweep", help="generate over a grid of targets; summaries, plots and molecule images in a directory"
+        "sweep",
+        help="generate over a grid of targets; summaries, plots and molecule images in a directory",
+        description="Options override the --spec file. " + SAMPLE_DEFAULTS.replace("not given", "in neither"),
     )
     sw.add_argument("--checkpoint", required=True)
     sw.add_argument("--which", default="best", choices=["best", "last"])
-    sw.add_argument("--spec", help="TOML sweep spec (targets, fixed, tolerance, sample, n, seed)")
+    sw.add_argument(
+        "--spec", help="TOML sweep spec (targets, fixed, tolerance, sample, n, seed, batch_size, images, sdf)"
+    )
     sw.add_argument(
         "--target",
         "-t",
@@ -516,13 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--tolerance", action="append", metavar="NAME=TOL", help="hit tolerance per property")
     sw.add_argument("--out", required=True, help="sweep directory (rerun the same command to resume)")
     sw.add_argument("--n", type=int, help="samples per target (default 100)")
-    sw.add_argument("--seed", type=int)
     sw.add_argument("--images", type=int, help="example molecules drawn per target (default 12, 0 = none)")
     sw.add_argument("--sdf", action="store_true", help="also write valid molecules to molecules.sdf")
-    sw.add_argument("--greedy", action="store_true")
-    sw.add_argument("--temperature", type=float)
-    sw.add_argument("--top-k", type=int)
-    sw.add_argument("--top-p", type=float)
+    sw.add_argument("--greedy", action="store_true", help="argmax decoding")
+    _add_sampling_options(sw, "the --spec file, else the checkpoint's sample")
     sw.add_argument("--workers", type=int, default=1, help="RDKit worker processes")
     sw.add_argument("--no-plots", action="store_true")
     sw.add_argument("--json", action="store_true")

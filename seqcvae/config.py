@@ -22,8 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from seqcvae import _toml as tomllib
 from seqcvae.errors import ConfigError
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version

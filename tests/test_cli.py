@@ -142,3 +142,95 @@ def test_unknown_option_still_rejected(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--config", "smiles_tiny", "--out", str(tmp_path / "x"), "--bogus", "a=1"])
     assert exc.value.code == 2 and "--bogus" in capsys.readouterr().err
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
+    """--overwrite deletes only a seqcvae run; any other directory is left exactly as it was."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work", encoding="utf-8")
+    (folder / "checkpoints").mkdir()  # even with a checkpoints/ folder: no config.json, not a run
+    assert main(["train", *tiny_overrides(folder), "--overwrite", "train.max_steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert "not a seqcvae run" in err and str(folder) in err and len(err.strip().splitlines()) == 1
+    assert (folder / "thesis.tex").read_text(encoding="utf-8") == "years of work"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoints", "thesis.tex"]
+
+
+def test_overwrite_replaces_a_run(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints" / "last").mkdir(parents=True)  # what a run leaves, as far as --overwrite looks
+    (run / "config.json").write_text("{}", encoding="utf-8")
+    (run / "stale.txt").write_text("from the old run", encoding="utf-8")
+    assert main(["train", *tiny_overrides(run), "--overwrite", "train.max_steps=1", "data.limit=300"]) == 0
+    assert not (run / "stale.txt").exists()
+    assert json.loads((run / "config.json").read_text())["train"]["max_steps"] == 1
+
+
+def test_transfer_unreadable_smiles_is_one_line_error(tiny_run):
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqcvae", "transfer", "--checkpoint", str(tiny_run)]
+        + ["--text", "CCO", "--text", "CC\u00dcO", "-c", "LogP=2"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "'CC\u00dcO'" in proc.stderr and "'\u00dc'" in proc.stderr
+
+
+def test_transfer_input_reads_the_runs_sequence_column(tiny_run, tmp_path, capsys):
+    table = tmp_path / "in.csv"
+    table.write_text("id,SMILES\na,CCO\nb,c1ccccc1O\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    argv = ["transfer", "--checkpoint", str(tiny_run), "-c", "LogP=2", "--out", str(out)]
+    assert main([*argv, "--input", str(table)]) == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["source"] for r in rows] == ["CCO", "c1ccccc1O"]
+    assert list(rows[0])[:3] == ["index", "source", "smiles"]
+    assert all(r["target_LogP"] == "2" for r in rows)
+    # another column by name, and a one-column table whatever its header
+    other = tmp_path / "other.csv"
+    other.write_text("mol,note\nCCN,x\n", encoding="utf-8")
+    assert main([*argv, "--input", str(other), "--column", "mol"]) == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        assert [r["source"] for r in csv.DictReader(fh)] == ["CCN"]
+    single = tmp_path / "single.csv"
+    single.write_text("molecule\nCCC\n", encoding="utf-8")
+    assert main([*argv, "--input", str(single)]) == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        assert [r["source"] for r in csv.DictReader(fh)] == ["CCC"]
+    capsys.readouterr()
+    assert main([*argv, "--input", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "'SMILES'" in err and "mol, note" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate", "--n", "2", "--out", "{missing}/g.csv"],
+        ["transfer", "--text", "CCO", "-c", "LogP=1", "--out", "{missing}/t.csv"],
+        ["generate", "--n", "2", "--out", "{folder}"],
+        ["generate", "--n", "2", "--reference", "{missing}/ref.csv"],
+    ],
+)
+def test_bad_output_or_reference_path_is_one_line_error(tiny_run, tmp_path, command):
+    argv = [a.format(missing=tmp_path / "no-such-folder", folder=tmp_path) for a in command]
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqcvae", argv[0], "--checkpoint", str(tiny_run), *argv[1:]],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and str(tmp_path) in proc.stderr
+
+
+def test_train_out_that_is_a_file_is_one_line_error(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me", encoding="utf-8")
+    assert main(["train", *tiny_overrides(target), "train.max_steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and str(target) in err
+    assert target.read_text(encoding="utf-8") == "keep me"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from seqcvae.data.conditions import ConditionSpace
+from seqcvae.data.conditions import CategoricalCondition, ConditionSpace, parse_condition
 from seqcvae.errors import ConditionError
 
 
@@ -46,3 +46,34 @@ def test_out_of_range_warning(space):
 
 def test_round_trip(space):
     assert ConditionSpace.from_dict(space.to_dict()).to_dict() == space.to_dict()
+
+
+def test_numeric_values_match_numeric_tags():
+    stars = CategoricalCondition("stars", ["<any>", "1", "2", "5", "0.5", "7.0"])
+    matches = [(5, "5"), (5.0, "5"), ("5", "5"), (0.5, "0.5"), ("0.50", "0.5"), (7, "7.0"), ("2", "2")]
+    for value, tag in matches:
+        assert stars.values[stars.index(value)] == tag, value
+    for bad in (3, 3.0, "5.5", True, "five"):
+        with pytest.raises(ConditionError, match="unknown stars tag"):
+            stars.index(bad)
+
+
+def test_request_with_numeric_tag_is_encoded_and_canonical():
+    space = ConditionSpace.fit({"LogP": np.array([0.0, 1.0])}, {"stars": ["1", "5", "5"]})
+    enc = space.encode_request({"stars": 5.0, "LogP": 1}, 2)
+    assert [space.categorical[0].values[t] for t in enc.tags[:, 0]] == ["5", "5"]
+    assert space.canonical_request({"stars": 5.0, "LogP": 1}) == {"stars": "5", "LogP": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [("LogP=2.5", ("LogP", 2.5)), (" stars = 5 ", ("stars", 5.0)), ("sentiment=pos", ("sentiment", "pos"))],
+)
+def test_parse_condition(item, expected):
+    assert parse_condition(item) == expected
+
+
+@pytest.mark.parametrize("item", ["LogP", "LogP=", "=2", " = "])
+def test_parse_condition_refuses_malformed(item):
+    with pytest.raises(ConditionError, match="NAME=VALUE"):
+        parse_condition(item)

@@ -710,11 +710,3 @@ def test_more_bad_sweep_input(tiny_run, tmp_path, capsys, extra, needle):
     assert _sweep(tiny_run, out, *extra, "--n", "2") == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
-
-
-def test_numeric_looking_tags_match():
-    from seqcvae.sweep.runner import _tag
-
-    assert _tag(["<any>", "1", "2"], 1.0) == "1"
-    assert _tag(["<any>", "0.5", "x"], 0.5) == "0.5"
-    assert _tag(["<any>", "pos"], "pos") == "pos"

@@ -183,3 +183,11 @@ def test_evaluate_text_run(text_run, capsys):
     s = report["samples"]
     assert set(s["style_accuracy"]) == {"sentiment", "domain"}
     assert 0 <= s["transfer"]["accuracy"] <= 1
+
+
+def test_decode_never_yields_nul(sp):
+    """A model may emit the <0x00> byte piece; NUL cannot go in a CSV row (Python 3.10's csv refuses it)."""
+    nul = sp.sp.piece_to_id("<0x00>")
+    assert nul != UNK
+    fun = sp.encode("fun")
+    assert sp.decode([*fun, nul, *fun]) == sp.decode([*fun, *fun]) != ""

@@ -40,13 +40,19 @@ class CategoricalCondition:
     name: str
     values: list[str]  # index 0 is UNSPECIFIED_TAG
 
-    def index(self, value: str) -> int:
-        try:
-            return self.values.index(value, 1)
-        except ValueError:
-            raise ConditionError(
-                f"unknown {self.name} tag {value!r}; known tags: {', '.join(self.values[1:])}"
-            ) from None
+    def index(self, value: Any) -> int:
+        """Index of a known tag. A number, or a string that reads as one, also matches the tag
+        that spells the same number: 5, 5.0 and "5" match "5" (or "5.0"); 0.5 and "0.50" match "0.5"."""
+        text = str(value)
+        if text in self.values[1:]:
+            return self.values.index(text, 1)
+        x = _number(value)
+        if x is not None:
+            spellings = {f"{x:g}", str(x)} | ({str(int(x))} if x.is_integer() else set())
+            for i, tag in enumerate(self.values[1:], 1):
+                if tag in spellings:
+                    return i
+        raise ConditionError(f"unknown {self.name} tag {text!r}; known tags: {', '.join(self.values[1:])}")
 
 
 @dataclass
@@ -150,8 +156,19 @@ class ConditionSpace:
         tags = np.zeros((n, len(self.categorical)), dtype=np.int64)
         for j, cat in enumerate(self.categorical):
             if cat.name in request:
-                tags[:, j] = cat.index(str(request[cat.name]))
+                tags[:, j] = cat.index(request[cat.name])
         return EncodedConditions(values, present, tags)
+
+    def canonical_request(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """The request as the model knows it: continuous targets as floats, tags as their known
+        spelling (stars=5.0 -> "5"). Unknown names, tags and non-numbers raise ConditionError."""
+        self.check_names(request)
+        kinds = {c.name: c for c in self.categorical}
+        out: dict[str, Any] = {}
+        for name, value in request.items():
+            cat = kinds.get(name)
+            out[name] = cat.values[cat.index(value)] if cat else _as_float(name, value)
+        return out
 
     def out_of_range(self, request: Mapping[str, Any]) -> list[str]:
         """Warnings for continuous targets outside the range seen in training."""
@@ -188,3 +205,40 @@ def _as_float(name: str, value: Any) -> float:
     if not math.isfinite(x):
         raise ConditionError(f"condition {name}={value!r} must be a finite number")
     return x
+
+
+def _number(value: Any) -> float | None:
+    """A finite number given as int, float or numeric text; None otherwise (bools are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def parse_condition_value(text: str) -> float | str:
+    """A condition value typed by a user: a number when it reads as one ("2.5", "5", "nan"), else the
+    text as a tag ("pos"). Numbers also match numeric tags (see CategoricalCondition.index)."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def split_name_value(item: str, what: str = "condition") -> tuple[str, str]:
+    """`NAME=VALUE` -> (NAME, VALUE), both stripped; ConditionError unless both are non-empty.
+    `what` names the option in the message (e.g. "--tolerance")."""
+    name, sep, value = (s.strip() for s in item.partition("="))
+    if not sep or not name or not value:
+        raise ConditionError(f"{what} {item!r}: expected NAME=VALUE, e.g. LogP=2.5 or sentiment=pos")
+    return name, value
+
+
+def parse_condition(item: str, what: str = "condition") -> tuple[str, float | str]:
+    """`LogP=2.5` -> ("LogP", 2.5); `sentiment=pos` -> ("sentiment", "pos"); `stars=5` -> ("stars", 5.0),
+    which matches the tag "5". The one parser of NAME=VALUE conditions (generate, transfer, sweep)."""
+    name, value = split_name_value(item, what)
+    return name, parse_condition_value(value)

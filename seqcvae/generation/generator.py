@@ -440,11 +440,16 @@ def run_reference(run_dir: Path, workers: int = 1) -> set[str] | None:
 
 
 def write_records_csv(
-    records: Sequence[Record], path: str | Path, property_names: Sequence[str], kind: str = "smiles"
+    records: Sequence[Record],
+    path: str | Path,
+    property_names: Sequence[str],
+    kind: str = "smiles",
+    sources: Sequence[str] | None = None,
 ) -> None:
     """One row per record: sequence, canonical SMILES (or empty), valid, measured, targets.
 
-    Text runs write index, text and the target tags.
+    Text runs write index, text and the target tags. `sources` (transfer's inputs, one per record)
+    go in a `source` column beside the output.
     """
     target_names = sorted({k for r in records for k in r.targets})
     targets = [f"target_{t}" for t in target_names]
@@ -463,6 +468,9 @@ def write_records_csv(
             ]
             for r in records
         )
+    if sources is not None:
+        header.insert(1, "source")
+        rows = ([row[0], src, *row[1:]] for row, src in zip(rows, sources))
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:

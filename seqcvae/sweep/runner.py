@@ -65,7 +65,7 @@ def plan_sweep(gen: Generator, spec: SweepSpec) -> SweepPlan:
                     f"target {name}={v!r}: {name} is a number; give a value, V1,V2,... or START:STOP:STEPS"
                 )
             if name in cats:
-                cats[name].index(_tag(cats[name].values, v))  # unknown tags fail, naming the known ones
+                cats[name].index(v)  # unknown tags fail, naming the known ones
     continuous = [n for n in spec.targets if n in cont]
     tolerance = {}
     for n in continuous:
@@ -75,11 +75,9 @@ def plan_sweep(gen: Generator, spec: SweepSpec) -> SweepPlan:
     if unknown_tol:
         raise ConfigError(f"tolerance for {unknown_tol[0]!r}, which is not a swept property")
     requests = spec.grid()
-    for r in requests:
-        for name in (*spec.targets, *spec.fixed):
-            if name in cats:
-                r[name] = _tag(cats[name].values, r[name])
-        space.encode_request(r, 1)  # bad fixed values fail here, before anything is written
+    for i, r in enumerate(requests):
+        known = space.canonical_request(r)  # bad fixed values fail here, before anything is written
+        requests[i] = {k: known[k] if k in cats else v for k, v in r.items()}  # stars=5.0 -> "5"
     gen.default_settings(**spec.sample)  # unknown / bad sampling settings fail before any work
     return SweepPlan(
         spec,
@@ -89,16 +87,6 @@ def plan_sweep(gen: Generator, spec: SweepSpec) -> SweepPlan:
         gen.measured_properties() if gen.kind == "smiles" else [],
         tolerance,
     )
-
-
-def _tag(known: Sequence[str], value: Any) -> str:
-    """A tag as given; a number such as 1.0 also matches the tag "1"."""
-    if isinstance(value, float) and value.is_integer() and str(int(value)) in known:
-        return str(int(value))
-    if isinstance(value, float) and str(value) not in known:
-        text = f"{value:g}"
-        return text if text in known else str(value)
-    return str(value)
 
 
 def _part(out: Path, i: int, ext: str) -> Path:

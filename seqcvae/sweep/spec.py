@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
+from seqcvae import _toml as tomllib
+from seqcvae.data.conditions import parse_condition_value
 from seqcvae.errors import ConfigError
 
 SPEC_KEYS = ("n", "seed", "targets", "fixed", "tolerance", "sample", "images", "sdf", "batch_size")
@@ -103,7 +104,7 @@ def parse_values(name: str, value: Any) -> list[Any]:
     if isinstance(value, list):
         if not value:
             raise ConfigError(f"target {name}: empty list of values")
-        return [_number_or_tag(v) for v in value]
+        return [_target_value(v) for v in value]
     if isinstance(value, str):
         text = value.strip()
         if text.count(":") == 2:
@@ -115,9 +116,9 @@ def parse_values(name: str, value: Any) -> list[Any]:
                     f"target {name}={value!r}: expected START:STOP:STEPS with numbers, e.g. -1:5:13"
                 ) from None
         if "," in text:
-            return [_number_or_tag(v.strip()) for v in text.split(",") if v.strip()]
-        return [_number_or_tag(text)]
-    return [_number_or_tag(value)]
+            return [_target_value(v.strip()) for v in text.split(",") if v.strip()]
+        return [_target_value(text)]
+    return [_target_value(value)]
 
 
 def _linspace(name: str, start: Any, stop: Any, steps: Any) -> list[float]:
@@ -129,25 +130,26 @@ def _linspace(name: str, start: Any, stop: Any, steps: Any) -> list[float]:
     return [round(float(x), 10) for x in np.linspace(float(start), float(stop), steps)]
 
 
-def _number_or_tag(v: Any) -> Any:
+def _target_value(v: Any) -> float | str:
+    """A number (finite) or a tag; text is read with the CLI's parse_condition_value."""
     if isinstance(v, bool):
         raise ConfigError(f"target value {v!r}: expected a number or a tag")
-    if isinstance(v, (int, float)):
-        if not np.isfinite(v):
-            raise ConfigError(f"target value {v!r} is not a finite number")
-        return float(v)
-    text = str(v)
-    try:
-        x = float(text)
-    except ValueError:
-        return text  # a tag
-    if not np.isfinite(x):
-        raise ConfigError(f"target value {text!r} is not a finite number")
-    return x
+    value = float(v) if isinstance(v, (int, float)) else parse_condition_value(str(v))
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"target value {v!r} is not a finite number")
+    return value
 
 
-def load_spec(path: str | Path | None, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """Read a TOML spec (or start empty) and apply overrides (already-parsed CLI values)."""
+def load_spec(
+    path: str | Path | None,
+    overrides: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> SweepSpec:
+    """Read a TOML spec (or start empty) and apply overrides (already-parsed CLI values).
+
+    `defaults` fill keys that neither the file nor the overrides give (the CLI passes the
+    checkpoint's sample seed and batch size); then SweepSpec's own defaults apply.
+    """
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -164,4 +166,4 @@ def load_spec(path: str | Path | None, overrides: dict[str, Any] | None = None) 
             data[key] = {**data.get(key, {}), **value}
         elif value is not None:
             data[key] = value
-    return SweepSpec.from_dict(data)
+    return SweepSpec.from_dict({**(defaults or {}), **data})

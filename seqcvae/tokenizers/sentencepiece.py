@@ -2,7 +2,8 @@
 
 Special ids match the SMILES tokenizer: pad=0, bos=1, eos=2, unk=3. Normalisation is the identity,
 extra whitespace is kept and unseen characters fall back to UTF-8 bytes, so decode(encode(text))
-returns the text exactly.
+returns the text exactly, NUL characters excepted: decode drops them (a model can emit the <0x00>
+byte piece, and no CSV row can hold NUL portably; Python 3.10's csv writer refuses it).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class SentencePieceTokenizer:
         return list(self.sp.encode(text, out_type=int))
 
     def decode(self, ids: Sequence[int]) -> str:
-        return str(self.sp.decode(content_ids(ids)))
+        return str(self.sp.decode(content_ids(ids))).replace("\x00", "")
 
     def pieces(self, text: str) -> list[str]:
         return list(self.sp.encode(text, out_type=str))

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from seqcvae.errors import DataError
 from seqcvae.tokenizers.base import Vocabulary, content_ids
 
 # Order matters: bracket atoms first, then two-letter elements, then %nn ring bonds, then single chars.
@@ -14,12 +15,19 @@ SMILES_PATTERN = re.compile(
 )
 
 
+class UnreadableSmilesError(DataError, ValueError):
+    """A SMILES string with characters the regex tokenizer cannot read (a user error, so a DataError;
+    also a ValueError, which the data pipeline counts as an untokenizable row)."""
+
+
 def split_smiles(smiles: str) -> list[str]:
-    """Split a SMILES string into tokens; raises ValueError if characters are left over."""
+    """Split a SMILES string into tokens; raises UnreadableSmilesError if characters are left over."""
     tokens = SMILES_PATTERN.findall(smiles)
     if "".join(tokens) != smiles:
         leftover = SMILES_PATTERN.sub("", smiles)
-        raise ValueError(f"SMILES {smiles!r} has characters the tokenizer cannot read: {leftover!r}")
+        raise UnreadableSmilesError(
+            f"SMILES {smiles!r} has characters the tokenizer cannot read: {leftover!r}"
+        )
     return tokens
 
 

@@ -89,7 +89,7 @@ def test_spearman_helper_on_known_values():
     assert _spearman([1, 2, 3], [5, 5, 9]) == pytest.approx(np.sqrt(3) / 2)  # ties share rank 1.5
 
 
-def test_tiny_model_follows_its_logp_condition(tmp_path):
+def test_tiny_model_follows_its_logp_condition(tmp_path, one_thread):
     """200 steps (about 10 s): measured LogP rises with the requested LogP.
 
     Over 12 training/sampling seeds this model scored Spearman 0.50-0.71 and a gap of 1.2-2.5."""
@@ -105,7 +105,7 @@ def test_tiny_model_follows_its_logp_condition(tmp_path):
 
 
 @pytest.mark.slow
-def test_trained_model_follows_its_logp_condition_closely(tmp_path):
+def test_trained_model_follows_its_logp_condition_closely(tmp_path, one_thread):
     """800 steps with the shipped condition dropout (about 40 s): a strong, valid model."""
     gen = _train_logp_model(tmp_path / "run", "train.max_steps=800", "train.lr=0.005")
     targets, measured, validity = _measure(gen, seeds=(0, 1))

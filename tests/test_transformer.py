@@ -4,6 +4,8 @@ import torch
 from seqcvae.generation.beam import beam_search
 from seqcvae.models.cvae import CVAE, CVAEShape
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DECODERS = ["gru", "transformer", "transformer:prefix:3", "transformer:memory:1", "transformer:memory:3"]
 
 

@@ -21,6 +21,8 @@ from seqcvae.config import load_config
 from seqcvae.generation.generator import Generator
 from seqcvae.training.trainer import train
 
+pytestmark = pytest.mark.chem  # samples are measured with RDKit
+
 TARGETS = np.linspace(0.0, 4.0, 400)  # LogP of the sample: 5th-95th percentile about 1.0-3.8
 
 

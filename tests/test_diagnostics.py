@@ -14,6 +14,8 @@ from seqcvae.data.conditions import EncodedConditions
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.evaluation.diagnostics import evaluate_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 FIRST = 4  # first ordinary token id (0-3: pad, bos, eos, unk)
 VOCAB = 10
 

@@ -30,6 +30,30 @@ def test_save_load_identical_logits(tiny_run, tmp_path):
     assert again.conditions.to_dict() == gen.conditions.to_dict()
 
 
+def test_saved_model_equals_the_trained_model_in_memory(tmp_path, one_thread):
+    """checkpoints/last holds exactly the weights the trainer ended with: the loaded model has
+    the same tensors, logits and samples as the in-memory one."""
+    from seqcvae.config import load_config
+    from seqcvae.training.setup import prepare_run_data
+    from seqcvae.training.trainer import Trainer
+
+    cfg = load_config("smiles_tiny", ["train.max_steps=12", "train.device=cpu"])
+    prepared = prepare_run_data(cfg)
+    trainer = Trainer(cfg, tmp_path, prepared, log=lambda _m: None, progress=False)
+    trainer.fit()
+    trained = trainer.model.eval()
+    loaded = Generator.load(tmp_path, which="last", precision="fp32")
+    mine, theirs = trained.state_dict(), loaded.model.state_dict()
+    assert list(mine) == list(theirs)
+    assert all(torch.equal(mine[k].cpu(), theirs[k]) for k in mine)
+    in_memory = Generator(trained, prepared.tokenizer, prepared.conditions, cfg)
+    assert torch.equal(_logits(in_memory), _logits(loaded))
+    request = {"LogP": 2.0, "MolWt": 300.0}
+    assert in_memory.sample_sequences([request] * 8, seed=5) == loaded.sample_sequences([request] * 8, seed=5)
+    assert loaded.tokenizer.to_dict() == prepared.tokenizer.to_dict()
+    assert loaded.conditions.to_dict() == prepared.conditions.to_dict()
+
+
 def test_resolves_run_dir_and_missing_paths(tiny_run, tmp_path):
     assert load_checkpoint(tiny_run, which="last").path.name == "last"
     with pytest.raises(CheckpointError, match="does not exist"):

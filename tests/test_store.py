@@ -58,10 +58,7 @@ def test_run_datasets_equal_token_dataset_build(tmp_path: Path) -> None:
     cfg.data.cache_dir = str(tmp_path / "c")
     prep = prepare_run_data(cfg)
     mem = prepare_table(SAMPLE, cfg.data)
-    perm = np.random.default_rng(cfg.train.seed).permutation(len(mem))
-    n_val = int(round(len(mem) * cfg.data.val_fraction))
-    val_rows = np.sort(perm[:n_val])
-    part = mem.subset(val_rows)
+    part = mem.subset(prep.val.rows)  # the rows the split held out, rebuilt in memory
     enc = prep.conditions.encode_columns(part.columns, part.tag_columns, len(part))
     ref, _ = TokenDataset.build(part.sequences, prep.tokenizer, enc, cfg.data.max_length, "drop")
     assert len(ref) == len(prep.val)
@@ -72,6 +69,29 @@ def test_run_datasets_equal_token_dataset_build(tmp_path: Path) -> None:
     assert bool((b1.tokens == b2.tokens).all()) and bool((b1.cond_values == b2.cond_values).all())
     assert list(prep.reference_smiles()) == sorted(set(mem.canonical))
     assert len(prep.train) + len(prep.val) == len(mem)
+
+
+def test_validation_split_is_a_seeded_random_fraction(tmp_path: Path) -> None:
+    """Without data.val_path: val_fraction of the rows, disjoint from training, together all of
+    them, each in file order; the same split for the same seed, another for another seed."""
+
+    def split(seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        cfg = RunConfig()
+        cfg.data.train_path, cfg.data.limit, cfg.data.cache_dir = str(SAMPLE), 600, str(tmp_path / "c")
+        cfg.data.val_fraction, cfg.train.seed = fraction, seed
+        prep = prepare_run_data(cfg)
+        assert len(prep.stores[0]) == 600  # no row of this sample is dropped
+        return prep.train.rows, prep.val.rows
+
+    train, val = split(0, 0.05)
+    assert len(val) == 30 and len(train) == 570
+    assert not set(train) & set(val)
+    assert sorted([*train, *val]) == list(range(600))
+    assert list(train) == sorted(train) and list(val) == sorted(val)
+    assert val.max() - val.min() > 300  # spread over the file, not its first or last rows
+    assert len(split(0, 0.25)[1]) == 150
+    again, other = split(0, 0.05)[1], split(1, 0.05)[1]
+    assert list(again) == list(val) and list(other) != list(val)
 
 
 def test_token_chunks_are_memory_mapped_views(tmp_path: Path) -> None:

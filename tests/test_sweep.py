@@ -6,13 +6,23 @@ import math
 import tracemalloc
 from typing import Any
 
+import numpy as np
 import pytest
 
 from seqcvae.cli import main
 from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.sweep import SweepSpec, load_spec, parse_values, plan_sweep, run_sweep
-from seqcvae.sweep.runner import SweepPlan, merge, run_targets, sample_header, summarise_target
+from seqcvae.sweep.runner import (
+    DEFAULT_TOLERANCE_FRACTION,
+    SweepPlan,
+    merge,
+    run_targets,
+    sample_header,
+    summarise_target,
+)
+from seqcvae.text.metrics import distinct_n
+from seqcvae.training.setup import prepare_run_data
 
 MB = 1_000_000
 
@@ -164,8 +174,13 @@ def test_plan_sweep_checks_against_the_model(tiny_gen):
     plan = plan_sweep(tiny_gen, SweepSpec.from_dict({"targets": {"LogP": "0:4:3"}, "fixed": {"MolWt": 300}}))
     assert plan.continuous == ["LogP"] and plan.tags == []
     assert plan.measured == ["LogP", "MolWt"]
-    (logp,) = (c for c in tiny_gen.conditions.continuous if c.name == "LogP")
-    assert plan.tolerance["LogP"] == pytest.approx(0.05 * (logp.maximum - logp.minimum))
+    # Default tolerance, as documented: 5% of the property's range over the training rows.
+    prep = prepare_run_data(tiny_gen.config, tiny_gen.tokenizer.to_dict(), tiny_gen.conditions.to_dict())
+    logp = prep.stores[0].columns(prep.train.rows)["LogP"]
+    assert plan.tolerance["LogP"] == pytest.approx(0.05 * float(logp.max() - logp.min()))
+    assert DEFAULT_TOLERANCE_FRACTION == 0.05  # the value spec.py and README document
+    given = plan_sweep(tiny_gen, SweepSpec.from_dict({"targets": {"LogP": "1"}, "tolerance": {"LogP": 0.3}}))
+    assert given.tolerance["LogP"] == 0.3
     assert [r["LogP"] for r in plan.requests] == [0.0, 2.0, 4.0]
     assert all(r["MolWt"] == 300 for r in plan.requests)
     cases: list[tuple[dict[str, Any], str]] = [
@@ -460,7 +475,10 @@ def test_summarise_target_numbers():
     assert s["uniqueness"] == pytest.approx(3 / 4)
     assert s["novelty"] == pytest.approx(2 / 3)
     assert s["LogP_mean"] == pytest.approx(1.3125)
-    assert s["LogP_std"] == pytest.approx(0.4800716093)
+    # Spread of the valid samples' measured values: the population std (ddof 0), on purpose, as
+    # the descriptive spread of these n samples (numpy's default), not an estimate for a population.
+    assert s["LogP_std"] == pytest.approx(np.std([1.5, 0.75, 2.0, 1.0], ddof=0))
+    assert s["LogP_std"] != pytest.approx(np.std([1.5, 0.75, 2.0, 1.0], ddof=1))
     assert s["LogP_mae"] == pytest.approx((0.5 + 0.25 + 1.0 + 0.0) / 4)
     assert s["LogP_hit_rate"] == pytest.approx(3 / 4)
     assert s["MolWt_mae"] == pytest.approx((5 + 20 + 0 + 10) / 4)
@@ -515,8 +533,18 @@ def text_run(tmp_path_factory):
     return out
 
 
-def test_text_tag_sweep(text_run, tmp_path, capsys):
+def test_text_tag_sweep(text_run, tmp_path, capsys, monkeypatch):
     pytest.importorskip("sklearn")
+    from seqcvae.text.metrics import StyleClassifier
+
+    fitted: list[StyleClassifier] = []  # the sweep's own classifier
+    fit = StyleClassifier.fit
+
+    def recording_fit(self, texts, tags):
+        fitted.append(self)
+        return fit(self, texts, tags)
+
+    monkeypatch.setattr(StyleClassifier, "fit", recording_fit)
     spec_file = tmp_path / "sweep.toml"
     spec_file.write_text("[sample]\nmax_length = 12\n", encoding="utf-8")
     out = tmp_path / "sweep"
@@ -525,13 +553,19 @@ def test_text_tag_sweep(text_run, tmp_path, capsys):
     assert "sentiment accuracy" in capsys.readouterr().out
     summary = _rows(out / "summary.csv")
     assert [s["target_sentiment"] for s in summary] == ["pos", "neg"]
-    for s in summary:
-        for col in ("distinct_1", "distinct_2", "sentiment_style_accuracy"):
-            assert 0.0 <= float(s[col]) <= 1.0, col
-        assert "validity" not in s
     samples = _rows(out / "samples.csv")
     assert list(samples[0]) == ["target_index", "index", "sequence", "target_sentiment"]
     assert [r["target_sentiment"] for r in samples] == ["pos"] * 4 + ["neg"] * 4
+    # Each summary row describes its own four samples; style accuracy is that of the classifier
+    # (trained on the run's training file) on them, against the row's tag.
+    (style,) = fitted
+    for s in summary:
+        texts = [r["sequence"] for r in samples if r["target_sentiment"] == s["target_sentiment"]]
+        assert float(s["distinct_1"]) == pytest.approx(distinct_n(texts, 1), rel=1e-5)
+        assert float(s["distinct_2"]) == pytest.approx(distinct_n(texts, 2), rel=1e-5)
+        expected = style.accuracy(texts, {"sentiment": [s["target_sentiment"]] * 4})["sentiment"]
+        assert float(s["sentiment_style_accuracy"]) == pytest.approx(expected, rel=1e-5)
+        assert "validity" not in s
     assert not (out / "molecules").exists()
 
 

@@ -87,9 +87,11 @@ def evaluate_model(
         tokens += int(b.lengths.sum())
     mu_all, lv_all = torch.cat(mus), torch.cat(logvars)
     au = int((mu_all.var(dim=0) >= 0.01).sum()) if len(mu_all) > 1 else 0
-    # Aggregate posterior log q(z) for one z per sequence, over (a subsample of) all posteriors.
+    # Aggregate posterior log q(z) for one z per sequence, over (a random subsample of) all
+    # posteriors: batches come sorted by length, so the first rows would be the shortest ones.
     m = min(len(mu_all), 2000)
-    mu_s, lv_s = mu_all[:m], lv_all[:m]
+    pick = torch.randperm(len(mu_all), generator=gen)[:m] if m < len(mu_all) else torch.arange(m)
+    mu_s, lv_s = mu_all[pick], lv_all[pick]
     z = mu_s + torch.randn(mu_s.shape, generator=gen) * (0.5 * lv_s).exp()
     log_q = torch.stack([_log_normal(z[i : i + 1], mu_s, lv_s) for i in range(m)])  # (m, m)
     log_qz = torch.logsumexp(log_q, dim=1) - math.log(m)

@@ -78,7 +78,7 @@ def test_validation_split_is_a_seeded_random_fraction(tmp_path: Path) -> None:
     def split(seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
         cfg = RunConfig()
         cfg.data.train_path, cfg.data.limit, cfg.data.cache_dir = str(SAMPLE), 600, str(tmp_path / "c")
-        cfg.data.val_fraction, cfg.train.seed = fraction, seed
+        cfg.data.val_fraction, cfg.data.split_seed = fraction, seed
         prep = prepare_run_data(cfg)
         assert len(prep.stores[0]) == 600  # no row of this sample is dropped
         return prep.train.rows, prep.val.rows

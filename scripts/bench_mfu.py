@@ -23,8 +23,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from seqcvae.models.checkpoint import load_checkpoint  # noqa: E402
 from seqcvae.models.cvae import CVAE, CVAEShape  # noqa: E402
-from seqcvae.training.checkpoint import load_checkpoint  # noqa: E402
 
 
 def peak_gflops(dtype: torch.dtype, n: int = 2048) -> float:

@@ -79,7 +79,7 @@ def main() -> None:
         run = Path(args.run)
     else:
         from seqcvae.config import load_config
-        from seqcvae.training.trainer import train
+        from seqcvae.recipes.train import train
 
         t0 = time.perf_counter()
         run = train(load_config("smiles_default", args.overrides), Path(args.out), progress=False)

@@ -40,8 +40,9 @@ from bench_mfu import matmul_weights, peak_gflops  # noqa: E402
 from seqcvae.chem.mol import canonicalize  # noqa: E402
 from seqcvae.chem.properties import analyse_many  # noqa: E402
 from seqcvae.config import load_config  # noqa: E402
+from seqcvae.data.splits import prepare_run_data  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
-from seqcvae.training.setup import prepare_run_data  # noqa: E402
+from seqcvae.recipes.train import diagnostics_validator  # noqa: E402
 from seqcvae.training.trainer import Trainer  # noqa: E402
 
 PRESETS = {
@@ -111,7 +112,7 @@ def main() -> None:
     cfg = load_config("smiles_default", overrides)
     prepared = prepare_run_data(cfg, workers=2)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-speed-"))
-    trainer = Trainer(cfg, run_dir, prepared, progress=False)
+    trainer = Trainer(cfg, run_dir, prepared, validate=diagnostics_validator(cfg), progress=False)
     n_params = sum(p.numel() for p in trainer.model.parameters())
     result: dict = {
         "preset": args.preset,

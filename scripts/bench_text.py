@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from seqcvae.config import load_config  # noqa: E402
 from seqcvae.evaluation.report import evaluate_run, format_report  # noqa: E402
-from seqcvae.training.trainer import train  # noqa: E402
+from seqcvae.recipes.train import train  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "text"
 

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seqcvae.config import load_config  # noqa: E402
+from seqcvae.data.splits import prepare_run_data  # noqa: E402
 from seqcvae.generation.sampling import decode_tokens  # noqa: E402
-from seqcvae.training.setup import prepare_run_data  # noqa: E402
+from seqcvae.recipes.train import diagnostics_validator  # noqa: E402
 from seqcvae.training.trainer import Trainer  # noqa: E402
 
 
@@ -37,7 +38,9 @@ def main() -> None:
     cfg = load_config("smiles_default", ["data.limit=8000", *args.overrides])
     bs = args.batch_size or cfg.train.batch_size
     prepared = prepare_run_data(cfg)
-    trainer = Trainer(cfg, Path("/tmp/seqcvae-profile"), prepared, progress=False)
+    trainer = Trainer(
+        cfg, Path("/tmp/seqcvae-profile"), prepared, validate=diagnostics_validator(cfg), progress=False
+    )
     if args.bf16:
         trainer.model.set_matmul_dtype(torch.bfloat16)
     batches = prepared.train.batches(bs, 0, 0)

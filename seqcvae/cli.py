@@ -30,8 +30,8 @@ RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes", "train.de
 
 def cmd_train(args: argparse.Namespace) -> int:
     from seqcvae.config import load_config
+    from seqcvae.recipes.train import train
     from seqcvae.training.distributed import env_info
-    from seqcvae.training.trainer import train
 
     if args.device:
         args.overrides = [*args.overrides, f"train.device={args.device}"]
@@ -88,7 +88,7 @@ def _check_replaceable(path: Path) -> None:
 
 def config_for_resume(run_dir: str) -> Any:
     from seqcvae.config import RunConfig
-    from seqcvae.training.checkpoint import load_checkpoint
+    from seqcvae.models.checkpoint import load_checkpoint
 
     return RunConfig.from_stored(load_checkpoint(run_dir, which="last").config)
 
@@ -380,7 +380,7 @@ def _sweep_summary(overall: dict[str, Any], out: str) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from seqcvae.training.checkpoint import load_checkpoint
+    from seqcvae.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint, which=args.which)
     info = {

@@ -6,7 +6,7 @@ import torch
 
 from seqcvae.errors import CheckpointError
 from seqcvae.generation.generator import Generator
-from seqcvae.training.checkpoint import CheckpointData, load_checkpoint, save_checkpoint
+from seqcvae.models.checkpoint import CheckpointData, load_checkpoint, save_checkpoint
 
 
 def _logits(gen: Generator) -> torch.Tensor:
@@ -34,12 +34,14 @@ def test_saved_model_equals_the_trained_model_in_memory(tmp_path, one_thread):
     """checkpoints/last holds exactly the weights the trainer ended with: the loaded model has
     the same tensors, logits and samples as the in-memory one."""
     from seqcvae.config import load_config
-    from seqcvae.training.setup import prepare_run_data
+    from seqcvae.data.splits import prepare_run_data
+    from seqcvae.recipes.train import diagnostics_validator
     from seqcvae.training.trainer import Trainer
 
     cfg = load_config("smiles_tiny", ["train.max_steps=12", "train.device=cpu"])
     prepared = prepare_run_data(cfg)
-    trainer = Trainer(cfg, tmp_path, prepared, log=lambda _m: None, progress=False)
+    validate = diagnostics_validator(cfg)
+    trainer = Trainer(cfg, tmp_path, prepared, validate=validate, log=lambda _m: None, progress=False)
     trainer.fit()
     trained = trainer.model.eval()
     loaded = Generator.load(tmp_path, which="last", precision="fp32")
@@ -103,7 +105,7 @@ def test_pickle_in_place_of_weights_is_never_executed(tiny_run, tmp_path):
 def test_crash_during_write_keeps_previous_checkpoint(tiny_run, tmp_path, monkeypatch):
     dst = _copy(tiny_run, tmp_path)
     ckpt = load_checkpoint(dst)
-    import seqcvae.training.checkpoint as mod
+    import seqcvae.models.checkpoint as mod
 
     def boom(*a, **k):
         raise OSError("disk full")

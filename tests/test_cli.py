@@ -104,7 +104,7 @@ def test_resume_continues_to_same_weights(tmp_path, monkeypatch):
     makes the budget's step count reproducible: 3 s = 24 steps, planned at the first checkpoint."""
     import torch
 
-    from seqcvae.training.checkpoint import load_checkpoint
+    from seqcvae.models.checkpoint import load_checkpoint
     from tests.fakeclock import FakeClock, install
 
     straight, split = tmp_path / "straight", tmp_path / "split"

@@ -32,7 +32,7 @@ def mixed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
     """A tiny run on a file whose LogP column is minus RDKit's LogP, whose TPSA column is RDKit's,
     with a pIC50 column measured elsewhere, and no MolWt column (so seqcvae computes it)."""
     from seqcvae.config import load_config
-    from seqcvae.training.trainer import train
+    from seqcvae.recipes.train import train
 
     tmp = tmp_path_factory.mktemp("sources")
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ import torch
 
 from seqcvae.config import load_config
 from seqcvae.generation.generator import Generator
-from seqcvae.training.trainer import train
+from seqcvae.recipes.train import train
 
 pytestmark = pytest.mark.chem  # samples are measured with RDKit
 

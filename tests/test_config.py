@@ -15,7 +15,7 @@ from seqcvae.config import (
     parse_override,
 )
 from seqcvae.errors import ConfigError
-from seqcvae.training.checkpoint import load_checkpoint
+from seqcvae.models.checkpoint import load_checkpoint
 
 
 @pytest.mark.parametrize("name", BUILTIN_CONFIGS)

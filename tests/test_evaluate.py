@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from seqcvae.cli import main
+from seqcvae.data.splits import prepare_run_data
 from seqcvae.evaluation.diagnostics import _exact_reconstructions, evaluate_model
 from seqcvae.generation.generator import Generator
-from seqcvae.training.checkpoint import load_checkpoint
-from seqcvae.training.setup import prepare_run_data
+from seqcvae.models.checkpoint import load_checkpoint
 from tests.conftest import read_sample
 
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from seqcvae.training.checkpoint import load_checkpoint
+from seqcvae.models.checkpoint import load_checkpoint
 
 
 def test_ctrl_c_saves_checkpoint_and_resume_continues(tmp_path):

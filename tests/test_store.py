@@ -11,10 +11,10 @@ import pytest
 from seqcvae.config import DataConfig, RunConfig
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.prepare import prepare_table
+from seqcvae.data.splits import prepare_run_data
 from seqcvae.data.store import open_store
 from seqcvae.errors import DataError
 from seqcvae.tokenizers import SmilesTokenizer
-from seqcvae.training.setup import prepare_run_data
 
 from .conftest import SAMPLE
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from seqcvae.cli import main
+from seqcvae.data.splits import prepare_run_data
 from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.sweep import SweepSpec, load_spec, parse_values, plan_sweep, run_sweep
@@ -22,7 +23,6 @@ from seqcvae.sweep.runner import (
     summarise_target,
 )
 from seqcvae.text.metrics import distinct_n
-from seqcvae.training.setup import prepare_run_data
 
 MB = 1_000_000
 

@@ -158,8 +158,8 @@ def test_transfer_decodes_under_the_target_tag(text_run, tmp_path, capsys):
 def test_over_long_sentences_dropped_and_counted(text_run):
     """data.max_length=32, too_long=drop: the summary counts the training sentences over 32
     tokens, and no sentence of either split is longer."""
-    from seqcvae.training.checkpoint import load_checkpoint
-    from seqcvae.training.setup import prepare_run_data, resolve_data_path
+    from seqcvae.data.splits import prepare_run_data, resolve_data_path
+    from seqcvae.models.checkpoint import load_checkpoint
 
     gen_cfg = load_checkpoint(text_run)
     summary = gen_cfg.meta["data_summary"]
@@ -237,8 +237,8 @@ def test_evaluate_text_run(text_run, capsys, monkeypatch):
 
 
 def _held_out_sentences(run):
+    from seqcvae.data.splits import prepare_run_data
     from seqcvae.generation.generator import Generator
-    from seqcvae.training.setup import prepare_run_data
 
     gen = Generator.load(run)
     return gen, prepare_run_data(gen.config, gen.tokenizer.to_dict(), gen.conditions.to_dict()).val_data

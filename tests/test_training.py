@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from seqcvae.cli import main
-from seqcvae.training.checkpoint import load_checkpoint
+from seqcvae.models.checkpoint import load_checkpoint
 from tests.conftest import tiny_overrides
 from tests.fakeclock import FakeClock, install
 
@@ -78,7 +78,7 @@ def test_config_json_records_the_run_directory(tiny_run):
 
 def test_validation_rows_do_not_follow_train_seed():
     from seqcvae.config import load_config
-    from seqcvae.training.setup import prepare_run_data
+    from seqcvae.data.splits import prepare_run_data
 
     def val_rows(*overrides: str) -> list[int]:
         return prepare_run_data(load_config("smiles_tiny", list(overrides))).val.rows.tolist()

@@ -20,11 +20,11 @@ import numpy as np
 from seqcvae.chem.moses import SetStats, molecule_metrics, reference_cache_path, set_stats
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.prepare import PreparedData, prepare_table
+from seqcvae.data.splits import prepare_run_data, resolve_data_path
 from seqcvae.data.tables import read_sequences
 from seqcvae.errors import ConfigError, DataError
 from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.generation.generator import Generator
-from seqcvae.training.setup import prepare_run_data, resolve_data_path
 
 
 def _held_out(gen: Generator, data: str | None) -> tuple[TokenDataset, PreparedData]:
@@ -182,7 +182,7 @@ def default_moses_references() -> dict[str, str]:
     """The MOSES test and scaffold-test splits: data/moses_full/ when scripts/prepare_moses_full.py
     has written it, else the shipped 5,000-molecule sample of the test split (no scaffold split).
     Empty when neither is there (an installed package without the data folder)."""
-    from seqcvae.training.setup import resolve_data_path
+    from seqcvae.data.splits import resolve_data_path
 
     out: dict[str, str] = {}
     for name, candidates in (

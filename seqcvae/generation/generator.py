@@ -20,9 +20,9 @@ from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, SeqCVAEError
 from seqcvae.formatting import format_cell
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
+from seqcvae.models.checkpoint import load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.tokenizers import Tokenizer, load_tokenizer
-from seqcvae.training.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Generator:
             self.condition_sources.update(dict.fromkeys(unknown, "file"))
             return
         from seqcvae.data.prepare import property_sources
-        from seqcvae.training.setup import resolve_data_path
+        from seqcvae.data.splits import resolve_data_path
 
         train_path = self.config.data.train_path
         try:

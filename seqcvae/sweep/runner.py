@@ -168,8 +168,8 @@ def _style_classifier(gen: Generator, tags: list[str]) -> Any:
     if not tags:
         return None
     from seqcvae.data.prepare import prepare_table
+    from seqcvae.data.splits import resolve_data_path
     from seqcvae.text.metrics import StyleClassifier
-    from seqcvae.training.setup import resolve_data_path
 
     try:
         train = prepare_table(resolve_data_path(gen.config.data.train_path), gen.config.data)

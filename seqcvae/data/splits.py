@@ -37,7 +37,7 @@ def train_tokenizer(cfg: RunConfig, texts: Iterable[str]) -> Tokenizer:
 
 
 @dataclass
-class Prepared:
+class RunData:
     tokenizer: Tokenizer
     conditions: ConditionSpace
     train: TokenDataset
@@ -117,7 +117,7 @@ def prepare_run_data(
     conditions_state: dict | None = None,
     workers: int = 1,
     log: Callable[[str], None] | None = None,
-) -> Prepared:
+) -> RunData:
     """Check, cache and split the data; fit (or restore, when resuming) tokenizer and conditions.
 
     Rows come from the memory-mapped store (seqcvae.data.store): built on the first run, reused
@@ -184,4 +184,4 @@ def prepare_run_data(
     if d.val_path:
         summary += f"; validation file: {val_store.skip_summary()}"
     val_data = val_store.prepared(val_rows)
-    return Prepared(tokenizer, conditions, datasets[0], datasets[1], val_data, stores, summary)
+    return RunData(tokenizer, conditions, datasets[0], datasets[1], val_data, stores, summary)

@@ -1,0 +1,1 @@
+"""One orchestrator per command: wires data, models, training and evaluation; no argparse."""

@@ -1,0 +1,154 @@
+"""The train recipe: resume config merge, run data, the data cache across processes, the run
+directory (config.json, reference SMILES), the trainer with its injected validation, log lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from seqcvae.config import RunConfig
+from seqcvae.data.dataset import TokenDataset
+from seqcvae.data.splits import prepare_run_data
+from seqcvae.devices import pick_device
+from seqcvae.evaluation.diagnostics import evaluate_model
+from seqcvae.models.checkpoint import load_checkpoint
+from seqcvae.models.cvae import CVAE
+from seqcvae.training import distributed
+from seqcvae.training.trainer import Trainer, Validator
+
+
+def diagnostics_validator(cfg: RunConfig) -> Validator:
+    """Validation diagnostics on the first val_max_sequences in file order (batches are
+    length-sorted only within them, so the subset is not biased towards short sequences):
+    ELBO (one posterior sample, fixed seed), IW-NLL with val_iw_samples, KL, active units,
+    mutual information and greedy reconstruction accuracy."""
+    t = cfg.train
+
+    def validate(model: CVAE, ds: TokenDataset) -> dict[str, float]:
+        return evaluate_model(
+            model, ds, k=t.val_iw_samples, batch_size=512, max_sequences=t.val_max_sequences, seed=12345
+        )
+
+    return validate
+
+
+def write_reference(run_dir: Path, canonical: Iterable[str]) -> None:
+    """Sorted distinct canonical training SMILES, for novelty at generation time (the run needs no
+    data file), and next to them reference_smiles.json: the RDKit version whose canonical form they
+    are in (another RDKit may write some molecules differently) and their number."""
+    import json
+
+    from seqcvae.chem.properties import rdkit_version
+
+    path = run_dir / "reference_smiles.txt.gz"
+    tmp = path.with_suffix(".tmp")
+    n = 0
+    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        for smi in canonical:
+            fh.write(smi + "\n")
+            n += 1
+    meta = run_dir / "reference_smiles.json"
+    meta_tmp = meta.with_suffix(".tmp")
+    meta_tmp.write_text(json.dumps({"rdkit": rdkit_version(), "molecules": n}, indent=2), encoding="utf-8")
+    tmp.replace(path)
+    meta_tmp.replace(meta)
+
+
+def train(
+    cfg: RunConfig,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> Path:
+    """Train (or resume) a run; returns the run directory.
+
+    Launched by torchrun (WORLD_SIZE > 1), every process trains on its share of each batch and
+    the process of rank 0 alone logs, validates and writes the run directory.
+    """
+    info = distributed.env_info()
+    if info.enabled:
+        distributed.init(pick_device(distributed.device_for(cfg.train.device, info)))
+        if not info.is_main:
+            log, progress = (lambda _msg: None), False
+    try:
+        return _train(cfg, run_dir, resume, log, progress, info)
+    finally:
+        distributed.shutdown()
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path | None,
+    resume: bool,
+    log: Callable[[str], None],
+    progress: bool,
+    info: distributed.DistInfo,
+) -> Path:
+    import json
+
+    run_dir = Path(run_dir or cfg.output_dir)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(run_dir, which="last", with_train_state=True)
+        saved = RunConfig.from_stored(ckpt.config)
+        # Only the budget and the device may differ from the saved run (the CLI enforces this).
+        saved.train.epochs, saved.train.max_steps, saved.train.max_minutes, saved.train.device = (
+            cfg.train.epochs,
+            cfg.train.max_steps,
+            cfg.train.max_minutes,
+            cfg.train.device,
+        )
+        cfg = saved
+    # config.json and the checkpoints record where the run really is (--out, or a moved run).
+    cfg = dataclasses.replace(cfg, output_dir=str(run_dir))
+    if not info.is_main:  # the main process builds the data cache; the others then read it
+        distributed.barrier()
+    prepared = prepare_run_data(
+        cfg, ckpt.tokenizer if ckpt else None, ckpt.conditions if ckpt else None, workers=2, log=log
+    )
+    if info.is_main:
+        distributed.barrier()
+    log(
+        f"data: {prepared.data_summary}; train {len(prepared.train)}, "
+        f"validation {len(prepared.val)}; vocabulary {prepared.tokenizer.vocab_size} tokens"
+    )
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
+        if prepared.kind == "smiles" and not resume:
+            write_reference(run_dir, prepared.reference_smiles())
+    trainer = Trainer(
+        cfg,
+        run_dir,
+        prepared,
+        validate=diagnostics_validator(cfg),
+        log=log,
+        progress=progress,
+        dist_info=info,
+    )
+    if ckpt is not None:
+        trainer.restore(ckpt)
+        log(f"resumed from {ckpt.path} at step {trainer.step} (epoch {trainer.epoch})")
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    m = cfg.model
+    if trainer.autocast:
+        products = "bf16 autocast"
+    elif "gru" in (m.encoder, m.decoder):
+        products = f"{trainer.precision_label} GRU products"
+        if "transformer" in (m.encoder, m.decoder):
+            products += ", fp32 Transformer layers"
+    else:
+        products = "fp32 Transformer layers"
+    where = f"{info.world_size} processes ({trainer.device.type})" if info.enabled else str(trainer.device)
+    log(f"model: {n_params / 1e6:.2f}M parameters on {where}, {products}")
+    result = trainer.fit()
+    if info.is_main:
+        (run_dir / "train_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    log(
+        f"done: step {result['step']}, best validation ELBO {result['best_val_elbo']:.3f}; "
+        f"run directory {run_dir}"
+    )
+    return run_dir

@@ -4,6 +4,7 @@ information and the likelihood bounds have closed-form or numerically exact valu
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from torch import nn
 from seqcvae.data.conditions import EncodedConditions
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.evaluation.diagnostics import evaluate_model
+from seqcvae.tokenizers.base import PAD
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,6 +35,7 @@ class KnownPosteriors(nn.Module):
         self._prior = None if prior is None else tuple(torch.tensor(p, dtype=torch.float32) for p in prior)
         self.prior = None if prior is None else nn.Identity()  # evaluate_model only tests "is not None"
         self.anchor = nn.Parameter(torch.zeros(1))  # evaluate_model reads the device off a parameter
+        self.shape = SimpleNamespace(pad_id=PAD)  # the loss ignores padding by the model's pad id
 
     def embed_conditions(self, values: torch.Tensor, present: torch.Tensor, tags: torch.Tensor):
         return torch.zeros(values.shape[0], 0)

@@ -76,7 +76,7 @@ def _loss(model: CVAE, tokens: torch.Tensor, lengths: torch.Tensor, c_args) -> t
 
     c = model.embed_conditions(*c_args)
     mu, logvar = model.encode(tokens, lengths, c)
-    rec = reconstruction_nll(model.decode(tokens[:, :-1], mu, c), tokens[:, 1:])
+    rec = reconstruction_nll(model.decode(tokens[:, :-1], mu, c), tokens[:, 1:], model.shape.pad_id)
     return (rec + gaussian_kl(mu, logvar).sum(-1)).sum()
 
 

@@ -66,8 +66,8 @@ def evaluate_model(
         log_w = []
         for i in range(k):
             eps = torch.randn(mu.shape, generator=gen).to(device)
-            z = mu + eps * (0.5 * logvar).exp()
-            rec = reconstruction_nll(model.decode(b.tokens[:, :-1], z, c), targets)
+            z = CVAE.reparameterise(mu, logvar, eps)
+            rec = reconstruction_nll(model.decode(b.tokens[:, :-1], z, c), targets, model.shape.pad_id)
             if i == 0:
                 rec_sum += float(rec.sum())
             log_w.append(-rec + _log_normal(z, pm, plv) - _log_normal(z, mu, logvar))
@@ -92,7 +92,7 @@ def evaluate_model(
     m = min(len(mu_all), 2000)
     pick = torch.randperm(len(mu_all), generator=gen)[:m] if m < len(mu_all) else torch.arange(m)
     mu_s, lv_s = mu_all[pick], lv_all[pick]
-    z = mu_s + torch.randn(mu_s.shape, generator=gen) * (0.5 * lv_s).exp()
+    z = CVAE.reparameterise(mu_s, lv_s, torch.randn(mu_s.shape, generator=gen))
     log_q = torch.stack([_log_normal(z[i : i + 1], mu_s, lv_s) for i in range(m)])  # (m, m)
     log_qz = torch.logsumexp(log_q, dim=1) - math.log(m)
     mi = neg_entropy / n - float(log_qz.mean())

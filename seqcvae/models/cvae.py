@@ -11,36 +11,44 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from seqcvae.config import ModelConfig
 from seqcvae.models.conditioning import ConditionEmbedder
 from seqcvae.models.decoders import GRUDecoder
 from seqcvae.models.encoders import GRUEncoder
 from seqcvae.models.gru import dropout_layer
 from seqcvae.models.transformer import TransformerDecoder, TransformerEncoder
-from seqcvae.tokenizers.base import PAD
 
 
-@dataclass
-class CVAEShape:
-    """Everything needed to rebuild the module (stored in checkpoints)."""
+@dataclass(kw_only=True)
+class CVAEShape(ModelConfig):
+    """The architecture (every ModelConfig field, defined once there) plus the sizes that come from
+    the data; everything needed to rebuild the module (stored in checkpoints' meta.json)."""
 
     vocab_size: int
     num_continuous: int
     tag_sizes: list[int]
-    embedding_dim: int = 64
-    encoder_hidden: int = 256
-    encoder_layers: int = 1
-    decoder_hidden: int = 512
-    decoder_layers: int = 1
-    latent_dim: int = 64
-    condition_dim: int = 64
-    dropout: float = 0.0
-    prior: str = "standard"
-    encoder: str = "gru"  # "gru" or "transformer" (then encoder_hidden = d_model)
-    decoder: str = "gru"  # "gru" or "transformer" (then decoder_hidden = d_model)
-    heads: int = 4
     max_positions: int = 128  # transformer: longest sequence incl. <bos>/<eos>
-    decoder_condition: str = "prefix"  # transformer decoder: "prefix" or "memory" (cross-attention)
-    condition_tokens: int = 1  # transformer decoder: vectors that (z, c) is projected to
+    pad_id: int = 0  # the tokenizer's padding id (embedding padding_idx, ignored by the loss)
+
+    @classmethod
+    def from_config(
+        cls,
+        model: ModelConfig,
+        *,
+        vocab_size: int,
+        num_continuous: int,
+        tag_sizes: list[int],
+        max_positions: int,
+        pad_id: int,
+    ) -> CVAEShape:
+        return cls(
+            **asdict(model),
+            vocab_size=vocab_size,
+            num_continuous=num_continuous,
+            tag_sizes=list(tag_sizes),
+            max_positions=max_positions,
+            pad_id=pad_id,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,49 +94,54 @@ class CVAE(nn.Module):
         super().__init__()
         self.shape = shape
         s = shape
-        self.embedding = nn.Embedding(s.vocab_size, s.embedding_dim, padding_idx=PAD)
+        self.embedding = nn.Embedding(s.vocab_size, s.embedding_dim, padding_idx=s.pad_id)
         self.embedding_dropout = dropout_layer(s.dropout)
         self.condition = ConditionEmbedder(s.num_continuous, s.tag_sizes, s.condition_dim)
         self.encoder: nn.Module
         self.decoder: GRUDecoder | TransformerDecoder
         if s.encoder == "transformer":
             self.encoder = TransformerEncoder(
-                s.embedding_dim,
-                s.encoder_hidden,
-                s.encoder_layers,
-                s.heads,
-                s.condition_dim,
-                s.latent_dim,
-                s.max_positions,
-                s.dropout,
+                embedding_dim=s.embedding_dim,
+                d_model=s.encoder_hidden,
+                layers=s.encoder_layers,
+                heads=s.heads,
+                condition_dim=s.condition_dim,
+                latent_dim=s.latent_dim,
+                max_positions=s.max_positions,
+                dropout=s.dropout,
             )
         else:
             self.encoder = GRUEncoder(
-                s.embedding_dim, s.encoder_hidden, s.encoder_layers, s.condition_dim, s.latent_dim, s.dropout
+                embedding_dim=s.embedding_dim,
+                hidden=s.encoder_hidden,
+                layers=s.encoder_layers,
+                condition_dim=s.condition_dim,
+                latent_dim=s.latent_dim,
+                dropout=s.dropout,
             )
         if s.decoder == "transformer":
             self.decoder = TransformerDecoder(
-                s.embedding_dim,
-                s.decoder_hidden,
-                s.decoder_layers,
-                s.heads,
-                s.latent_dim,
-                s.condition_dim,
-                s.vocab_size,
-                s.max_positions,
-                s.dropout,
-                s.decoder_condition,
-                s.condition_tokens,
+                embedding_dim=s.embedding_dim,
+                d_model=s.decoder_hidden,
+                layers=s.decoder_layers,
+                heads=s.heads,
+                latent_dim=s.latent_dim,
+                condition_dim=s.condition_dim,
+                vocab_size=s.vocab_size,
+                max_positions=s.max_positions,
+                dropout=s.dropout,
+                condition=s.decoder_condition,
+                condition_tokens=s.condition_tokens,
             )
         else:
             self.decoder = GRUDecoder(
-                s.embedding_dim,
-                s.decoder_hidden,
-                s.decoder_layers,
-                s.latent_dim,
-                s.condition_dim,
-                s.vocab_size,
-                s.dropout,
+                embedding_dim=s.embedding_dim,
+                hidden=s.decoder_hidden,
+                layers=s.decoder_layers,
+                latent_dim=s.latent_dim,
+                condition_dim=s.condition_dim,
+                vocab_size=s.vocab_size,
+                dropout=s.dropout,
             )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
 
@@ -156,13 +169,22 @@ class CVAE(nn.Module):
     def prior_params(self, c: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         return (None, None) if self.prior is None else self.prior(c)
 
-    def sample_prior(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ p(z | c), (B, Z)."""
-        eps = torch.randn(c.shape[0], self.shape.latent_dim, generator=generator, device=c.device)
+    @staticmethod
+    def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """z = mu + eps * sigma for a standard normal draw eps (B, Z); the one place z is formed."""
+        return mu + eps.to(mu.dtype) * (0.5 * logvar).exp()
+
+    def prior_from_noise(self, c: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """z ~ p(z | c) from a standard normal draw eps (B, Z): eps itself under the standard prior."""
         mu, logvar = self.prior_params(c)
         if mu is None or logvar is None:
             return eps
-        return mu + eps * (0.5 * logvar).exp()
+        return self.reparameterise(mu, logvar, eps)
+
+    def sample_prior(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ p(z | c), (B, Z)."""
+        eps = torch.randn(c.shape[0], self.shape.latent_dim, generator=generator, device=c.device)
+        return self.prior_from_noise(c, eps)
 
     def decode(self, decoder_inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: decoder_inputs (B, T) token ids -> logits (B, T, V)."""
@@ -185,8 +207,7 @@ class CVAE(nn.Module):
         """
         mu, logvar = self.encode(tokens, lengths, c)
         if sample_z:
-            eps = torch.randn_like(mu) if noise is None else noise.to(mu.dtype)
-            z = mu + eps * (0.5 * logvar).exp()
+            z = self.reparameterise(mu, logvar, torch.randn_like(mu) if noise is None else noise)
         else:
             z = mu
         inputs = tokens[:, :-1] if decoder_inputs is None else decoder_inputs

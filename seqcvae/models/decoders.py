@@ -24,6 +24,7 @@ class GRUDecoder(nn.Module):
 
     def __init__(
         self,
+        *,
         embedding_dim: int,
         hidden: int,
         layers: int,

@@ -15,6 +15,7 @@ class GRUEncoder(nn.Module):
 
     def __init__(
         self,
+        *,
         embedding_dim: int,
         hidden: int,
         layers: int,

@@ -5,12 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from seqcvae.tokenizers.base import PAD
 
-
-def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-sequence NLL in nats: logits (B, T, V), targets (B, T) with PAD ignored -> (B,)."""
-    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD, reduction="none")
+def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Per-sequence NLL in nats: logits (B, T, V), targets (B, T) with pad_id ignored -> (B,)."""
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id, reduction="none")
     return nll.sum(dim=1)
 
 

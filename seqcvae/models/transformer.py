@@ -119,6 +119,7 @@ class TransformerEncoder(nn.Module):
 
     def __init__(
         self,
+        *,
         embedding_dim: int,
         d_model: int,
         layers: int,
@@ -157,6 +158,7 @@ class TransformerDecoder(nn.Module):
 
     def __init__(
         self,
+        *,
         embedding_dim: int,
         d_model: int,
         layers: int,

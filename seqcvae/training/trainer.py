@@ -81,26 +81,13 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 
 def model_shape(cfg: RunConfig, prepared: RunData) -> CVAEShape:
-    m = cfg.model
-    return CVAEShape(
+    return CVAEShape.from_config(
+        cfg.model,
         vocab_size=prepared.tokenizer.vocab_size,
         num_continuous=prepared.conditions.num_continuous,
         tag_sizes=prepared.conditions.tag_sizes,
-        embedding_dim=m.embedding_dim,
-        encoder_hidden=m.encoder_hidden,
-        encoder_layers=m.encoder_layers,
-        decoder_hidden=m.decoder_hidden,
-        decoder_layers=m.decoder_layers,
-        latent_dim=m.latent_dim,
-        condition_dim=m.condition_dim,
-        dropout=m.dropout,
-        prior=m.prior,
-        encoder=m.encoder,
-        decoder=m.decoder,
-        heads=m.heads,
-        decoder_condition=m.decoder_condition,
-        condition_tokens=m.condition_tokens,
         max_positions=max(cfg.data.max_length, cfg.sample.max_length) + 2,
+        pad_id=PAD,
     )
 
 
@@ -307,7 +294,7 @@ class Trainer:
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.forward_module(b, present, tags, inputs, noise)
-            rec = reconstruction_nll(out.logits.float(), b.tokens[:, 1:])
+            rec = reconstruction_nll(out.logits.float(), b.tokens[:, 1:], self.shape.pad_id)
         kl_dim = gaussian_kl(out.mu.float(), out.logvar.float(), _f32(out.prior_mu), _f32(out.prior_logvar))
         kl_opt = free_bits_kl(kl_dim, t.free_bits)
         # Per-token ELBO of the global batch; DDP averages gradients over the W processes.

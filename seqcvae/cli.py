@@ -106,12 +106,38 @@ def print_summary(summary: dict[str, Any], seconds: float) -> None:
             )
 
 
+def _check_beam_options(args: argparse.Namespace) -> None:
+    """Beam search picks the most likely sequence: the sampling options would be ignored."""
+    if args.beam is None:
+        return
+    given = [
+        opt
+        for opt, value in (
+            ("--greedy", args.greedy or None),
+            ("--temperature", args.temperature),
+            ("--top-k", args.top_k),
+            ("--top-p", args.top_p),
+        )
+        if value is not None
+    ]
+    if given:
+        raise ConfigError(
+            f"--beam {args.beam} searches for the most likely sequence and ignores {', '.join(given)}; "
+            "drop one or the other"
+        )
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import time
 
     from seqcvae.generation.generator import Generator, write_records_csv
 
+    _check_beam_options(args)
     gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
+    if args.length_penalty is not None and not args.beam and gen.config.sample.strategy != "beam":
+        raise ConfigError(
+            f"--length-penalty {args.length_penalty:g} only ranks beam search hypotheses; add --beam K"
+        )
     request = dict(parse_condition(c) for c in args.condition)
     if args.n < 1:
         raise SeqCVAEError(f"--n {args.n}: expected a positive number of samples")
@@ -129,6 +155,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
+        length_penalty=args.length_penalty,
     )
     seconds = time.perf_counter() - t0
     if args.out:
@@ -367,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=1000)
     g.add_argument("--greedy", action="store_true", help="argmax decoding")
     g.add_argument("--beam", type=int, metavar="K", help="beam search with K beams (most likely sequence)")
+    g.add_argument(
+        "--length-penalty",
+        type=float,
+        metavar="A",
+        help="beam search ranks finished sequences by log p / length**A (default 1: per token; 0: log p)",
+    )
     g.add_argument("--temperature", type=float)
     g.add_argument("--top-k", type=int)
     g.add_argument("--top-p", type=float)

@@ -123,7 +123,7 @@ def main() -> None:
                 )
                 z = torch.randn(1000, m.shape.latent_dim, generator=torch.Generator().manual_seed(1))
                 t = time.perf_counter()
-                decode_tokens(m, z, c, settings, generator=torch.Generator().manual_seed(2))
+                decode_tokens(m, z, c, settings, seed=2)
                 sample_s[v].append(time.perf_counter() - t)
     speed = {}
     base = statistics.median(train_s["prefix:1"])

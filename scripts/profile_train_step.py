@@ -62,7 +62,7 @@ def main() -> None:
     from seqcvae.generation.sampling import SamplingSettings
 
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
-        decode_tokens(model, z, c, SamplingSettings(), torch.Generator().manual_seed(0))
+        decode_tokens(model, z, c, SamplingSettings(), seed=0)
     print("== sampling: one batch of 1000")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
 

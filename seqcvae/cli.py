@@ -121,11 +121,33 @@ def _workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+def _check_beam_options(args: argparse.Namespace) -> None:
+    """Beam search picks the most likely sequence: the sampling options would be ignored."""
+    if args.beam is None:
+        return
+    given = [
+        opt
+        for opt, value in (
+            ("--greedy", args.greedy or None),
+            ("--temperature", args.temperature),
+            ("--top-k", args.top_k),
+            ("--top-p", args.top_p),
+        )
+        if value is not None
+    ]
+    if given:
+        raise ConfigError(
+            f"--beam {args.beam} searches for the most likely sequence and ignores {', '.join(given)}; "
+            "drop one or the other"
+        )
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     import time
 
     from seqcvae.generation.generator import Generator, write_records_csv
 
+    _check_beam_options(args)
     given = dict(parse_condition(c) for c in args.condition)
     if args.n < 1:
         raise SeqCVAEError(f"--n {args.n}: expected a positive number of samples")
@@ -135,6 +157,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.reference and not Path(args.reference).is_file():
         raise DataError(f"--reference {args.reference!r} does not exist or is not a file")
     gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
+    if args.length_penalty is not None and not args.beam and gen.config.sample.strategy != "beam":
+        raise ConfigError(
+            f"--length-penalty {args.length_penalty:g} only ranks beam search hypotheses; add --beam K"
+        )
     request = gen.conditions.canonical_request(given)  # unknown names and tags fail before any work
     for warning in gen.conditions.out_of_range(request):
         _eprint(f"warning: {warning}")
@@ -149,6 +175,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
+        length_penalty=args.length_penalty,
     )
     seconds = time.perf_counter() - t0
     if args.out:
@@ -414,7 +441,8 @@ def _add_sampling_options(parser: argparse.ArgumentParser, source: str = "the ch
     parser.add_argument(
         "--batch-size",
         type=int,
-        help=f"sequences decoded at once; samples depend on it as on the seed (default: {source}.batch_size)",
+        help=f"sequences decoded at once; speed and memory only, the samples do not change "
+        f"(default: {source}.batch_size)",
     )
     parser.add_argument("--temperature", type=float, help=f"default: {source}.temperature")
     parser.add_argument(
@@ -475,6 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="CSV file, one row per sample")
     g.add_argument("--greedy", action="store_true", help="argmax decoding")
     g.add_argument("--beam", type=int, metavar="K", help="beam search with K beams (most likely sequence)")
+    g.add_argument(
+        "--length-penalty",
+        type=float,
+        metavar="A",
+        help="beam search ranks finished sequences by log p / length**A (default 1: per token; 0: log p)",
+    )
     _add_sampling_options(g)
     g.add_argument(
         "--reference",

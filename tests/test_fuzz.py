@@ -16,7 +16,7 @@ from seqcvae.data.prepare import prepare_table
 from seqcvae.data.tables import read_sequences
 from seqcvae.errors import SeqCVAEError
 
-SMILES_ALPHABET = "CNOSFclnos()[]=#123456789+-@H/\\%., \t\"\n;"
+SMILES_ALPHABET = 'CNOSFclnos()[]=#123456789+-@H/\\%., \t"\n;'
 # derandomize: CI sees the same examples every run; failures found once are pinned with @example
 FUZZ = settings(
     max_examples=60,

@@ -9,6 +9,15 @@ from seqcvae.models.cvae import CVAE
 from seqcvae.tokenizers.base import BOS, EOS, PAD
 
 
+def normalised(log_p: torch.Tensor, length: int, length_penalty: float) -> torch.Tensor:
+    """The beam's ranking of finished hypotheses: log p / length**length_penalty.
+
+    length counts the generated tokens including <eos>. 0 ranks by log p itself (short
+    sequences win); 1 by mean log p per token; above 1 favours longer sequences still more.
+    """
+    return log_p / float(length) ** length_penalty
+
+
 @torch.no_grad()
 def beam_search(
     model: CVAE,
@@ -20,8 +29,14 @@ def beam_search(
 ) -> torch.Tensor:
     """Most likely sequence per row under p(x | z, c): z (B, Z), c (B, C) -> ids (B, L).
 
-    Finished hypotheses are scored by log p / length**length_penalty. Rows end with <eos> (or
-    are cut at max_length) and are padded with <pad>.
+    Standard beam search that keeps beam_size (K) live hypotheses per row at every step: of the
+    2K best extensions, those ending in <eos> among the K best go to the row's finished pool,
+    and the K best that do not end stay live, so finishing never narrows the beam (a beam of 1
+    is greedy decoding). Finished hypotheses are ranked by `normalised` (log p /
+    length**length_penalty); one still live after max_length + 1 tokens is cut there and ranked
+    the same way. The search stops once no live hypothesis can beat the row's best finished
+    one, a bound that holds exactly (log p only falls as tokens are added), so a beam at least as
+    wide as the number of extensions per step is exact search. Rows are padded with <pad>.
     """
     model.eval()
     b, k = z.shape[0], beam_size
@@ -29,36 +44,48 @@ def beam_search(
     zc = torch.cat([z, c], dim=-1).repeat_interleave(k, dim=0)  # (B*k, Z+C)
     state = model.decoder.start(zc)
     tokens = torch.full((b * k, 1), BOS, dtype=torch.long, device=device)
-    scores = torch.zeros(b, k, device=device)
+    scores = torch.zeros(b, k, device=device)  # log p of each live hypothesis
     scores[:, 1:] = float("-inf")  # all beams start identical: keep one alive at first
-    best: list[tuple[float, list[int]]] = [(float("-inf"), []) for _ in range(b)]
+    base = torch.arange(b, device=device).unsqueeze(1) * k  # (B, 1): row offsets into B*k
+    best = torch.full((b,), float("-inf"), device=device)
+    best_seq = torch.full((b, max_length + 1), PAD, dtype=torch.long, device=device)
+    width = 1
     for t in range(max_length + 1):
+        length = t + 1  # tokens of a hypothesis that ends at this step
         logits, state = model.decoder.step(model.embedding(tokens[:, -1]), state)
-        logp = logits.log_softmax(-1)
+        logp = logits.float().log_softmax(-1)
         logp[:, list(NEVER_SAMPLED)] = float("-inf")
         v = logp.shape[-1]
-        total = (scores.view(-1, 1) + logp).view(b, k * v)
-        top, idx = total.topk(k, dim=1)  # (B, k)
-        beam = idx // v
-        tok = idx % v
-        rows = (torch.arange(b, device=device).unsqueeze(1) * k + beam).view(-1)
-        tokens = torch.cat([tokens[rows], tok.view(-1, 1)], dim=1)
-        state = model.decoder.reorder(state, rows)
-        scores = top.clone()
-        ended = (tok == EOS) | (t == max_length)
-        for i, j in ended.nonzero().tolist():
-            seq = tokens[i * k + j, 1:].tolist()
-            score = float(top[i, j]) / (len(seq) ** length_penalty)
-            if score > best[i][0]:
-                best[i] = (score, seq)
-        scores[ended] = float("-inf")
-        # Stop when no live beam can beat the best finished one: raw log p only falls, and the
-        # most a live beam's normalised score can reach is raw / (max_length + 1) ** penalty.
-        bound = scores.max(dim=1).values / float(max_length + 1) ** length_penalty
-        if all(best[i][0] >= float(bound[i]) for i in range(b)):
+        total = (scores.unsqueeze(-1) + logp.view(b, k, v)).view(b, k * v)
+        last = t == max_length
+        top, flat = total.topk(k if last else min(2 * k, k * v), dim=1)
+        tok = flat % v
+        ends_here = (tok == EOS) | last
+        # finished: the hypotheses that end among the k best extensions (at the last step, all)
+        rank = torch.arange(top.shape[1], device=device)
+        finished = top.masked_fill(~(ends_here & (rank < k)), float("-inf"))
+        cand, j = normalised(finished, length, length_penalty).max(dim=1)
+        better = cand > best
+        if bool(better.any()):
+            pick = flat.gather(1, j.unsqueeze(1)).squeeze(1)
+            src = (base.squeeze(1) + pick // v)[better]
+            best_seq[better, :length] = torch.cat([tokens[src, 1:], (pick % v)[better, None]], dim=1)
+            best[better] = cand[better]
+            width = max(width, length)
+        if last:
             break
-    width = max(len(s) for _, s in best) if best else 1
-    out = torch.full((b, max(width, 1)), PAD, dtype=torch.long)
-    for i, (_, seq) in enumerate(best):
-        out[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-    return out
+        # the k best extensions that do not end stay live (at most k of the 2k end in <eos>, one
+        # per beam; with fewer than 2k candidates the missing ones are dead, at -inf)
+        order = (ends_here.long() * top.shape[1] + rank).argsort(dim=1)[:, :k]
+        scores = top.gather(1, order).masked_fill(ends_here.gather(1, order), float("-inf"))
+        keep = flat.gather(1, order)
+        rows = (base + keep // v).view(-1)
+        tokens = torch.cat([tokens[rows], (keep % v).view(-1, 1)], dim=1)
+        state = model.decoder.reorder(state, rows)
+        # Stop when no live hypothesis can still win: its log p can only fall, and it would end
+        # with between length + 1 and max_length + 1 tokens (log p <= 0, so the larger divisor
+        # gives the upper bound).
+        divisor = max(float(length + 1) ** length_penalty, float(max_length + 1) ** length_penalty)
+        if bool((best >= scores.max(dim=1).values / divisor).all()):
+            break
+    return best_seq[:, :width].cpu()

@@ -47,6 +47,16 @@ class Record:
         }
 
 
+def latent_normals(gen: torch.Generator, n: int, dim: int) -> torch.Tensor:
+    """n rows of dim standard normals from gen, drawn row by row: row i is the i-th block of
+    gen's stream whatever n is (one randn(n, dim) call is not: torch transforms the uniforms
+    in blocks of 16 and redraws a partial last block). For dim a multiple of 16 (the default 64)
+    the rows equal those of one randn(n, dim) call, the z that b4cbcff drew."""
+    if n == 0:
+        return torch.empty(0, dim)
+    return torch.stack([torch.randn(dim, generator=gen) for _ in range(n)])
+
+
 class Generator:
     """A trained model ready to generate. Build with `Generator.load(run_or_checkpoint_dir)`."""
 
@@ -195,7 +205,11 @@ class Generator:
         settings: SamplingSettings | None = None,
         z: torch.Tensor | None = None,
     ) -> list[str]:
-        """One sequence per request (name -> target value). Same seed, same output."""
+        """One sequence per request (name -> target value). Same seed, same output.
+
+        Row i's sample depends only on (seed, i) and its request, never on batch_size or on how
+        many rows are asked for: the first 100 of n=1000 are the samples of n=100.
+        """
         settings = settings or self.default_settings()
         gen = torch.Generator().manual_seed(seed)
         out: list[str] = []
@@ -206,19 +220,19 @@ class Generator:
                 *(torch.from_numpy(a).to(self.device) for a in (enc.values, enc.present, enc.tags))
             )
             if z is None:
-                eps = torch.randn(len(chunk), self.model.shape.latent_dim, generator=gen)
-                pm, plv = self.model.prior_params(c)
-                zb = eps.to(self.device)
-                if pm is not None and plv is not None:
-                    zb = pm + zb * (0.5 * plv).exp()
+                eps = latent_normals(gen, len(chunk), self.model.shape.latent_dim).to(self.device)
+                zb = self.model.prior_from_noise(c, eps)
             else:
                 zb = z[start : start + batch_size].to(self.device)
             if settings.strategy == "beam":
                 from seqcvae.generation.beam import beam_search
 
-                ids = beam_search(self.model, zb, c, settings.beam_size, settings.max_length).tolist()
+                ids = beam_search(
+                    self.model, zb, c, settings.beam_size, settings.max_length, settings.length_penalty
+                ).tolist()
             else:
-                ids = decode_tokens(self.model, zb, c, settings, generator=gen).cpu().tolist()
+                rows = torch.arange(start, start + len(chunk), device=self.device)
+                ids = decode_tokens(self.model, zb, c, settings, seed=seed, rows=rows).cpu().tolist()
             out.extend(self.tokenizer.decode(row) for row in ids)
         return out
 

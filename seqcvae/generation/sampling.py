@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,7 @@ class SamplingSettings:
     top_p: float = 1.0
     max_length: int = 100
     beam_size: int = 5
+    length_penalty: float = 1.0  # beam: finished hypotheses ranked by log p / length**length_penalty
 
     def validate(self) -> None:
         if self.strategy not in ("greedy", "sample", "beam"):
@@ -33,6 +35,8 @@ class SamplingSettings:
             raise ConfigError(f"top_k={self.top_k} must be >= 0 (0 = off)")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p={self.top_p} must be in (0, 1]")
+        if not math.isfinite(self.length_penalty):
+            raise ConfigError(f"length_penalty={self.length_penalty} must be a finite number")
         if self.max_length < 1:
             raise ConfigError(f"max_length={self.max_length} must be >= 1")
 
@@ -52,17 +56,74 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _signed64(x: int) -> int:
+    """An unsigned 64-bit constant as the int64 with the same bits."""
+    x &= _MASK64
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+_GOLDEN = _signed64(0x9E3779B97F4A7C15)
+_MIX1 = _signed64(0xBF58476D1CE4E5B9)
+_MIX2 = _signed64(0x94D049BB133111EB)
+
+
+def _shr(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Logical right shift of int64 bits (torch's >> is arithmetic for signed integers)."""
+    return (x >> n) & ((1 << (64 - n)) - 1)
+
+
+def splitmix64(x: torch.Tensor) -> torch.Tensor:
+    """The splitmix64 finaliser of x + golden gamma, elementwise on int64 (wrapping arithmetic)."""
+    x = x + _GOLDEN
+    x = (x ^ _shr(x, 30)) * _MIX1
+    x = (x ^ _shr(x, 27)) * _MIX2
+    return x ^ _shr(x, 31)
+
+
+def row_uniforms(seed: int, rows: torch.Tensor, steps: int) -> torch.Tensor:
+    """Uniforms u in [0, 1) (len(rows), steps), float32, where u[i, t] = hash(seed, rows[i], t).
+
+    A counter-based stream: each row's draws depend only on the seed and the row's index, never
+    on which other rows share its batch, so any batching gives the same samples. 23 random bits
+    per draw (so that u * total < total holds exactly in float32, see `inverse_cdf`).
+    """
+    key = splitmix64(torch.tensor(_signed64(seed), dtype=torch.long, device=rows.device))
+    row_key = splitmix64(key ^ rows.long())
+    t = torch.arange(steps, dtype=torch.long, device=rows.device)
+    h = splitmix64(row_key.unsqueeze(1) * _GOLDEN + t)  # each row counts up from its own start
+    return _shr(h, 41).float() * 2.0**-23
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Token j per row with cdf[j - 1] <= u * total < cdf[j]: a draw from probs (B, V) given
+    uniforms u (B,). Tokens of probability 0 are never drawn."""
+    cdf = probs.cumsum(dim=-1)
+    v = u.unsqueeze(1) * cdf[:, -1:]
+    token = torch.searchsorted(cdf, v, right=True).squeeze(1).clamp_(max=probs.shape[-1] - 1)
+    # cumsum is monotone on the CPU; a parallel scan may round a zero-probability step upwards,
+    # which this guards against (it never triggers with a sequential cumsum).
+    ok = probs.gather(1, token.unsqueeze(1)).squeeze(1) > 0
+    return torch.where(ok, token, probs.argmax(dim=-1))
+
+
 @torch.no_grad()
 def decode_tokens(
     model: CVAE,
     z: torch.Tensor,
     c: torch.Tensor,
     settings: SamplingSettings,
-    generator: torch.Generator | None = None,
+    seed: int | None = None,
+    rows: torch.Tensor | None = None,
     drop_finished: bool = True,
 ) -> torch.Tensor:
     """Decode z (B, Z) under c (B, C) -> token ids (B, L) ending in <eos> or cut at max_length.
 
+    Sampled tokens of row i at step t are drawn by inverse CDF from uniforms hash(seed, rows[i],
+    t) (`row_uniforms`; rows defaults to 0..B-1, seed None draws one from torch's global RNG),
+    so a row's sequence depends on (seed, row index, z, c) alone, not on the batch around it.
     Finished rows are padded with <pad>; the loop stops when every row has emitted <eos>.
     drop_finished=False keeps finished rows in the decoder's state (slower; for measurement).
     """
@@ -73,6 +134,12 @@ def decode_tokens(
     state = model.decoder.start(zc)
     token = torch.full((b,), BOS, dtype=torch.long, device=device)
     out = torch.full((b, settings.max_length + 1), PAD, dtype=torch.long, device=device)
+    uniforms: torch.Tensor | None = None
+    if settings.strategy != "greedy":
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()))
+        ids = torch.arange(b, device=device) if rows is None else rows.to(device)
+        uniforms = row_uniforms(seed, ids, settings.max_length + 1)
     # Rows still decoding (indices into the batch). Finished rows are dropped from the decoder's
     # state once they are a quarter of it, so late steps cost only what is left to decode.
     active = torch.arange(b, device=device)
@@ -80,16 +147,11 @@ def decode_tokens(
     for t in range(settings.max_length + 1):
         logits, state = model.decoder.step(model.embedding(token), state)
         logits[:, NEVER_SAMPLED] = float("-inf")
-        if settings.strategy == "greedy":
+        if uniforms is None:
             token = logits.argmax(dim=-1)
         else:
             logits = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p)
-            probs = logits.softmax(dim=-1)
-            token = (
-                torch.multinomial(probs.cpu() if generator is not None else probs, 1, generator=generator)
-                .squeeze(1)
-                .to(device)
-            )
+            token = inverse_cdf(logits.softmax(dim=-1), uniforms[active, t])
         token = token.masked_fill(done, PAD)
         out[active, t] = token
         done |= token == EOS

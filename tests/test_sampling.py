@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from seqcvae.errors import ConfigError
+from seqcvae.evaluation.summary import summarise
 from seqcvae.generation.generator import Generator
 from seqcvae.generation.sampling import SamplingSettings, filter_logits
 
@@ -56,7 +57,7 @@ def test_generate_records(tiny_run):
         assert r.targets == {"LogP": 1.5, "MolWt": 320}
         assert r.valid == (r.canonical is not None)
         assert set(r.properties) == ({"LogP", "MolWt"} if r.valid else set())
-    s = gen.summarise(recs)
+    s = summarise(gen, recs)
     assert 0 <= s["validity"] <= 1
     assert math.isnan(s["properties"].get("LogP", {"spearman": math.nan})["spearman"])
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from seqcvae.chem.metrics import set_metrics  # noqa: E402
 from seqcvae.chem.properties import analyse_many  # noqa: E402
+from seqcvae.evaluation.summary import summarise  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 
 
@@ -126,7 +127,7 @@ def main() -> None:
         q = next(c for c in gen.conditions.continuous if c.name == "LogP").quantiles
         targets = np.linspace(q["p01"], q["p99"], args.logp_targets)
         recs = gen.generate([{"LogP": float(t)} for t in targets], seed=args.seed + 2)
-        s = gen.summarise(recs, reference)
+        s = summarise(gen, recs, reference)
         p = s["properties"]["LogP"]
         result.update(
             {

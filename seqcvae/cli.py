@@ -145,7 +145,9 @@ def _check_beam_options(args: argparse.Namespace) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     import time
 
-    from seqcvae.generation.generator import Generator, write_records_csv
+    from seqcvae.evaluation.summary import summarise
+    from seqcvae.generation.generator import Generator
+    from seqcvae.io.records import write_records_csv
 
     _check_beam_options(args)
     given = dict(parse_condition(c) for c in args.condition)
@@ -179,9 +181,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - t0
     if args.out:
-        write_records_csv(records, args.out, gen.measured_properties(), gen.kind)
+        write_records_csv(args.out, records, gen.kind, gen.measured_properties())
     reference = gen.reference_set(args.reference, workers=_workers()) if args.reference else None
-    summary = gen.summarise(records, reference)
+    summary = summarise(gen, records, reference)
     if args.json:
         print(_dumps(summary))
     elif gen.kind == "text":
@@ -243,7 +245,8 @@ def _read_inputs(args: argparse.Namespace, sequence_column: str) -> list[str]:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from seqcvae.generation.generator import Generator, write_records_csv
+    from seqcvae.generation.generator import Generator
+    from seqcvae.io.records import write_records_csv
 
     given_target = dict(parse_condition(c) for c in args.condition)
     if not given_target:
@@ -262,7 +265,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         strategy="sample" if args.sample else "greedy",
     )
     if args.out:
-        write_records_csv(records, args.out, gen.measured_properties(), gen.kind, sources=texts)
+        write_records_csv(args.out, records, gen.kind, gen.measured_properties(), sources=texts)
         print(f"wrote {len(records)} rows to {args.out}")
     else:
         for src, r in zip(texts, records):

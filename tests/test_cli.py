@@ -43,7 +43,7 @@ def test_end_to_end_train_generate(tiny_run, tmp_path, capsys):
     assert len(rows) == 64
     assert list(rows[0]) == [
         "index",
-        "smiles",
+        "sequence",
         "canonical_smiles",
         "valid",
         "LogP",
@@ -188,7 +188,7 @@ def test_transfer_input_reads_the_runs_sequence_column(tiny_run, tmp_path, capsy
     with open(out, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["source"] for r in rows] == ["CCO", "c1ccccc1O"]
-    assert list(rows[0])[:3] == ["index", "source", "smiles"]
+    assert list(rows[0])[:3] == ["index", "source", "sequence"]
     assert all(r["target_LogP"] == "2" for r in rows)
     # another column by name, and a one-column table whatever its header
     other = tmp_path / "other.csv"

@@ -91,7 +91,7 @@ def test_generate_seed_and_batch_size_default_to_the_checkpoints_sample_settings
     def sample(*extra):
         out = tmp_path / "g.csv"
         assert main(["generate", "--checkpoint", str(stars_run), "--n", "8", "--out", str(out), *extra]) == 0
-        return [r["text"] for r in _rows(out)]
+        return [r["sequence"] for r in _rows(out)]
 
     default = sample()
     assert default == sample("--seed", str(SAMPLE_SEED), "--batch-size", str(SAMPLE_BATCH))
@@ -103,7 +103,7 @@ def test_transfer_seed_defaults_to_the_checkpoints_sample_seed(stars_run, tmp_pa
         out = tmp_path / "t.csv"
         argv = ["transfer", "--checkpoint", str(stars_run), "--text", "Nice place.", "-c", "stars=2"]
         assert main([*argv, "--text", "So so.", "--sample", "--out", str(out), *extra]) == 0
-        return [r["text"] for r in _rows(out)]
+        return [r["sequence"] for r in _rows(out)]
 
     assert transfer() == transfer("--seed", str(SAMPLE_SEED))
 

@@ -23,6 +23,7 @@ RANKS: dict[str, int] = {
     "parallel": LEAF,
     "formatting": LEAF,
     "devices": LEAF,
+    "distributed": LEAF,
     "tokenizers": LEAF,
     "chem": LEAF,
     "text": LEAF,

@@ -14,6 +14,7 @@ import rdkit
 from rdkit import Chem
 
 from seqcvae.cli import main
+from seqcvae.evaluation.summary import summarise
 from seqcvae.generation.generator import Generator, Record
 from tests.conftest import read_sample
 
@@ -56,10 +57,10 @@ def test_reference_table_is_read_as_a_table(tmp_path):
     _write_csv_gz(ref, rows)  # the shipped training file's format: SMILES,MolWt,LogP,...
     gen = Generator.load(Path(__file__).parent / "fixtures" / "ckpt_b4cbcff_smiles_tiny")
     records = _records([r["SMILES"] for r in rows[:50]])
-    summary = gen.summarise(records, gen.reference_set(ref))
+    summary = summarise(gen, records, gen.reference_set(ref))
     assert summary["novelty"] == 0.0
     other = _records(["CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCO"])  # not in the file
-    assert gen.summarise(other, gen.reference_set(ref))["novelty"] == 1.0
+    assert summarise(gen, other, gen.reference_set(ref))["novelty"] == 1.0
 
 
 def test_generate_reference_is_canonicalised(tiny_run, tmp_path, capsys, monkeypatch):
@@ -120,11 +121,11 @@ def test_reference_from_another_rdkit_is_recanonicalised(tiny_run, tmp_path):
     (run / "reference_smiles.json").write_text(json.dumps({"rdkit": "2019.03.1", "molecules": 60}))
     gen = Generator.load(run)
     with pytest.warns(UserWarning, match=r"2019\.03\.1"):
-        summary = gen.summarise(_records(canonical))
+        summary = summarise(gen, _records(canonical))
     assert summary["novelty"] == 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once per generator
-        gen.summarise(_records(canonical))
+        summarise(gen, _records(canonical))
     # A later load reuses the re-canonicalised copy kept next to the original (same answer).
     again = Generator.load(run)
     with pytest.warns(UserWarning, match="re-canonicalised"):
@@ -137,7 +138,7 @@ def test_old_run_without_the_record_warns_once(tiny_run, tmp_path):
     canonical = _reference_lines(run)[:20]
     gen = Generator.load(run)
     with pytest.warns(UserWarning, match="does not record"):
-        assert gen.summarise(_records(canonical))["novelty"] == 0.0
+        assert summarise(gen, _records(canonical))["novelty"] == 0.0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert gen.summarise(_records(canonical))["novelty"] == 0.0
+        assert summarise(gen, _records(canonical))["novelty"] == 0.0

@@ -7,6 +7,7 @@ import torch
 
 from seqcvae.cli import main
 from seqcvae.errors import ConfigError
+from seqcvae.evaluation.summary import summarise
 from seqcvae.generation.generator import Generator
 from seqcvae.generation.sampling import NEVER_SAMPLED, SamplingSettings, decode_tokens, filter_logits
 from seqcvae.models.cvae import CVAE
@@ -228,7 +229,7 @@ def test_generate_records(tiny_run):
         assert r.targets == {"LogP": 1.5, "MolWt": 320}
         assert r.valid == (r.canonical is not None)
         assert set(r.properties) == ({"LogP", "MolWt"} if r.valid else set())
-    s = gen.summarise(recs)
+    s = summarise(gen, recs)
     assert s["validity"] == sum(r.valid for r in recs) / 30
     assert s["generated"] == 30
 

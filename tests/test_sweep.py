@@ -14,14 +14,10 @@ from seqcvae.data.splits import prepare_run_data
 from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.sweep import SweepSpec, load_spec, parse_values, plan_sweep, run_sweep
-from seqcvae.sweep.runner import (
-    DEFAULT_TOLERANCE_FRACTION,
-    SweepPlan,
-    merge,
-    run_targets,
-    sample_header,
-    summarise_target,
-)
+from seqcvae.sweep.parts import merge
+from seqcvae.sweep.plan import DEFAULT_TOLERANCE_FRACTION, SweepPlan
+from seqcvae.sweep.runner import run_targets
+from seqcvae.sweep.summary import summarise_target
 from seqcvae.text.metrics import distinct_n
 
 MB = 1_000_000
@@ -220,7 +216,7 @@ def test_sweep_end_to_end(tiny_run, tiny_gen, tmp_path, capsys):
     plan = plan_sweep(tiny_gen, SweepSpec.from_dict(spec))
     with open(out / "samples.csv", newline="") as fh:
         header = next(csv.reader(fh))
-    assert header == sample_header(plan)
+    assert header == plan.schema().columns()
     assert header == [
         "target_index",
         "index",
@@ -455,7 +451,13 @@ def test_bad_fixed_value_leaves_no_directory(tiny_gen, tmp_path):
 def test_summarise_target_numbers():
     spec = SweepSpec.from_dict({"targets": {"LogP": "1", "MolWt": "300"}, "n": 5})
     plan = SweepPlan(
-        spec, spec.grid(), ["LogP", "MolWt"], [], ["LogP", "MolWt", "QED"], {"LogP": 0.5, "MolWt": 10.0}
+        spec,
+        spec.grid(),
+        ["LogP", "MolWt"],
+        [],
+        ["LogP", "MolWt", "QED"],
+        {"LogP": 0.5, "MolWt": 10.0},
+        "smiles",
     )
     request = {"LogP": 1.0, "MolWt": 300.0}
 
@@ -506,7 +508,7 @@ class _Style:
 
 def test_text_target_summary():
     spec = SweepSpec.from_dict({"targets": {"sentiment": "pos,neg"}, "n": 4})
-    plan = SweepPlan(spec, spec.grid(), [], ["sentiment"], [], {})
+    plan = SweepPlan(spec, spec.grid(), [], ["sentiment"], [], {}, "text")
     texts = ["a b c", "a b a", "a b c", "d"]
     records = [Record(i, t, targets={"sentiment": "neg"}) for i, t in enumerate(texts)]
     style = _Style()
@@ -517,7 +519,7 @@ def test_text_target_summary():
     assert s["distinct_2"] == pytest.approx(3 / 6)  # (a b) (b c) (b a) out of 6 bigrams
     assert s["sentiment_style_accuracy"] == 0.25
     assert style.calls == [(texts, {"sentiment": ["neg"] * 4})]
-    assert "validity" not in s and sample_header(plan) == [
+    assert "validity" not in s and plan.schema().columns() == [
         "target_index",
         "index",
         "sequence",
@@ -744,3 +746,88 @@ def test_more_bad_sweep_input(tiny_run, tmp_path, capsys, extra, needle):
     assert _sweep(tiny_run, out, *extra, "--n", "2") == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def _measuring_only(run, names):
+    """The tiny model as if RDKit could measure only `names` of its conditions (like a model
+    conditioned on a file column such as pIC50)."""
+    gen = Generator.load(run)
+    gen.measured_properties = lambda: list(names)  # type: ignore[method-assign]
+    return gen
+
+
+def test_a_swept_property_that_cannot_be_measured_is_swept_not_scored(tiny_run, tmp_path):
+    gen = _measuring_only(tiny_run, ["LogP"])
+    spec = SweepSpec.from_dict(
+        {"targets": {"MolWt": [250, 350]}, "n": 3, "images": 0, "sample": {"strategy": "greedy"}}
+    )
+    logs: list[str] = []
+    overall = run_sweep(gen, spec, tmp_path / "s", plots=False, log=logs.append)
+    assert "MolWt" not in overall and len(logs) == 2
+    summary = _rows(tmp_path / "s" / "summary.csv")
+    assert [s["target_MolWt"] for s in summary] == ["250", "350"]
+    assert all(s["hit_rate"] == "" and "MolWt_mae" not in s and "LogP_mean" in s for s in summary)
+    samples = _rows(tmp_path / "s" / "samples.csv")
+    assert [r["target_MolWt"] for r in samples] == ["250"] * 3 + ["350"] * 3
+    bad = SweepSpec.from_dict({"targets": {"MolWt": [250]}, "tolerance": {"MolWt": 5.0}})
+    with pytest.raises(ConfigError, match="MolWt cannot be measured"):
+        plan_sweep(gen, bad)
+
+
+def test_a_smiles_run_measuring_nothing_still_reports_validity(tiny_run, tmp_path):
+    gen = _measuring_only(tiny_run, [])
+    spec = SweepSpec.from_dict(
+        {"targets": {"LogP": [1]}, "n": 4, "images": 0, "sample": {"strategy": "greedy"}}
+    )
+    overall = run_sweep(gen, spec, tmp_path / "s", plots=False, log=lambda _: None)
+    samples = _rows(tmp_path / "s" / "samples.csv")
+    assert list(samples[0]) == [
+        "target_index",
+        "index",
+        "sequence",
+        "canonical_smiles",
+        "valid",
+        "target_LogP",
+    ]
+    (summary,) = _rows(tmp_path / "s" / "summary.csv")
+    assert float(summary["validity"]) == pytest.approx(sum(r["valid"] == "1" for r in samples) / 4)
+    assert overall["validity"] == pytest.approx(float(summary["validity"]))
+
+
+def test_parts_written_with_other_column_names_are_generated_again(tiny_run, tmp_path, capsys):
+    out = tmp_path / "s"
+    args = ("-t", "LogP=0:4:2", "--fixed", "MolWt=300", "--n", "3", "--greedy", "--no-plots", "--images", "0")
+    assert _sweep(tiny_run, out, *args) == 0
+    before = (out / "samples.csv").read_bytes()
+    part = out / "parts" / "target_00001.csv"
+    part.write_text(part.read_text().replace("target_MolWt", "fixed_MolWt"))  # as seqcvae <= b4cbcff wrote it
+    capsys.readouterr()
+    assert _sweep(tiny_run, out, *args) == 0
+    assert "1 of this rank's targets already finished" in capsys.readouterr().out
+    assert (out / "samples.csv").read_bytes() == before
+
+
+@pytest.mark.slow  # two torchrun processes (~30 s)
+def test_torchrun_sweep_matches_one_process(tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = root / "tests" / "fixtures" / "ckpt_b4cbcff_smiles_tiny"
+    spec = tmp_path / "sweep.toml"  # torchrun would take --n for one of its own options
+    spec.write_text("n = 4\nimages = 0\n", encoding="utf-8")
+    args = ["--checkpoint", str(run), "--spec", str(spec), "-t", "LogP=0:4:3", "--greedy", "--no-plots"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [*launcher, "-m", "seqcvae", "sweep", *args, "--out", str(tmp_path / "two")]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert main(["sweep", *args, "--out", str(tmp_path / "one")]) == 0
+    capsys.readouterr()
+    for name in ("samples.csv", "summary.csv"):
+        one, two = _rows(tmp_path / "one" / name), _rows(tmp_path / "two" / name)
+        assert [{k: v for k, v in r.items() if k != "seconds"} for r in two] == [
+            {k: v for k, v in r.items() if k != "seconds"} for r in one
+        ]

@@ -223,6 +223,8 @@ def _smiles_metrics(
     conditions of a held-out molecule with the run's sampling settings (MOSES metrics against
     `references`, default the held-out molecules); "moses" samples unconditionally at T=1 as the
     MOSES paper does, against `references` (the MOSES test and scaffold-test splits)."""
+    from seqcvae.evaluation.summary import summarise
+
     if protocol == "moses":
         if "Test" not in references:
             raise ConfigError(
@@ -235,7 +237,7 @@ def _smiles_metrics(
         s = gen.default_settings()
         sampling = {k: getattr(s, k) for k in ("strategy", "temperature", "top_k", "top_p", "beam_size")}
         records = gen.generate(_requests(part, n, seed), seed=seed, workers=workers)
-    out = gen.summarise(records)
+    out = summarise(gen, records)
     train = gen.reference_set()
     refs: dict[str, str | list[str]] = dict(references) or {"Test": list(part.sequences)}
     described = {k: v if isinstance(v, str) else f"{len(v)} held-out molecules" for k, v in refs.items()}

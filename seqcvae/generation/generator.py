@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import gzip
-import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +15,6 @@ import torch
 from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, SeqCVAEError
-from seqcvae.formatting import format_cell
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.checkpoint import load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
@@ -333,52 +329,6 @@ class Generator:
             self._check_smiles(records, 1)
         return records
 
-    def summarise(self, records: Sequence[Record], reference: set[str] | None = None) -> dict[str, Any]:
-        """SMILES: validity, uniqueness, novelty and per-property MAE / Spearman against targets.
-        Text: distinct-1/2 and uniqueness (style accuracy needs `seqcvae evaluate`)."""
-        if self.kind == "text":
-            from seqcvae.text.metrics import distinct_n
-
-            texts = [r.sequence for r in records]
-            return {
-                "generated": float(len(texts)),
-                "uniqueness": len(set(texts)) / len(texts) if texts else math.nan,
-                "distinct_1": distinct_n(texts, 1),
-                "distinct_2": distinct_n(texts, 2),
-            }
-        from seqcvae.chem.metrics import set_metrics
-
-        ref = reference if reference is not None else self.reference_set()
-        summary: dict[str, Any] = set_metrics([r.canonical for r in records], ref)
-        summary["properties"] = self._property_summary(records)
-        if self.notes:
-            summary["notes"] = list(self.notes)
-        return summary
-
-    def _property_summary(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
-        """property_control of the RDKit-measured conditions, and for conditions RDKit cannot
-        measure the mean target with n/a measurements; each labelled with how it is scored."""
-        from seqcvae.chem.metrics import property_control
-
-        measured = self.measured_properties()
-        control: dict[str, dict[str, Any]] = dict(property_control([r.as_dict() for r in records], measured))
-        out: dict[str, dict[str, Any]] = {}
-        for c in self.conditions.continuous:
-            entry = control.get(c.name)
-            if entry is None and c.name not in measured:
-                targets = [float(r.targets[c.name]) for r in records if r.valid and c.name in r.targets]
-                if not targets:
-                    continue
-                entry = dict.fromkeys(("mae", "spearman", "measured_mean", "measured_std"), math.nan)
-                entry.update(n=0.0, target_mean=float(np.mean(targets)))
-            if entry is None:
-                continue
-            entry["measured_by"] = "RDKit" if c.name in measured else None
-            entry["trained_on"] = self.condition_sources.get(c.name)
-            entry["label"] = self.property_label(c.name)
-            out[c.name] = entry
-        return out
-
 
 REFERENCE_FILE = "reference_smiles.txt.gz"
 REFERENCE_META = "reference_smiles.json"  # {"rdkit": version, "molecules": n}
@@ -445,51 +395,9 @@ def run_reference(run_dir: Path, workers: int = 1) -> set[str] | None:
         SeqCVAEWarning,
         stacklevel=3,
     )
-    tmp = copy.with_name(f".{copy.name}.{os.getpid()}")
-    with contextlib.suppress(OSError):  # a read-only run directory: re-canonicalise next time
-        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
-            fh.writelines(s + "\n" for s in sorted(ref))
-        tmp.replace(copy)
+    from seqcvae.io.atomic import atomic_open
+
+    best_effort = contextlib.suppress(OSError)  # a read-only run directory: re-canonicalise next time
+    with best_effort, atomic_open(copy, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as fh:
+        fh.writelines(s + "\n" for s in sorted(ref))
     return ref
-
-
-def write_records_csv(
-    records: Sequence[Record],
-    path: str | Path,
-    property_names: Sequence[str],
-    kind: str = "smiles",
-    sources: Sequence[str] | None = None,
-) -> None:
-    """One row per record: sequence, canonical SMILES (or empty), valid, measured, targets.
-
-    Text runs write index, text and the target tags. `sources` (transfer's inputs, one per record)
-    go in a `source` column beside the output.
-    """
-    target_names = sorted({k for r in records for k in r.targets})
-    targets = [f"target_{t}" for t in target_names]
-    if kind == "text":
-        header = ["index", "text", *targets]
-        rows = ([r.index, r.sequence] for r in records)
-    else:
-        header = ["index", "smiles", "canonical_smiles", "valid", *property_names, *targets]
-        rows = (
-            [
-                r.index,
-                r.sequence,
-                r.canonical or "",
-                int(r.valid),
-                *(format_cell(r.properties.get(p)) for p in property_names),
-            ]
-            for r in records
-        )
-    if sources is not None:
-        header.insert(1, "source")
-        rows = ([row[0], src, *row[1:]] for row, src in zip(rows, sources))
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        for r, row in zip(records, rows):
-            w.writerow([*row, *(format_cell(r.targets.get(t)) for t in target_names)])
-    tmp.replace(path)

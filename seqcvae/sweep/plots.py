@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from seqcvae.sweep.runner import SweepPlan
+    from seqcvae.sweep.plan import SweepPlan
 
 
 def _summary(out: Path) -> list[dict[str, str]]:

@@ -1,0 +1,91 @@
+"""A sweep's optional outputs: example molecule images per target, the SDF of valid molecules, and
+the plots (sweep/plots.py). Every file is written atomically (io.atomic)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from seqcvae.io.atomic import atomic_open
+from seqcvae.io.records import CANONICAL, SampleRecord, SampleSchema
+from seqcvae.sweep.plan import SweepPlan
+
+IMAGE_DIR = "molecules"
+SDF_FILE = "molecules.sdf"
+
+
+def draw_examples(out: Path, i: int, records: Sequence[SampleRecord], plan: SweepPlan) -> None:
+    """molecules/target_NNNNN.png: up to spec.images distinct valid molecules of target i, each
+    labelled with its measured values of the swept properties (nothing without Pillow)."""
+    try:
+        from rdkit import Chem
+        from rdkit.Chem import Draw
+    except ImportError:  # pragma: no cover - RDKit is a dependency
+        return
+    seen: set[str] = set()
+    mols, legends = [], []
+    for r in records:
+        if r.valid and r.canonical and r.canonical not in seen:
+            seen.add(r.canonical)
+            mols.append(Chem.MolFromSmiles(r.canonical))
+            legends.append(
+                ", ".join(f"{p} {r.properties[p]:.2f}" for p in plan.continuous if p in r.properties)
+            )
+        if len(mols) >= plan.spec.images:
+            break
+    if not mols:
+        return
+    try:
+        img = Draw.MolsToGridImage(mols, molsPerRow=4, subImgSize=(250, 200), legends=legends)
+    except ImportError:  # Pillow missing: no images
+        return
+    (out / IMAGE_DIR).mkdir(exist_ok=True)
+    with atomic_open(out / IMAGE_DIR / f"target_{i:05d}.png", "wb") as fh:
+        img.save(fh, format="PNG")
+
+
+class SdfSink:
+    """Valid molecules of the merged samples as SDF records, each with the row's other columns
+    (measured values, target_*) as properties."""
+
+    def __init__(self, writer: Any, schema: SampleSchema):
+        self._writer = writer
+        self._columns = schema.columns()
+        self._canonical = self._columns.index(CANONICAL)
+        self._skip = {"sequence", CANONICAL, "valid"}
+
+    def write(self, row: Sequence[str]) -> None:
+        from rdkit import Chem
+
+        mol = Chem.MolFromSmiles(row[self._canonical])
+        if mol is None:
+            return
+        for name, value in zip(self._columns, row):
+            if name not in self._skip and value != "":
+                mol.SetProp(name, value)
+        self._writer.write(mol)
+
+
+@contextlib.contextmanager
+def sdf_sink(out: Path, plan: SweepPlan, wanted: bool) -> Iterator[SdfSink | None]:
+    """molecules.sdf, replaced when the block ends cleanly (None when not wanted or not SMILES)."""
+    if not (wanted and plan.smiles):
+        yield None
+        return
+    from rdkit import Chem
+
+    with atomic_open(out / SDF_FILE, "w") as fh:
+        writer = Chem.SDWriter(fh)
+        try:
+            yield SdfSink(writer, plan.schema())
+        finally:
+            writer.close()
+
+
+def write_plots(out: Path, plan: SweepPlan) -> list[str] | str:
+    """plots/*.png from summary.csv (the written paths, or a note when matplotlib is missing)."""
+    from seqcvae.sweep.plots import plot_sweep
+
+    return plot_sweep(out, plan)

@@ -141,18 +141,18 @@ def test_transfer_decodes_under_the_target_tag(text_run, tmp_path, capsys):
     pos = _transfer(text_run, tmp_path, "pos", "-c", "sentiment=pos")
     assert [r["index"] for r in neg] == ["0", "1"]  # one output per input, in input order
     assert {r["target_sentiment"] for r in neg} == {"neg"} and {r["target_sentiment"] for r in pos} == {"pos"}
-    assert [r["text"] for r in neg] != INPUTS  # re-decoded, not echoed
-    assert [r["text"] for r in neg] != [r["text"] for r in pos]  # the target tag reaches the decoder
+    assert [r["sequence"] for r in neg] != INPUTS  # re-decoded, not echoed
+    assert [r["sequence"] for r in neg] != [r["sequence"] for r in pos]  # the target tag reaches the decoder
     # Greedy by default: the same outputs again, printed under their inputs.
     assert main(["transfer", "--checkpoint", str(text_run), "--text", INPUTS[0], "-c", "sentiment=neg"]) == 0
-    assert f"{INPUTS[0]}\n  -> {neg[0]['text']}\n" in capsys.readouterr().out
+    assert f"{INPUTS[0]}\n  -> {neg[0]['sequence']}\n" in capsys.readouterr().out
     # --sample draws instead: reproducible for a seed, different from greedy and across seeds.
     s3 = _transfer(text_run, tmp_path, "s3", "-c", "sentiment=neg", "--sample", "--seed", "3")
     again = _transfer(text_run, tmp_path, "s3b", "-c", "sentiment=neg", "--sample", "--seed", "3")
     s4 = _transfer(text_run, tmp_path, "s4", "-c", "sentiment=neg", "--sample", "--seed", "4")
     assert s3 == again
-    assert [r["text"] for r in s3] != [r["text"] for r in neg]
-    assert [r["text"] for r in s3] != [r["text"] for r in s4]
+    assert [r["sequence"] for r in s3] != [r["sequence"] for r in neg]
+    assert [r["sequence"] for r in s3] != [r["sequence"] for r in s4]
 
 
 def test_over_long_sentences_dropped_and_counted(text_run):

@@ -13,9 +13,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,31 +21,32 @@ from typing import Any
 
 from seqcvae import _toml as tomllib
 from seqcvae.errors import ConfigError
+from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 
 
 @dataclass
 class DataConfig:
     """Where the training sequences and their conditions come from."""
 
-    kind: str = "smiles"  # "smiles" (RDKit-checked, regex tokens) or "text" (SentencePiece)
+    kind: str = choice("smiles", "text")  # "smiles" (RDKit-checked, regex tokens) or "text" (SentencePiece)
     train_path: str = "data/moses_sample/train.csv.gz"
     val_path: str = ""  # empty: hold out val_fraction of the training file
-    val_fraction: float = 0.05
-    split_seed: int = 0  # which rows are held out (independent of train.seed)
+    val_fraction: float = number(0.05, ge=0, lt=1)
+    split_seed: int = number(0, ge=0)  # which rows are held out (independent of train.seed)
     sequence_column: str = "SMILES"
     # Continuous conditions: column names (for SMILES, missing columns are computed with RDKit).
     properties: list[str] = field(default_factory=lambda: ["LogP", "MolWt", "QED", "TPSA"])
     tags: list[str] = field(default_factory=list)  # categorical condition columns
-    max_length: int = 100  # tokens, excluding <bos>/<eos>
-    too_long: str = "drop"  # "drop" or "truncate" sequences longer than max_length
-    max_skip_fraction: float = 0.2  # fail if more rows than this are invalid/empty/missing
-    limit: int = 0  # use a fixed random subset of N rows (0 = all); for quick experiments and tests
-    vocab_size: int = 4000  # text: SentencePiece vocabulary size (a soft limit on small corpora)
-    sp_model_type: str = "unigram"  # text: "unigram" or "bpe"
+    max_length: int = number(100, ge=1)  # tokens, excluding <bos>/<eos>
+    too_long: str = choice("drop", "truncate")  # "drop" or "truncate" sequences longer than max_length
+    max_skip_fraction: float = number(0.2, ge=0, le=1)  # fail if more rows than this are unusable
+    limit: int = number(0, ge=0)  # use a fixed random subset of N rows (0 = all); for quick experiments
+    vocab_size: int = number(4000, ge=8)  # text: SentencePiece vocabulary size (a soft limit)
+    sp_model_type: str = choice("unigram", "bpe")  # text: "unigram" or "bpe"
     # Checked, measured and tokenised rows are cached here as memory-mapped Arrow files
     # ("" = $XDG_CACHE_HOME/seqcvae/datasets, default ~/.cache/seqcvae/datasets).
     cache_dir: str = ""
@@ -58,20 +56,20 @@ class DataConfig:
 class ModelConfig:
     """Architecture of the CVAE."""
 
-    embedding_dim: int = 64
-    encoder_hidden: int = 128
-    encoder_layers: int = 1
-    decoder_hidden: int = 512
-    decoder_layers: int = 1
-    latent_dim: int = 64
-    condition_dim: int = 64  # width of the learned condition embedding c
-    dropout: float = 0.0
-    prior: str = "standard"  # "standard" N(0, I) or "conditional" learned p(z|c)
-    encoder: str = "gru"  # "gru" (bidirectional) or "transformer" (pre-LN; width encoder_hidden)
-    decoder: str = "gru"  # "gru" or "transformer" (causal, KV cache; width decoder_hidden)
-    heads: int = 4  # attention heads (transformer only)
-    decoder_condition: str = "prefix"  # transformer decoder: (z, c) as "prefix" tokens or "memory"
-    condition_tokens: int = 1  # transformer decoder: number of prefix / memory vectors for (z, c)
+    embedding_dim: int = number(64, ge=1)
+    encoder_hidden: int = number(128, ge=1)
+    encoder_layers: int = number(1, ge=1)
+    decoder_hidden: int = number(512, ge=1)
+    decoder_layers: int = number(1, ge=1)
+    latent_dim: int = number(64, ge=1)
+    condition_dim: int = number(64, ge=1)  # width of the learned condition embedding c
+    dropout: float = number(0.0, ge=0, lt=1)
+    prior: str = choice("standard", "conditional")  # N(0, I) or a learned p(z|c)
+    encoder: str = choice("gru", "transformer")  # bidirectional GRU or pre-LN (width encoder_hidden)
+    decoder: str = choice("gru", "transformer")  # transformer: causal, KV cache, width decoder_hidden
+    heads: int = number(4, ge=1)  # attention heads (transformer only)
+    decoder_condition: str = choice("prefix", "memory")  # transformer decoder: (z, c) as prefix or memory
+    condition_tokens: int = number(1, ge=1)  # transformer decoder: number of prefix / memory vectors
 
 
 @dataclass
@@ -79,46 +77,63 @@ class TrainConfig:
     """Optimisation and training policy (annealing, free bits, word dropout)."""
 
     seed: int = 0
-    epochs: int = 50
+    epochs: int = number(50, ge=1)
     # Wall-clock budget of the training steps, 0 = no limit: converted once into a step count (from
     # the first steps' times), which sets the LR schedule and is stored in checkpoints for --resume.
-    max_minutes: float = 0.0
-    max_steps: int = 0  # 0 = no limit
-    batch_size: int = 128
-    lr: float = 2e-3
-    min_lr: float = 2e-4
-    warmup_steps: int = 200
-    lr_schedule: str = "cosine"  # "cosine" (over the run's step count) or "constant"
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    kl_schedule: str = "linear"  # constant | linear | logistic | cyclical
-    kl_max: float = 1.0
-    kl_warmup_steps: int = 1000  # linear ramp length; logistic: reaches ~kl_max here
-    kl_cycle_steps: int = 2000  # period for the cyclical schedule
-    kl_cycle_ratio: float = 0.5  # fraction of each cycle spent ramping
-    free_bits: float = 0.0  # nats per latent dimension (batch-averaged), 0 = off
-    word_dropout: float = 0.0  # probability of replacing a decoder input by <unk>
-    condition_dropout: float = 0.3  # probability of hiding each condition (teaches "unspecified")
-    val_every_steps: int = 0  # N > 0: also validate (and checkpoint) every N steps; always at epoch end
-    val_max_sequences: int = 2000
-    val_iw_samples: int = 5  # importance samples for the validation IW-NLL logged each epoch
-    log_every_steps: int = 50
-    threads: int = 0  # torch intra-op threads, 0 = torch default
-    precision: str = "auto"  # GRU matrix products: auto | fp32 | bf16 (auto: bf16 where it is faster)
-    device: str = "auto"  # auto | cpu | cuda
+    max_minutes: float = number(0.0, ge=0)
+    max_steps: int = number(0, ge=0)  # 0 = no limit
+    batch_size: int = number(128, ge=1)
+    lr: float = number(2e-3, gt=0)
+    min_lr: float = number(2e-4, ge=0)
+    warmup_steps: int = number(200, ge=0)
+    lr_schedule: str = choice("cosine", "constant")  # cosine over the run's step count, or constant
+    weight_decay: float = number(0.01, ge=0)
+    grad_clip: float = number(1.0, ge=0)
+    kl_schedule: str = choice("constant", "linear", "logistic", "cyclical", default="linear")
+    kl_max: float = number(1.0, ge=0)
+    kl_warmup_steps: int = number(1000, ge=0)  # linear ramp length; logistic: reaches ~kl_max here
+    kl_cycle_steps: int = number(2000, ge=1)  # period for the cyclical schedule
+    kl_cycle_ratio: float = number(0.5, gt=0, le=1)  # fraction of each cycle spent ramping
+    free_bits: float = number(0.0, ge=0)  # nats per latent dimension (batch-averaged), 0 = off
+    word_dropout: float = number(0.0, ge=0, lt=1)  # probability of replacing a decoder input by <unk>
+    condition_dropout: float = number(0.3, ge=0, le=1)  # probability of hiding each condition
+    val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
+    val_max_sequences: int = number(2000, ge=1)
+    val_iw_samples: int = number(5, ge=1)  # importance samples for the validation IW-NLL
+    log_every_steps: int = number(50, ge=1)
+    threads: int = number(0, ge=0)  # torch intra-op threads, 0 = torch default
+    precision: str = choice("auto", "fp32", "bf16")  # GRU matrix products (auto: bf16 where faster)
+    device: str = choice("auto", "cpu", "cuda")
 
 
 @dataclass
-class SampleConfig:
-    """Default sampling settings for generation."""
+class SamplingSettings:
+    """How tokens are chosen at generation (the defaults are plain sampling at T=1)."""
 
-    strategy: str = "sample"  # "greedy", "sample" or "beam"
-    temperature: float = 0.8
-    top_k: int = 0
-    top_p: float = 0.95
-    batch_size: int = 1000
-    max_length: int = 100
-    beam_size: int = 5  # for strategy = "beam"
+    strategy: str = choice("greedy", "sample", "beam", default="sample")
+    temperature: float = number(1.0, gt=0)
+    top_k: int = number(0, ge=0)  # 0 = off
+    top_p: float = number(1.0, gt=0, le=1)  # nucleus sampling; 1 = off
+    max_length: int = number(100, ge=1)
+    beam_size: int = number(5, ge=1)  # for strategy = "beam"
+    length_penalty: float = number(1.0)  # beam: finished hypotheses ranked by log p / length**length_penalty
+
+    def validate(self) -> None:
+        check(self)
+
+    @classmethod
+    def of(cls, settings: SamplingSettings) -> SamplingSettings:
+        """The sampling settings part of `settings` (e.g. of a SampleConfig)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclass
+class SampleConfig(SamplingSettings):
+    """A run's default sampling settings for generation, with its seed and batch size."""
+
+    temperature: float = like(SamplingSettings, "temperature", 0.8)
+    top_p: float = like(SamplingSettings, "top_p", 0.95)
+    batch_size: int = number(1000, ge=1)
     seed: int = 0
 
 
@@ -140,8 +155,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """A config from a dict of the current version (or of an earlier one naming its version)."""
-        cfg: RunConfig = _build(cls, migrate(data, CONFIG_VERSION), "")
-        check_ranges(cfg)
+        cfg = build(cls, migrate(data, CONFIG_VERSION))
+        check_consistency(cfg)
         return cfg
 
     @classmethod
@@ -159,70 +174,6 @@ class RunConfig:
             key, value = parse_override(item)
             _set_dotted(data, key, value)
         return RunConfig.from_dict(data)
-
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "data.kind": ("smiles", "text"),
-    "data.sp_model_type": ("unigram", "bpe"),
-    "data.too_long": ("drop", "truncate"),
-    "model.prior": ("standard", "conditional"),
-    "model.encoder": ("gru", "transformer"),
-    "model.decoder": ("gru", "transformer"),
-    "model.decoder_condition": ("prefix", "memory"),
-    "train.lr_schedule": ("cosine", "constant"),
-    "train.kl_schedule": ("constant", "linear", "logistic", "cyclical"),
-    "train.device": ("auto", "cpu", "cuda"),
-    "train.precision": ("auto", "fp32", "bf16"),
-    "sample.strategy": ("greedy", "sample", "beam"),
-}
-
-
-# (lowest allowed, lowest is inclusive, highest allowed or None, highest inclusive)
-RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
-    "data.val_fraction": (0.0, True, 1.0, False),
-    "data.split_seed": (0, True, None, True),
-    "data.max_length": (1, True, None, True),
-    "data.max_skip_fraction": (0.0, True, 1.0, True),
-    "data.limit": (0, True, None, True),
-    "data.vocab_size": (8, True, None, True),
-    "model.embedding_dim": (1, True, None, True),
-    "model.encoder_hidden": (1, True, None, True),
-    "model.encoder_layers": (1, True, None, True),
-    "model.decoder_hidden": (1, True, None, True),
-    "model.decoder_layers": (1, True, None, True),
-    "model.latent_dim": (1, True, None, True),
-    "model.condition_dim": (1, True, None, True),
-    "model.dropout": (0.0, True, 1.0, False),
-    "model.heads": (1, True, None, True),
-    "model.condition_tokens": (1, True, None, True),
-    "train.epochs": (1, True, None, True),
-    "train.max_minutes": (0.0, True, None, True),
-    "train.max_steps": (0, True, None, True),
-    "train.batch_size": (1, True, None, True),
-    "train.lr": (0.0, False, None, True),
-    "train.min_lr": (0.0, True, None, True),
-    "train.warmup_steps": (0, True, None, True),
-    "train.weight_decay": (0.0, True, None, True),
-    "train.grad_clip": (0.0, True, None, True),
-    "train.kl_max": (0.0, True, None, True),
-    "train.kl_warmup_steps": (0, True, None, True),
-    "train.kl_cycle_steps": (1, True, None, True),
-    "train.kl_cycle_ratio": (0.0, False, 1.0, True),
-    "train.free_bits": (0.0, True, None, True),
-    "train.word_dropout": (0.0, True, 1.0, False),
-    "train.condition_dropout": (0.0, True, 1.0, True),
-    "train.val_every_steps": (0, True, None, True),
-    "train.val_max_sequences": (1, True, None, True),
-    "train.val_iw_samples": (1, True, None, True),
-    "train.log_every_steps": (1, True, None, True),
-    "train.threads": (0, True, None, True),
-    "sample.temperature": (0.0, False, None, True),
-    "sample.top_k": (0, True, None, True),
-    "sample.top_p": (0.0, False, 1.0, True),
-    "sample.batch_size": (1, True, None, True),
-    "sample.max_length": (1, True, None, True),
-    "sample.beam_size": (1, True, None, True),
-}
 
 
 def rename_key(data: dict[str, Any], old: str, new: str) -> None:
@@ -263,8 +214,13 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 added sample.length_penalty (beam search; its default 1.0 is what version 2 did)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(data: dict[str, Any], default_version: int) -> dict[str, Any]:
@@ -287,72 +243,16 @@ def migrate(data: dict[str, Any], default_version: int) -> dict[str, Any]:
     return out
 
 
-def check_ranges(cfg: RunConfig) -> None:
-    """Numbers outside their meaningful range are errors naming the key, value and range."""
-    for key, (lo, lo_incl, hi, hi_incl) in RANGES.items():
-        section, name = key.split(".")
-        node = getattr(cfg, section)
-        if not hasattr(node, name):
-            continue
-        v = getattr(node, name)
-        ok = (v >= lo if lo_incl else v > lo) and (hi is None or (v <= hi if hi_incl else v < hi))
-        if not ok or not math.isfinite(v):
-            lo_s = f"{'>=' if lo_incl else '>'} {lo:g}"
-            hi_s = "" if hi is None else f" and {'<=' if hi_incl else '<'} {hi:g}"
-            raise ConfigError(f"{key} = {v!r} is out of range; expected a number {lo_s}{hi_s}")
-    if cfg.model.decoder == "transformer" and cfg.model.decoder_hidden % cfg.model.heads:
-        raise ConfigError(
-            f"model.decoder_hidden = {cfg.model.decoder_hidden} must be divisible by model.heads = "
-            f"{cfg.model.heads} for the transformer decoder"
-        )
-    if cfg.model.encoder == "transformer" and cfg.model.encoder_hidden % cfg.model.heads:
-        raise ConfigError(
-            f"model.encoder_hidden = {cfg.model.encoder_hidden} must be divisible by model.heads = "
-            f"{cfg.model.heads} for the transformer encoder"
-        )
-
-
-def _check_type(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_check_type(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin in (types.UnionType, typing.Union):
-        raise ConfigError(f"{where}: union types are not supported in configs")
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float, str, bool):
-        if isinstance(value, bool) != (tp is bool) or not isinstance(value, tp):
-            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
-        if where in CHOICES and value not in CHOICES[where]:
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(CHOICES[where])}")
-        return value
-    raise ConfigError(f"{where}: unsupported type {tp}")
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a table, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        where = prefix or "top level"
-        raise ConfigError(
-            f"unknown config key {', '.join(prefix + k for k in unknown)!s} in {where}; "
-            f"valid keys: {', '.join(sorted(fields))}"
-        )
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        tp = hints[name]
-        where = f"{prefix}{name}"
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _build(tp, value, where + ".")  # type: ignore[arg-type]
-        else:
-            kwargs[name] = _check_type(value, tp, where)
-    return cls(**kwargs)
+def check_consistency(cfg: RunConfig) -> None:
+    """Checks across fields (each field's own choices and range are checked by `build`)."""
+    check(cfg)
+    for part in ("encoder", "decoder"):
+        width = getattr(cfg.model, f"{part}_hidden")
+        if getattr(cfg.model, part) == "transformer" and width % cfg.model.heads:
+            raise ConfigError(
+                f"model.{part}_hidden = {width} must be divisible by model.heads = "
+                f"{cfg.model.heads} for the transformer {part}"
+            )
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -224,3 +224,31 @@ def test_newer_config_version_is_a_clear_error():
     stored = {**RunConfig().to_dict(), "config_version": CONFIG_VERSION + 5}
     with pytest.raises(ConfigError, match=f"config_version {CONFIG_VERSION + 5}.*newer"):
         RunConfig.from_stored(stored)
+
+
+def test_sampling_settings_and_sample_config_share_one_definition():
+    """[sample] in a run config is SamplingSettings plus seed and batch size: same ranges, same
+    messages, other defaults."""
+    import dataclasses
+
+    from seqcvae.config import SampleConfig, SamplingSettings
+
+    names = {f.name for f in dataclasses.fields(SampleConfig)}
+    assert {f.name for f in dataclasses.fields(SamplingSettings)} < names
+    assert (SamplingSettings().temperature, SampleConfig().temperature) == (1.0, 0.8)
+    with pytest.raises(ConfigError, match=r"^temperature = 0 is out of range; expected a number > 0$"):
+        SamplingSettings(temperature=0).validate()
+    with pytest.raises(
+        ConfigError, match=r"^sample.temperature = 0.0 is out of range; expected a number > 0$"
+    ):
+        RunConfig().with_overrides(["sample.temperature=0"])
+    with pytest.raises(ConfigError, match="length_penalty = nan"):
+        RunConfig().with_overrides(["sample.length_penalty=nan"])
+
+
+def test_version_2_config_gains_the_length_penalty():
+    stored = RunConfig().to_dict()
+    stored["config_version"] = 2
+    del stored["sample"]["length_penalty"]
+    cfg = RunConfig.from_stored(stored)
+    assert cfg.sample.length_penalty == 1.0 and cfg.config_version == 3

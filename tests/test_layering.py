@@ -17,6 +17,7 @@ RANKS: dict[str, int] = {
     "errors": LEAF,
     "_toml": LEAF,
     "config": LEAF,
+    "fields": LEAF,
     "paths": LEAF,
     "io": LEAF,
     "stats": LEAF,
@@ -50,7 +51,8 @@ FORBIDDEN: set[tuple[str, str]] = {
 # so this list only shrinks.
 KNOWN: set[tuple[str, str]] = set()
 # Leaf parts that must work without torch (chem is the only RDKit user; it knows nothing of torch).
-NO_TORCH = {"errors", "_toml", "config", "paths", "io", "stats", "parallel", "formatting", "chem", "text"}
+NO_TORCH = {"errors", "_toml", "config", "fields", "paths", "io", "stats", "parallel", "formatting"}
+NO_TORCH |= {"chem", "text"}
 
 
 def _part(module_path: Path, root: Path = PACKAGE) -> str:

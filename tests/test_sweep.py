@@ -128,9 +128,12 @@ def test_cli_overrides_merge_over_toml(tmp_path):
         ({"targets": {"LogP": "1"}, "fixed": {"LogP": 2.0}}, "'LogP' is both swept and fixed"),
         ({"targets": {"LogP": "1"}, "tolerance": {"LogP": -0.5}}, "tolerance LogP=-0.5"),
         ({"targets": {"LogP": "1"}, "tolerance": {"LogP": 0}}, "tolerance LogP=0"),
-        ({"targets": {"LogP": "1"}, "n": 0}, "n=0"),
-        ({"targets": {"LogP": "1"}, "n": 2.5}, "n=2.5"),
-        ({"targets": {"LogP": "1"}, "images": -1}, "images=-1"),
+        ({"targets": {"LogP": "1"}, "n": 0}, "n = 0 is out of range; expected a number >= 1"),
+        ({"targets": {"LogP": "1"}, "n": 2.5}, "n: expected int, got 2.5"),
+        ({"targets": {"LogP": "1"}, "images": -1}, "images = -1 is out of range"),
+        ({"targets": {"LogP": "1"}, "sample": {"temperature": 0}}, "sample.temperature = 0.0 is out of"),
+        ({"targets": {"LogP": "1"}, "sample": {"nucleus": 0.9}}, "unknown sampling setting 'sample.nucleus'"),
+        ({"targets": {"LogP": "1"}, "sample": {"strategy": "best"}}, "sample.strategy: 'best' is not one"),
         ({"targets": {"LogP": [1.0, float("nan")]}}, "nan"),
         ({"targets": {"LogP": "nan"}}, "'nan'"),
         ({"targets": {"LogP": "1,inf"}}, "'inf'"),
@@ -184,7 +187,7 @@ def test_plan_sweep_checks_against_the_model(tiny_gen):
         ({"targets": {"LogP": "low"}}, "'low'"),
         ({"targets": {"LogP": "1"}, "tolerance": {"MolWt": 5.0}}, "'MolWt'"),
         ({"targets": {"LogP": "1"}, "sample": {"temperature": -1.0}}, "temperature"),
-        ({"targets": {"LogP": "1"}, "sample": {"beam_width": 3}}, "'beam_width'"),
+        ({"targets": {"LogP": "1"}, "sample": {"beam_width": 3}}, "'sample.beam_width'"),
     ]
     for data, needle in cases:
         with pytest.raises(SeqCVAEError) as info:
@@ -422,7 +425,7 @@ def test_two_property_sweep_plots_images_and_sdf(tiny_run, tmp_path, capsys):
         (["-t", "LogP=1", "--tolerance", "LogP=abc"], "'abc'"),
         (["-t", "LogP=1", "--tolerance", "LogP"], "expected NAME=VALUE"),
         (["-t", "LogP=1", "--temperature", "-1"], "temperature"),
-        (["-t", "LogP=1", "--n", "0"], "n=0"),
+        (["-t", "LogP=1", "--n", "0"], "n = 0 is out of range"),
         (["-t", "LogP=a:b:3"], "'a:b:3'"),
         (["-t", "LogP=1", "--fixed", "MolWt=abc"], "'abc'"),
         (["-t", "LogP=1", "--fixed", "LogP=2"], "both swept and fixed"),

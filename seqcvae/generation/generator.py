@@ -163,7 +163,7 @@ class Generator:
 
     def default_settings(self, **overrides: Any) -> SamplingSettings:
         s = self.config.sample
-        settings = SamplingSettings(s.strategy, s.temperature, s.top_k, s.top_p, s.max_length, s.beam_size)
+        settings = SamplingSettings.of(s)
         for k, v in overrides.items():
             if not hasattr(settings, k):
                 raise SeqCVAEError(f"unknown sampling setting {k!r}; known: {', '.join(vars(settings))}")

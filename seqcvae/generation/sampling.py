@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 
-from seqcvae.errors import ConfigError
+from seqcvae.config import SamplingSettings
 from seqcvae.models.cvae import CVAE
 from seqcvae.tokenizers.base import BOS, EOS, PAD, UNK
 
 NEVER_SAMPLED = (PAD, BOS, UNK)  # control tokens that are never a valid next token
-
-
-@dataclass
-class SamplingSettings:
-    strategy: str = "sample"  # "greedy", "sample" or "beam"
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    max_length: int = 100
-    beam_size: int = 5
-    length_penalty: float = 1.0  # beam: finished hypotheses ranked by log p / length**length_penalty
-
-    def validate(self) -> None:
-        if self.strategy not in ("greedy", "sample", "beam"):
-            raise ConfigError(f"sampling strategy {self.strategy!r} is not one of greedy, sample, beam")
-        if self.beam_size < 1:
-            raise ConfigError(f"beam_size={self.beam_size} must be >= 1")
-        if not self.temperature > 0:
-            raise ConfigError(f"temperature={self.temperature} must be > 0")
-        if self.top_k < 0:
-            raise ConfigError(f"top_k={self.top_k} must be >= 0 (0 = off)")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"top_p={self.top_p} must be in (0, 1]")
-        if not math.isfinite(self.length_penalty):
-            raise ConfigError(f"length_penalty={self.length_penalty} must be a finite number")
-        if self.max_length < 1:
-            raise ConfigError(f"max_length={self.max_length} must be >= 1")
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

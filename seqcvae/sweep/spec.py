@@ -28,23 +28,25 @@ from typing import Any
 import numpy as np
 
 from seqcvae import _toml as tomllib
+from seqcvae.config import SamplingSettings
 from seqcvae.data.conditions import parse_condition_value
 from seqcvae.errors import ConfigError
+from seqcvae.fields import build, check, number
 
-SPEC_KEYS = ("n", "seed", "targets", "fixed", "tolerance", "sample", "images", "sdf", "batch_size")
+TABLES = ("targets", "fixed", "tolerance", "sample")
 
 
 @dataclass
 class SweepSpec:
     targets: dict[str, list[Any]]
     fixed: dict[str, Any] = field(default_factory=dict)
-    n: int = 100
+    n: int = number(100, ge=1)  # samples per target
     seed: int = 0
     tolerance: dict[str, float] = field(default_factory=dict)
-    sample: dict[str, Any] = field(default_factory=dict)
-    images: int = 12  # example molecules drawn per target (0 = no images)
+    sample: dict[str, Any] = field(default_factory=dict)  # SamplingSettings keys
+    images: int = number(12, ge=0)  # example molecules drawn per target (0 = no images)
     sdf: bool = False  # also write valid molecules with their properties as SDF
-    batch_size: int = 1000
+    batch_size: int = number(1000, ge=1)
 
     def grid(self) -> list[dict[str, Any]]:
         """Every target as a request (fixed conditions included), in product order."""
@@ -55,23 +57,19 @@ class SweepSpec:
         ]
 
     def validate(self) -> SweepSpec:
+        check(self)
         if not self.targets:
             raise ConfigError("a sweep needs at least one target, e.g. --target LogP=-1:5:13")
         for name, values in self.targets.items():
             if not values:
                 raise ConfigError(f"target {name}: no values; give VALUE, V1,V2,... or START:STOP:STEPS")
-        if self.n < 1:
-            raise ConfigError(f"n={self.n}: expected a positive number of samples per target")
-        if self.images < 0:
-            raise ConfigError(f"images={self.images}: expected >= 0")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size={self.batch_size}: expected >= 1")
         both = sorted(set(self.targets) & set(self.fixed))
         if both:
             raise ConfigError(f"{both[0]!r} is both swept and fixed; give it in one place")
         for name, tol in self.tolerance.items():
             if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0 or math.isinf(tol):
                 raise ConfigError(f"tolerance {name}={tol!r}: expected a positive number")
+        build(SamplingSettings, self.sample, "sample.", what="sampling setting")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,18 +78,12 @@ class SweepSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
         data = {k: v for k, v in data.items() if k != "model"}  # spec.json also records the model
-        unknown = sorted(set(data) - set(SPEC_KEYS))
-        if unknown:
-            raise ConfigError(f"unknown sweep key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")
-        kw = dict(data)
-        for key in ("targets", "fixed", "tolerance", "sample"):
-            if key in kw and not isinstance(kw[key], dict):
-                raise ConfigError(f"sweep [{key}] must be a table, got {kw[key]!r}")
-        kw["targets"] = {k: parse_values(k, v) for k, v in kw.get("targets", {}).items()}
-        for key, tp in (("n", int), ("seed", int), ("images", int), ("batch_size", int), ("sdf", bool)):
-            if key in kw and (not isinstance(kw[key], tp) or isinstance(kw[key], bool) != (tp is bool)):
-                raise ConfigError(f"sweep {key}={kw[key]!r}: expected {tp.__name__}")
-        return cls(**kw).validate()
+        for key in TABLES:
+            if key in data and not isinstance(data[key], dict):
+                raise ConfigError(f"sweep [{key}] must be a table, got {data[key]!r}")
+        if "targets" in data:
+            data["targets"] = {k: parse_values(k, v) for k, v in data["targets"].items()}
+        return build(cls, {"targets": {}, **data}, what="sweep key").validate()
 
 
 def parse_values(name: str, value: Any) -> list[Any]:

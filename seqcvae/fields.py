@@ -52,7 +52,8 @@ def number(
 
 def like(cls: type, name: str, default: Any) -> Any:
     """The field `name` of dataclass `cls` (its choices and range) with another default."""
-    return field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
+    (f,) = [f for f in dataclasses.fields(cls) if f.name == name]
+    return field(default=default, metadata=f.metadata)
 
 
 def check_value(where: str, f: dataclasses.Field, value: Any) -> None:

@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "generation": 3,
     "training": 3,
     "evaluation": 4,
+    "latent": 4,
     "sweep": 5,
     "recipes": 6,
     "cli": 7,

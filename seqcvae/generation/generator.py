@@ -30,6 +30,7 @@ class Record:
     valid: bool = False
     properties: dict[str, float] = field(default_factory=dict)  # RDKit-measured
     targets: dict[str, Any] = field(default_factory=dict)  # the requested conditions
+    extra: dict[str, Any] = field(default_factory=dict)  # tool-specific columns (similarity, ...)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class Record:
             "valid": self.valid,
             "properties": self.properties,
             "targets": self.targets,
+            **({"extra": self.extra} if self.extra else {}),
         }
 
 
@@ -286,10 +288,12 @@ class Generator:
             rec.canonical, rec.valid, rec.properties = canon, canon is not None, props
 
     @torch.no_grad()
-    def encode(
+    def posterior(
         self, texts: Sequence[str], conditions: Sequence[Mapping[str, Any]] | None = None
-    ) -> torch.Tensor:
-        """Posterior means mu(x, c) (N, Z); conditions are the sources' own tags (or unspecified)."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x, c) of each input: means and log-variances (N, Z), on the CPU; conditions are
+        the inputs' own (tags or properties; unspecified when not given). Sequences longer than the
+        model's data.max_length are truncated (seqcvae.latent.seeds checks seeds first)."""
         from seqcvae.data.dataset import TokenDataset
 
         if not texts:
@@ -298,10 +302,42 @@ class Generator:
         ds, _ = TokenDataset.build(
             texts, self.tokenizer, self._encode_requests(conds), self.config.data.max_length
         )
-        batch = ds.collate(list(range(len(ds)))).to(self.device)
-        c = self.model.embed_conditions(batch.cond_values, batch.cond_present, batch.cond_tags)
-        mu, _ = self.model.encode(batch.tokens, batch.lengths, c)
-        return mu
+        mus, logvars = [], []
+        for start in range(0, len(ds), 1000):
+            batch = ds.collate(list(range(start, min(start + 1000, len(ds))))).to(self.device)
+            c = self.model.embed_conditions(batch.cond_values, batch.cond_present, batch.cond_tags)
+            mu, logvar = self.model.encode(batch.tokens, batch.lengths, c)
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
+        return torch.cat(mus), torch.cat(logvars)
+
+    def encode(
+        self, texts: Sequence[str], conditions: Sequence[Mapping[str, Any]] | None = None
+    ) -> torch.Tensor:
+        """Posterior means mu(x, c) (N, Z); conditions are the sources' own tags (or unspecified)."""
+        return self.posterior(texts, conditions)[0]
+
+    def decode_latents(
+        self,
+        z: torch.Tensor,
+        requests: Sequence[Mapping[str, Any]],
+        seed: int = 0,
+        check: bool = True,
+        workers: int = 1,
+        **sampling: Any,
+    ) -> list[Record]:
+        """Decode each row of z (N, Z) under its request; greedy unless `sampling` says otherwise.
+        SMILES records are checked with RDKit."""
+        if len(z) != len(requests):
+            raise ValueError(f"{len(z)} latent vectors but {len(requests)} requests")
+        if not len(requests):
+            return []
+        sampling.setdefault("strategy", "greedy")
+        seqs = self.sample_sequences(list(requests), seed, settings=self.default_settings(**sampling), z=z)
+        records = [Record(i, s, targets=dict(r)) for i, (s, r) in enumerate(zip(seqs, requests))]
+        if check and self.kind == "smiles":
+            self._check_smiles(records, workers)
+        return records
 
     def transfer(
         self,
@@ -319,11 +355,4 @@ class Generator:
             source = [dict(source)] * len(texts)
         self.conditions.encode_request(target, 1)
         z = self.encode(texts, source)
-        sampling.setdefault("strategy", "greedy")
-        seqs = self.sample_sequences(
-            [dict(target)] * len(texts), seed=seed, settings=self.default_settings(**sampling), z=z
-        )
-        records = [Record(i, s, targets=dict(target)) for i, s in enumerate(seqs)]
-        if self.kind == "smiles":
-            self._check_smiles(records, 1)
-        return records
+        return self.decode_latents(z, [dict(target)] * len(texts), seed=seed, **sampling)

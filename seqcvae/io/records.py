@@ -4,7 +4,8 @@ Columns, in this order (a column appears only where it applies):
 
     target_index       sweep: which target of the sweep the sample belongs to
     index              the sample's number (counted per target in a sweep)
-    source             transfer: the input sequence that was transferred
+    source             transfer: the input sequence that was transferred; latent tools: the seed
+    <extra>            latent tools: their own columns (radius, step, similarity, ...)
     sequence           the generated sequence, as generated (a SMILES string or a text)
     canonical_smiles   SMILES runs: RDKit's canonical form, empty when the SMILES is invalid
     valid              SMILES runs: 1 or 0
@@ -63,6 +64,7 @@ class SampleSchema:
     targets: tuple[str, ...]
     source: bool = False
     target_index: bool = False
+    extra: tuple[str, ...] = ()  # record.extra[name] columns, after source
 
     @classmethod
     def for_run(
@@ -73,9 +75,11 @@ class SampleSchema:
         *,
         source: bool = False,
         target_index: bool = False,
+        extra: Sequence[str] = (),
     ) -> SampleSchema:
         """The schema of a run of `kind` ("smiles" or "text")."""
-        return cls(tuple(measured) if kind == "smiles" else None, tuple(targets), source, target_index)
+        smiles = tuple(measured) if kind == "smiles" else None
+        return cls(smiles, tuple(targets), source, target_index, tuple(extra))
 
     @property
     def smiles(self) -> bool:
@@ -84,6 +88,7 @@ class SampleSchema:
     def columns(self) -> list[str]:
         head = [TARGET_INDEX] if self.target_index else []
         head += [INDEX, SOURCE] if self.source else [INDEX]
+        head += list(self.extra)
         head.append(SEQUENCE)
         if self.measured is not None:
             head += [CANONICAL, VALID, *self.measured]
@@ -95,6 +100,8 @@ class SampleSchema:
         """The cells of one record: empty for a missing value, 6 significant digits for floats."""
         row: list[Any] = [target_index] if self.target_index else []
         row += [record.index, source] if self.source else [record.index]
+        extra: Mapping[str, Any] = getattr(record, "extra", {})
+        row += [format_cell(extra.get(name)) for name in self.extra]
         row.append(record.sequence)
         if self.measured is not None:
             row += [record.canonical or "", int(record.valid)]

@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""Issue-14 trade-off row of one SMILES run: does z carry the molecule, and at what cost?
+
+On held-out molecules (default: 1,000 of the MOSES test split, never trained on):
+- greedy reconstruction from the posterior mean under the molecule's own properties, as an exact
+  canonical match (and, with --sampled K, of K draws z ~ q(z|x) per molecule);
+- rate (KL per molecule), distortion (reconstruction NLL), IW-NLL, active units, mutual
+  information (seqcvae.evaluation.diagnostics);
+prior samples (z ~ N(0, I), no condition) at T = 1 without nucleus: validity, uniqueness, novelty;
+property control: LogP targets on an even grid over the training range [p1, p99], one sample each,
+other conditions free, at the run's own sampling settings: Spearman and MAE (RDKit).
+
+    python scripts/bench_latent.py runs/smiles_latent [--test FILE] [--n 1000] [--prior 10000]
+
+Prints one JSON object and writes it to RUN/bench_latent.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from seqcvae.chem.metrics import property_control, set_metrics  # noqa: E402
+from seqcvae.data.dataset import TokenDataset  # noqa: E402
+from seqcvae.data.tables import read_sequences  # noqa: E402
+from seqcvae.evaluation.diagnostics import evaluate_model  # noqa: E402
+from seqcvae.generation.generator import Generator  # noqa: E402
+from seqcvae.latent.reconstruct import reconstruct  # noqa: E402
+from seqcvae.latent.seeds import SeedError, check_seed  # noqa: E402
+
+DEFAULT_TEST = ROOT.parent / "shared" / "data" / "moses" / "test.csv.gz"
+
+
+def held_out(gen: Generator, path: Path, n: int, seed: int) -> list:
+    smiles = read_sequences(path)
+    order = np.random.default_rng(seed).permutation(len(smiles))
+    seeds, skipped = [], 0
+    for i in order:
+        try:
+            seeds.append(check_seed(gen, smiles[i]))
+        except SeedError:
+            skipped += 1
+        if len(seeds) == n:
+            break
+    return seeds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run")
+    ap.add_argument("--test", default=str(DEFAULT_TEST))
+    ap.add_argument("--n", type=int, default=1000, help="held-out molecules")
+    ap.add_argument("--sampled", type=int, default=0, help="also K draws z ~ q per molecule")
+    ap.add_argument("--prior", type=int, default=10000, help="prior samples at T=1")
+    ap.add_argument("--control", type=int, default=2000, help="LogP targets")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    gen = Generator.load(args.run)
+    t0 = time.perf_counter()
+    seeds = held_out(gen, Path(args.test), args.n, args.seed)
+    _, rec = reconstruct(gen, seeds, sampled=args.sampled, seed=args.seed, workers=args.workers)
+    t_rec = time.perf_counter() - t0
+
+    ds, _ = TokenDataset.build(
+        [s.given for s in seeds], gen.tokenizer, gen._encode_requests([s.request for s in seeds]),
+        gen.config.data.max_length,
+    )
+    diag = evaluate_model(gen.model, ds, k=20, reconstruction=False, seed=args.seed)
+
+    t0 = time.perf_counter()
+    plain = {"temperature": 1.0, "top_p": 1.0, "top_k": 0}
+    prior = gen.generate({}, n=args.prior, seed=args.seed, workers=args.workers, **plain)
+    t_prior = time.perf_counter() - t0
+    ref = gen.reference_set(workers=args.workers)
+    prior_metrics = set_metrics([r.canonical for r in prior], ref)
+
+    logp = next(c for c in gen.conditions.continuous if c.name == "LogP")
+    lo, hi = logp.quantiles.get("p01", logp.minimum), logp.quantiles.get("p99", logp.maximum)
+    targets = [{"LogP": float(v)} for v in np.linspace(lo, hi, args.control)]
+    ctrl_records = gen.generate(targets, seed=args.seed, workers=args.workers)
+    control = property_control([r.as_dict() for r in ctrl_records], ["LogP"])["LogP"]
+    control["validity"] = float(np.mean([r.valid for r in ctrl_records]))
+
+    summary_file = Path(args.run) / "train_summary.json"
+    meta = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    out = {
+        "run": args.run,
+        "checkpoint_step": gen.source.get("step"),
+        "train_elapsed_s": meta.get("elapsed_s"),
+        "held_out_file": args.test,
+        "reconstruction": rec,
+        "rate_kl": diag["kl"],
+        "distortion_rec": diag["rec"],
+        "nelbo": diag["elbo"],
+        "iw_nll_k20": diag["iw_nll"],
+        "active_units": diag["active_units"],
+        "latent_dim": diag["latent_dim"],
+        "mutual_info": diag["mutual_info"],
+        "prior_T1": prior_metrics,
+        "prior_seconds": round(t_prior, 1),
+        "reconstruct_seconds": round(t_rec, 1),
+        "logp_control": control,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    }
+    print(json.dumps(out, indent=2))
+    (Path(args.run) / "bench_latent.json").write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
-from seqcvae.latent.optimize import EditTask, Goal, edit_summary, optimize  # noqa: E402
+from seqcvae.latent.goals import Goal  # noqa: E402
+from seqcvae.latent.optimize import EditTask, edit_summary, optimize  # noqa: E402
 from seqcvae.latent.seeds import Seed, SeedError, check_seed  # noqa: E402
 
 DEFAULT_TEST = ROOT.parent / "shared" / "data" / "moses" / "test.csv.gz"

@@ -10,9 +10,10 @@ import torch
 
 from seqcvae.chem.similarity import similarities, tanimoto
 from seqcvae.generation.generator import Generator
+from seqcvae.latent.goals import Goal
 from seqcvae.latent.interpolate import interpolate
 from seqcvae.latent.neighbours import neighbours
-from seqcvae.latent.optimize import EditTask, Goal, optimize, result_records
+from seqcvae.latent.optimize import EditTask, optimize, result_records
 from seqcvae.latent.paths import lerp, on_sphere, path, slerp
 from seqcvae.latent.reconstruct import reconstruct
 from seqcvae.latent.seeds import SeedError, check_seed, check_seeds

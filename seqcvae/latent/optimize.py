@@ -17,28 +17,11 @@ import torch
 
 from seqcvae.chem.similarity import fingerprint, similarities
 from seqcvae.generation.generator import Generator, Record
+from seqcvae.latent.goals import Goal
 from seqcvae.latent.paths import on_sphere
 from seqcvae.latent.seeds import Seed, encode_seeds
 
 DEFAULT_RADII = (0.5, 1.0, 2.0, 3.0)  # distances of proposals from their centre (latent units)
-
-
-@dataclass(frozen=True)
-class Goal:
-    """A property goal: met when low <= value <= high; `condition` is the value decoded under."""
-
-    name: str
-    condition: float
-    low: float
-    high: float
-
-    @classmethod
-    def near(cls, name: str, value: float, tolerance: float) -> Goal:
-        return cls(name, value, value - tolerance, value + tolerance)
-
-    def error(self, value: float) -> float:
-        """Distance from the goal's interval (0 inside it)."""
-        return max(self.low - value, 0.0, value - self.high)
 
 
 @dataclass

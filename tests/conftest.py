@@ -51,3 +51,53 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def overfit_molecules() -> list[str]:
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
+        return [r["SMILES"] for r in csv.DictReader(fh) if len(r["SMILES"]) <= 30][:24]
+
+
+@pytest.fixture(scope="session")
+def overfit_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A tiny SMILES model overfit to 24 short molecules of the sample (its z carries each one;
+    about 10 s): (run directory, the molecules)."""
+    import torch
+
+    from seqcvae.config import load_config
+    from seqcvae.recipes.train import train
+
+    mols = overfit_molecules()
+    root = tmp_path_factory.mktemp("overfit")
+    data = root / "mols.csv"
+    data.write_text("SMILES\n" + "\n".join(mols) + "\n", encoding="utf-8")
+    cfg = load_config(
+        "smiles_tiny",
+        [
+            f"data.train_path={str(data)!r}",
+            f"data.val_path={str(data)!r}",
+            "data.limit=0",
+            "data.properties=['LogP']",
+            "model.decoder_hidden=128",
+            "model.latent_dim=16",
+            "train.epochs=100000",
+            "train.max_steps=300",
+            "train.batch_size=24",
+            "train.lr=0.01",
+            "train.warmup_steps=10",
+            "train.kl_max=0.02",
+            "train.kl_warmup_steps=100",
+            "train.condition_dropout=0.0",
+            "train.threads=1",
+            "train.device=cpu",
+            "train.val_max_sequences=24",
+            "train.val_iw_samples=1",
+            "train.log_every_steps=1000",
+        ],
+    )
+    threads = torch.get_num_threads()
+    try:
+        train(cfg, root / "run", log=lambda _msg: None, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return root / "run", mols

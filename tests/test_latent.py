@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,55 +16,14 @@ from seqcvae.latent.optimize import EditTask, optimize, result_records
 from seqcvae.latent.paths import lerp, on_sphere, path, slerp
 from seqcvae.latent.reconstruct import reconstruct
 from seqcvae.latent.seeds import SeedError, check_seed, check_seeds
-from tests.conftest import SAMPLE
 
 pytestmark = pytest.mark.chem
 
 
-def _molecules() -> list[str]:
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
-        return [r["SMILES"] for r in csv.DictReader(fh) if len(r["SMILES"]) <= 30][:24]
-
-
 @pytest.fixture(scope="module")
-def overfit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Generator, list[str]]:
-    from seqcvae.config import load_config
-    from seqcvae.recipes.train import train
-
-    mols = _molecules()
-    root = tmp_path_factory.mktemp("overfit")
-    data = root / "mols.csv"
-    data.write_text("SMILES\n" + "\n".join(mols) + "\n", encoding="utf-8")
-    cfg = load_config(
-        "smiles_tiny",
-        [
-            f"data.train_path={str(data)!r}",
-            f"data.val_path={str(data)!r}",
-            "data.limit=0",
-            "data.properties=['LogP']",
-            "model.decoder_hidden=128",
-            "model.latent_dim=16",
-            "train.epochs=100000",
-            "train.max_steps=300",
-            "train.batch_size=24",
-            "train.lr=0.01",
-            "train.warmup_steps=10",
-            "train.kl_max=0.02",
-            "train.kl_warmup_steps=100",
-            "train.condition_dropout=0.0",
-            "train.threads=1",
-            "train.device=cpu",
-            "train.val_max_sequences=24",
-            "train.val_iw_samples=1",
-            "train.log_every_steps=1000",
-        ],
-    )
-    threads = torch.get_num_threads()
-    try:
-        train(cfg, root / "run", log=lambda _msg: None, progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return Generator.load(root / "run"), mols
+def overfit(overfit_run: tuple[Path, list[str]]) -> tuple[Generator, list[str]]:
+    run, mols = overfit_run
+    return Generator.load(run), mols
 
 
 def test_tanimoto_known_values():

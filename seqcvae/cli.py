@@ -7,7 +7,6 @@ line without a traceback, exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -18,20 +17,16 @@ from typing import Any
 
 from seqcvae.data.conditions import parse_condition, split_name_value
 from seqcvae.errors import ConfigError, DataError, SeqCVAEError, SeqCVAEWarning
-from seqcvae.formatting import json_safe
+from seqcvae.formatting import to_json
 
 
 def _eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes", "train.device")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from seqcvae.config import load_config
-    from seqcvae.recipes.train import train
-    from seqcvae.training.distributed import env_info
+    from seqcvae.recipes import train as recipe
 
     if args.device:
         args.overrides = [*args.overrides, f"train.device={args.device}"]
@@ -39,58 +34,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config:
             raise SeqCVAEError("--resume continues a run with its saved config; drop --config")
-        bad = [o for o in args.overrides if o.split("=", 1)[0].strip() not in RESUME_KEYS]
-        if bad:
-            raise SeqCVAEError(
-                f"with --resume only the budget can change ({', '.join(RESUME_KEYS)}); not {bad[0]!r}"
-            )
-        train(
-            config_for_resume(args.resume).with_overrides(args.overrides),
-            Path(args.resume),
-            resume=True,
-            progress=not args.no_progress,
-        )
+        cfg = recipe.resume_config(args.resume, args.overrides)
+        recipe.train(cfg, Path(args.resume), resume=True, progress=not args.no_progress)
         return 0
     cfg = load_config(args.config, args.overrides)
     run_dir = Path(args.out or cfg.output_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise SeqCVAEError(f"run directory {str(run_dir)!r} is a file; give --out a directory")
-    if (run_dir / "checkpoints").exists() and not args.overwrite:
-        raise SeqCVAEError(
-            f"run directory {str(run_dir)!r} already has checkpoints; use "
-            f"--resume {run_dir} to continue, --out for a new directory, or "
-            "--overwrite to replace it"
-        )
-    if args.overwrite and run_dir.exists() and env_info().is_main:  # one torchrun process removes it
-        _check_replaceable(run_dir)
-        if _is_run_dir(run_dir):
-            import shutil
-
-            shutil.rmtree(run_dir)
-    train(cfg, run_dir, progress=not args.no_progress)
+    recipe.prepare_run_dir(run_dir, overwrite=args.overwrite)
+    recipe.train(cfg, run_dir, progress=not args.no_progress)
     return 0
-
-
-def _is_run_dir(path: Path) -> bool:
-    """A directory that seqcvae train wrote: its config.json and checkpoints/."""
-    return (path / "config.json").is_file() and (path / "checkpoints").is_dir()
-
-
-def _check_replaceable(path: Path) -> None:
-    """--overwrite replaces a seqcvae run or an empty directory, never anything else."""
-    if path.is_dir() and (_is_run_dir(path) or not any(path.iterdir())):
-        return
-    raise SeqCVAEError(
-        f"--overwrite: {str(path)!r} is not a seqcvae run (no config.json and checkpoints/), so it was "
-        "left as it is; give --out a new or empty directory, or a run directory to replace"
-    )
-
-
-def config_for_resume(run_dir: str) -> Any:
-    from seqcvae.config import RunConfig
-    from seqcvae.models.checkpoint import load_checkpoint
-
-    return RunConfig.from_stored(load_checkpoint(run_dir, which="last").config)
 
 
 def _fmt(x: float, digits: int = 3) -> str:
@@ -143,11 +94,7 @@ def _check_beam_options(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import time
-
-    from seqcvae.evaluation.summary import summarise
-    from seqcvae.generation.generator import Generator
-    from seqcvae.io.records import write_records_csv
+    from seqcvae.recipes.generate import generate
 
     _check_beam_options(args)
     given = dict(parse_condition(c) for c in args.condition)
@@ -158,35 +105,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_output_file("--out", args.out)
     if args.reference and not Path(args.reference).is_file():
         raise DataError(f"--reference {args.reference!r} does not exist or is not a file")
-    gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
-    if args.length_penalty is not None and not args.beam and gen.config.sample.strategy != "beam":
-        raise ConfigError(
-            f"--length-penalty {args.length_penalty:g} only ranks beam search hypotheses; add --beam K"
-        )
-    request = gen.conditions.canonical_request(given)  # unknown names and tags fail before any work
-    for warning in gen.conditions.out_of_range(request):
-        _eprint(f"warning: {warning}")
-    t0 = time.perf_counter()
-    records = gen.generate(
-        request,
+    result = generate(
+        args.checkpoint,
+        given,
         n=args.n,
-        seed=_or(args.seed, gen.config.sample.seed),
-        batch_size=_or(args.batch_size, gen.config.sample.batch_size),
+        which=args.which,
+        device=args.device,
+        seed=args.seed,
+        batch_size=args.batch_size,
         strategy="beam" if args.beam else "greedy" if args.greedy else None,
         beam_size=args.beam,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
         length_penalty=args.length_penalty,
+        out=args.out,
+        reference=args.reference,
+        workers=_workers(),
+        warn=lambda w: _eprint(f"warning: {w}"),
     )
-    seconds = time.perf_counter() - t0
-    if args.out:
-        write_records_csv(args.out, records, gen.kind, gen.measured_properties())
-    reference = gen.reference_set(args.reference, workers=_workers()) if args.reference else None
-    summary = summarise(gen, records, reference)
+    records, summary, seconds = result.records, result.summary, result.seconds
     if args.json:
         print(_dumps(summary))
-    elif gen.kind == "text":
+    elif result.kind == "text":
         n = len(records)
         print(
             f"generated {n} in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f}/s); uniqueness "
@@ -214,135 +155,73 @@ def check_output_file(flag: str, path: str | None) -> None:
         raise ConfigError(f"{flag} {path!r}: folder {str(Path(path).parent)!r} does not exist")
 
 
-def _or(given: Any, default: Any) -> Any:
-    """A command-line value, or the checkpoint's setting where the option was not given."""
-    return default if given is None else given
-
-
-def read_input_column(path: str, column: str | None, sequence_column: str) -> list[str]:
-    """The non-empty sequences of a --input file: `column`, else the run's own sequence column, else
-    the only column of a one-column table (plain .txt/.smi files: one sequence per line)."""
-    from seqcvae.data.tables import read_table
-
-    columns, rows = read_table(path, column or sequence_column)
-    if column is None:
-        column = sequence_column if sequence_column in columns or len(columns) != 1 else columns[0]
-    if column not in columns:
-        raise DataError(
-            f"--input {path!r} has no column {column!r}; its columns are: {', '.join(columns) or '(none)'} "
-            "(choose one with --column)"
-        )
-    return [r[column] for r in rows if r.get(column, "").strip()]
-
-
-def _read_inputs(args: argparse.Namespace, sequence_column: str) -> list[str]:
-    texts = list(args.text or [])
-    if args.input:
-        texts += read_input_column(args.input, args.column, sequence_column)
-    if not texts:
-        raise SeqCVAEError("give sequences to transfer with --text '...' (repeatable) or --input FILE")
-    return texts
-
-
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from seqcvae.generation.generator import Generator
-    from seqcvae.io.records import write_records_csv
+    from seqcvae.recipes.transfer import transfer
 
     given_target = dict(parse_condition(c) for c in args.condition)
     if not given_target:
         raise SeqCVAEError("give the target with --condition NAME=VALUE, e.g. -c sentiment=pos")
     given_source = dict(parse_condition(c) for c in args.source)
     check_output_file("--out", args.out)
-    gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
-    target = gen.conditions.canonical_request(given_target)
-    source = gen.conditions.canonical_request(given_source)
-    texts = _read_inputs(args, gen.config.data.sequence_column)
-    records = gen.transfer(
-        texts,
-        target,
-        source or None,
-        seed=_or(args.seed, gen.config.sample.seed),
-        strategy="sample" if args.sample else "greedy",
+    result = transfer(
+        args.checkpoint,
+        given_target,
+        given_source,
+        texts=args.text,
+        input_path=args.input,
+        column=args.column,
+        which=args.which,
+        device=args.device,
+        seed=args.seed,
+        sample=args.sample,
+        out=args.out,
     )
     if args.out:
-        write_records_csv(args.out, records, gen.kind, gen.measured_properties(), sources=texts)
-        print(f"wrote {len(records)} rows to {args.out}")
+        print(f"wrote {len(result.records)} rows to {args.out}")
     else:
-        for src, r in zip(texts, records):
+        for src, r in zip(result.sources, result.records):
             print(f"{src}\n  -> {r.sequence}")
     return 0
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(json_safe(obj), indent=2, allow_nan=False)
+    return to_json(obj)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqcvae.evaluation import report as rep
+    from seqcvae.evaluation.report import format_report
+    from seqcvae.recipes import evaluate as recipe
 
-    n = args.n
-    if n is None:
-        n = rep.MOSES_SAMPLES if args.protocol == "moses" else rep.CONDITIONAL_SAMPLES
+    n = recipe.default_samples(args.protocol) if args.n is None else args.n
     for flag, value, lowest in (("--workers", args.workers, 1), ("--k", args.k, 1), ("--n", n, 0)):
         if value < lowest:
             raise ConfigError(f"{flag} {value}: expected a whole number >= {lowest}")
     if args.max_sequences < 0:
         raise ConfigError(f"--max-sequences {args.max_sequences}: expected >= 0 (0 = all)")
     check_output_file("--out", args.out)
-    references = _evaluate_references(args)
-    fcd = not args.no_fcd
-    if args.smiles:
-        report = rep.evaluate_smiles_file(
-            args.smiles, references, train=args.train, workers=args.workers, fcd=fcd, column=args.column
-        )
-    else:
-        report = rep.evaluate_run(
-            args.checkpoint,
-            which=args.which,
-            data=args.data,
-            k=args.k,
-            n_samples=n,
-            max_sequences=args.max_sequences,
-            seed=args.seed,
-            references=references,
-            workers=args.workers,
-            fcd=fcd,
-            device=args.device,
-            protocol=args.protocol,
-        )
-    if args.out:
-        Path(args.out).write_text(_dumps(report), encoding="utf-8")
-    print(_dumps(report) if args.json else rep.format_report(report))
+    references = recipe.resolve_references(
+        args.protocol, args.reference, args.test, args.test_scaffolds, smiles_file=bool(args.smiles)
+    )
+    report = recipe.evaluate(
+        args.checkpoint,
+        args.smiles,
+        references=references,
+        out=args.out,
+        which=args.which,
+        data=args.data,
+        k=args.k,
+        n_samples=n,
+        max_sequences=args.max_sequences,
+        seed=args.seed,
+        device=args.device,
+        protocol=args.protocol,
+        train=args.train,
+        column=args.column,
+        workers=args.workers,
+        fcd=not args.no_fcd,
+    )
+    print(_dumps(report) if args.json else format_report(report))
     return 0
-
-
-def _evaluate_references(args: argparse.Namespace) -> dict[str, str]:
-    """The reference sets of `evaluate`: --reference (conditional protocol, --smiles), or
-    --test / --test-scaffolds (MOSES protocol; default: the MOSES test splits in data/)."""
-    from seqcvae.evaluation.report import default_moses_references, parse_references
-
-    given = {"Test": args.test, "TestSF": args.test_scaffolds}
-    if args.protocol != "moses":
-        flag = "--test" if args.test else "--test-scaffolds" if args.test_scaffolds else None
-        if flag:
-            raise ConfigError(
-                f"{flag} is for --protocol moses; other evaluations take --reference [NAME=]FILE"
-            )
-        return parse_references(args.reference)
-    if args.smiles:
-        raise ConfigError("--protocol moses samples a model: use it with --checkpoint, not --smiles")
-    if args.reference:
-        raise ConfigError(
-            "--reference is for --protocol conditional; --protocol moses takes --test and --test-scaffolds"
-        )
-    references = default_moses_references()
-    for name, flag in (("Test", "--test"), ("TestSF", "--test-scaffolds")):
-        path = given[name]
-        if path is not None:
-            if not Path(path).is_file():
-                raise ConfigError(f"{flag} {path!r}: the file does not exist")
-            references[name] = path
-    return references
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -350,8 +229,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from seqcvae.generation.generator import Generator
-    from seqcvae.sweep import load_spec, run_sweep
+    from seqcvae.recipes.sweep import sweep
 
     tolerance: dict[str, float] = {}
     for name, value in _pairs(args.tolerance, "--tolerance").items():
@@ -380,14 +258,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "images": args.images,
         "sdf": True if args.sdf else None,
     }
-    gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
-    checkpoint_sample = {"seed": gen.config.sample.seed, "batch_size": gen.config.sample.batch_size}
-    spec = load_spec(args.spec, overrides, defaults=checkpoint_sample)
-    for request in (spec.grid()[0], spec.grid()[-1]):
-        for warning in gen.conditions.out_of_range(request):
-            _eprint(f"warning: {warning}")
-    log = _eprint if args.json else print  # --json: stdout holds only the JSON
-    overall = run_sweep(gen, spec, args.out, workers=args.workers, plots=not args.no_plots, log=log)
+    overall = sweep(
+        args.checkpoint,
+        args.out,
+        args.spec,
+        overrides,
+        which=args.which,
+        device=args.device,
+        workers=args.workers,
+        plots=not args.no_plots,
+        log=_eprint if args.json else print,  # --json: stdout holds only the JSON
+        warn=lambda w: _eprint(f"warning: {w}"),
+    )
     if overall:
         print(_dumps(overall) if args.json else _sweep_summary(overall, args.out))
     return 0
@@ -410,18 +292,9 @@ def _sweep_summary(overall: dict[str, Any], out: str) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from seqcvae.models.checkpoint import load_checkpoint
+    from seqcvae.recipes.info import checkpoint_info
 
-    ckpt = load_checkpoint(args.checkpoint, which=args.which)
-    info = {
-        "checkpoint": str(ckpt.path),
-        "step": ckpt.meta.get("step"),
-        "metrics": ckpt.meta.get("metrics"),
-        "model": ckpt.meta.get("model_shape"),
-        "conditions": ckpt.conditions,
-        "sample": ckpt.config.get("sample"),  # the default sampling settings of generate/transfer/sweep
-    }
-    print(_dumps(info))
+    print(_dumps(checkpoint_info(args.checkpoint, which=args.which)))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -24,3 +25,8 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
     return obj
+
+
+def to_json(obj: Any) -> str:
+    """Strict JSON (NaN/inf as null, json_safe), indented by 2: the CLI's --json and report files."""
+    return json.dumps(json_safe(obj), indent=2, allow_nan=False)

@@ -1,22 +1,77 @@
-"""The train recipe: resume config merge, run data, the data cache across processes, the run
-directory (config.json, reference SMILES), the trainer with its injected validation, log lines."""
+"""The train recipe: the run directory checks (--overwrite replaces only a run), the resume config
+and what may change on resume, run data, the data cache across processes, the run directory
+(config.json, reference SMILES), the trainer with its injected validation, log lines."""
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
-from collections.abc import Callable, Iterable
+import shutil
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from seqcvae.config import RunConfig
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.splits import prepare_run_data
 from seqcvae.devices import pick_device
+from seqcvae.errors import SeqCVAEError
 from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.models.checkpoint import load_checkpoint
 from seqcvae.models.cvae import CVAE
 from seqcvae.training import distributed
 from seqcvae.training.trainer import Trainer, Validator
+
+# The settings a resumed run may change: its budget and device (_train keeps the rest as saved).
+RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes", "train.device")
+
+
+def config_for_resume(run_dir: str | Path) -> RunConfig:
+    """The saved config of a run, from its last checkpoint."""
+    return RunConfig.from_stored(load_checkpoint(run_dir, which="last").config)
+
+
+def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """The config to continue a run with: its saved one, with `overrides` (KEY=VALUE) of the
+    budget and device only (RESUME_KEYS); any other override fails before the run is read."""
+    bad = [o for o in overrides if o.split("=", 1)[0].strip() not in RESUME_KEYS]
+    if bad:
+        raise SeqCVAEError(
+            f"with --resume only the budget can change ({', '.join(RESUME_KEYS)}); not {bad[0]!r}"
+        )
+    return config_for_resume(run_dir).with_overrides(list(overrides))
+
+
+def is_run_dir(path: Path) -> bool:
+    """A directory that seqcvae train wrote: its config.json and checkpoints/."""
+    return (path / "config.json").is_file() and (path / "checkpoints").is_dir()
+
+
+def check_replaceable(path: Path) -> None:
+    """--overwrite replaces a seqcvae run or an empty directory, never anything else."""
+    if path.is_dir() and (is_run_dir(path) or not any(path.iterdir())):
+        return
+    raise SeqCVAEError(
+        f"--overwrite: {str(path)!r} is not a seqcvae run (no config.json and checkpoints/), so it was "
+        "left as it is; give --out a new or empty directory, or a run directory to replace"
+    )
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
+    """Before a new run trains into `run_dir`: fail when it is a file or already holds checkpoints
+    (unless `overwrite`); with `overwrite`, remove a previous run there (check_replaceable: only a
+    run or an empty directory). Under torchrun only the main process checks and removes it."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SeqCVAEError(f"run directory {str(run_dir)!r} is a file; give --out a directory")
+    if (run_dir / "checkpoints").exists() and not overwrite:
+        raise SeqCVAEError(
+            f"run directory {str(run_dir)!r} already has checkpoints; use "
+            f"--resume {run_dir} to continue, --out for a new directory, or "
+            "--overwrite to replace it"
+        )
+    if overwrite and run_dir.exists() and distributed.env_info().is_main:
+        check_replaceable(run_dir)
+        if is_run_dir(run_dir):
+            shutil.rmtree(run_dir)
 
 
 def diagnostics_validator(cfg: RunConfig) -> Validator:

@@ -1,0 +1,5 @@
+import sys
+
+from seqcvae.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""What the commands share: stderr lines, number and JSON formatting, the options of commands that
+load a trained model (--which, --device, the sampling options), condition parsing, output-file
+checks and the SMILES sample summary."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from seqcvae.data.conditions import parse_condition, split_name_value
+from seqcvae.errors import ConfigError
+from seqcvae.formatting import to_json
+
+# What each command module's add_parser(sub) adds its parser to.
+Subparsers = argparse._SubParsersAction
+
+SAMPLE_DEFAULTS = (
+    "Sampling options that are not given take the checkpoint's [sample] settings (the run's "
+    "config.json; `seqcvae info` shows them)."
+)
+
+
+def eprint(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def warn(msg: str) -> None:
+    """A warning as one line on stderr, like seqcvae's errors."""
+    eprint(f"warning: {msg}")
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def dumps(obj: Any) -> str:
+    return to_json(obj)
+
+
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+def add_which_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--which", default="best", choices=["best", "last"])
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device for the commands that load a trained model (generation is on the CPU by default)."""
+    parser.add_argument(
+        "--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:N or auto"
+    )
+
+
+def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the checkpoint's sample") -> None:
+    """--seed, --batch-size, --temperature, --top-k, --top-p; not given (None): the checkpoint's value."""
+    parser.add_argument("--seed", type=int, help=f"random seed (default: {source}.seed)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"sequences decoded at once; speed and memory only, the samples do not change "
+        f"(default: {source}.batch_size)",
+    )
+    parser.add_argument("--temperature", type=float, help=f"default: {source}.temperature")
+    parser.add_argument(
+        "--top-k", type=int, help=f"sample among the K likeliest tokens, 0 = all (default: {source}.top_k)"
+    )
+    parser.add_argument("--top-p", type=float, help=f"nucleus sampling, 1 = off (default: {source}.top_p)")
+
+
+def conditions(items: Iterable[str] | None, what: str = "condition") -> dict[str, float | str]:
+    """NAME=VALUE options -> {NAME: value}, numbers as floats (data.conditions.parse_condition)."""
+    return dict(parse_condition(item, what) for item in items or [])
+
+
+def pairs(items: Iterable[str] | None, what: str) -> dict[str, str]:
+    """NAME=VALUE options -> {NAME: VALUE} as typed."""
+    return dict(split_name_value(item, what) for item in items or [])
+
+
+def check_output_file(flag: str, path: str | None) -> None:
+    """Fail before any work when an output file could not be written: its folder is missing, or the
+    path is a folder."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise ConfigError(f"{flag} {path!r} is a folder; give a file name")
+    if not Path(path).resolve().parent.is_dir():
+        raise ConfigError(f"{flag} {path!r}: folder {str(Path(path).parent)!r} does not exist")
+
+
+def print_summary(summary: dict[str, Any], seconds: float) -> None:
+    """The summary of SMILES samples: rates, then one line per property; notes on stderr."""
+    n = int(summary["generated"])
+    print(f"generated {n} in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f}/s)")
+    print(f"validity   {fmt(summary['validity'])}")
+    print(f"uniqueness {fmt(summary['uniqueness'])}")
+    novelty = summary["novelty"]
+    print(f"novelty    {fmt(novelty)}" + ("  (no training reference found)" if math.isnan(novelty) else ""))
+    props = summary.get("properties", {})
+    if props:
+        width = max(14, *(len(p.get("label", name)) + 2 for name, p in props.items()))
+        print(f"{'property':<{width}}{'target':>9}{'measured':>10}{'std':>8}{'MAE':>8}{'Spearman':>10}")
+        for name, p in props.items():
+            print(
+                f"{p.get('label', name):<{width}}{p['target_mean']:>9.3f}{fmt(p['measured_mean']):>10}"
+                f"{fmt(p['measured_std']):>8}{fmt(p['mae']):>8}{fmt(p['spearman']):>10}"
+            )
+    for note in summary.get("notes", []):
+        eprint(f"note: {note}")

@@ -1,0 +1,78 @@
+"""`seqcvae transfer`: re-decode given sequences under other conditions (style transfer)."""
+
+from __future__ import annotations
+
+import argparse
+
+from seqcvae.cli import common
+from seqcvae.cli.common import Subparsers
+from seqcvae.errors import SeqCVAEError
+
+
+def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
+    tr = sub.add_parser(
+        "transfer",
+        help="re-decode given sequences under other conditions (style transfer)",
+        description=common.SAMPLE_DEFAULTS,
+    )
+    tr.add_argument("--checkpoint", required=True)
+    common.add_which_option(tr)
+    tr.add_argument("--text", action="append", help="input sequence, a sentence or SMILES (repeatable)")
+    tr.add_argument(
+        "--input",
+        help="file of inputs: .txt/.smi (one per line) or a .csv/.tsv/.jsonl table, read from --column",
+    )
+    tr.add_argument(
+        "--column",
+        help="column of the --input table (default: the run's sequence column, e.g. SMILES or text, or "
+        "the only column)",
+    )
+    tr.add_argument(
+        "--condition",
+        "-c",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="target tag(s), e.g. -c sentiment=pos",
+    )
+    tr.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the inputs' own tag(s), if known, e.g. --source sentiment=neg",
+    )
+    tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
+    tr.add_argument("--out", help="CSV file: each input (source) beside its output")
+    common.add_device_option(tr)
+    return tr
+
+
+def run(args: argparse.Namespace) -> int:
+    from seqcvae.recipes.transfer import transfer
+
+    target = common.conditions(args.condition)
+    if not target:
+        raise SeqCVAEError("give the target with --condition NAME=VALUE, e.g. -c sentiment=pos")
+    source = common.conditions(args.source)
+    common.check_output_file("--out", args.out)
+    result = transfer(
+        args.checkpoint,
+        target,
+        source,
+        texts=args.text,
+        input_path=args.input,
+        column=args.column,
+        which=args.which,
+        device=args.device,
+        seed=args.seed,
+        sample=args.sample,
+        out=args.out,
+    )
+    if args.out:
+        print(f"wrote {len(result.records)} rows to {args.out}")
+    else:
+        for src, r in zip(result.sources, result.records):
+            print(f"{src}\n  -> {r.sequence}")
+    return 0

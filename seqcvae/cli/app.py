@@ -13,7 +13,19 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from seqcvae.cli import evaluate, generate, info, sweep, train, transfer
+from seqcvae.cli import (
+    encode,
+    evaluate,
+    generate,
+    info,
+    interpolate,
+    neighbours,
+    optimize,
+    reconstruct,
+    sweep,
+    train,
+    transfer,
+)
 from seqcvae.cli.common import Subparsers, eprint
 from seqcvae.errors import SeqCVAEError, SeqCVAEWarning
 
@@ -25,7 +37,19 @@ class Command(Protocol):
 
 
 # The commands, in the order `seqcvae --help` lists them.
-COMMANDS: tuple[Command, ...] = (train, generate, transfer, evaluate, sweep, info)
+COMMANDS: tuple[Command, ...] = (
+    train,
+    generate,
+    transfer,
+    evaluate,
+    sweep,
+    encode,
+    reconstruct,
+    neighbours,
+    interpolate,
+    optimize,
+    info,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -73,6 +73,17 @@ def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the che
     parser.add_argument("--top-p", type=float, help=f"nucleus sampling, 1 = off (default: {source}.top_p)")
 
 
+def add_molecule_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """--smiles (repeatable), --input FILE and --column, for commands that read seed molecules."""
+    parser.add_argument(
+        "--smiles", action="append", default=[], metavar="SMILES", help=f"{what} (repeatable)"
+    )
+    parser.add_argument(
+        "--input", metavar="FILE", help=f"{what} from a file: .smi/.txt, or a table (.csv/.tsv/.jsonl)"
+    )
+    parser.add_argument("--column", help="the --input table's column (default: the run's SMILES column)")
+
+
 def conditions(items: Iterable[str] | None, what: str = "condition") -> dict[str, float | str]:
     """NAME=VALUE options -> {NAME: value}, numbers as floats (data.conditions.parse_condition)."""
     return dict(parse_condition(item, what) for item in items or [])

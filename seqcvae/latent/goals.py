@@ -30,10 +30,8 @@ class Goal:
         return max(self.low - value, 0.0, value - self.high)
 
 
-
-
 def parse_goal_value(name: str, text: str) -> tuple[float, float | None]:
-    """"3.2" -> (3.2, None); "250:350" -> (250, 350) (a range); errors name the option."""
+    """ "3.2" -> (3.2, None); "250:350" -> (250, 350) (a range); errors name the option."""
     parts = text.split(":")
     try:
         values = [float(p) for p in parts]

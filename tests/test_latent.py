@@ -113,3 +113,31 @@ def test_seed_with_tokens_outside_the_vocabulary(overfit):
     with pytest.raises(SeedError, match="outside the model's vocabulary") as info:
         check_seed(gen, outside)
     assert repr(outside) in str(info.value) and token in str(info.value)
+
+
+def test_goals_from_values_ranges_and_shifts(overfit):
+    from seqcvae.errors import ConfigError
+    from seqcvae.latent.goals import DEFAULT_TOLERANCE_FRACTION, make_goals
+
+    gen, _ = overfit
+    (logp,) = gen.conditions.continuous
+    default_tol = DEFAULT_TOLERANCE_FRACTION * (logp.maximum - logp.minimum)
+    (g,) = make_goals(gen.conditions, {"LogP": 2.0}, {"LogP": "3"}, {}, {})
+    assert (g.condition, g.low, g.high) == (
+        3.0,
+        pytest.approx(3 - default_tol),
+        pytest.approx(3 + default_tol),
+    )
+    (g,) = make_goals(gen.conditions, {"LogP": 2.0}, {"LogP": "1:2.5"}, {}, {})
+    assert (g.condition, g.low, g.high) == (1.75, 1.0, 2.5)
+    assert g.error(2.0) == 0.0 and g.error(3.0) == pytest.approx(0.5) and g.error(0.5) == pytest.approx(0.5)
+    (g,) = make_goals(gen.conditions, {"LogP": 2.0}, {}, {"LogP": -1.0}, {"LogP": 0.25})
+    assert (g.condition, g.low, g.high) == (1.0, 0.75, 1.25)
+    for targets, shifts, tol, needle in [
+        ({"LogP": "3:1"}, {}, {}, "low end is above its high end"),
+        ({"LogP": "3"}, {"LogP": 1.0}, {}, "both a target and a shift"),
+        ({}, {"LogP": 1.0}, {"LogP": 0.0}, "tolerance LogP=0.0"),
+        ({"LogP": "nan"}, {}, {}, "expected a number"),
+    ]:
+        with pytest.raises(ConfigError, match=needle):
+            make_goals(gen.conditions, {"LogP": 2.0}, targets, shifts, tol)

@@ -115,3 +115,40 @@ def test_crash_during_write_keeps_previous_checkpoint(tiny_run, tmp_path, monkey
         save_checkpoint(dst, CheckpointData(**{**vars(ckpt), "meta": {**ckpt.meta, "step": 999}}))
     monkeypatch.undo()
     assert load_checkpoint(dst).meta["step"] == ckpt.meta["step"]
+
+
+def _cut_before_the_new_checkpoint_is_renamed_in(monkeypatch, final):
+    """os.replace fails (as a power cut would stop it) when it would put the new directory at
+    `final`: the previous checkpoint has been moved aside to <final>.old and nothing is at final."""
+    import os
+
+    real = os.replace
+
+    def cut(src, dst):
+        if os.fspath(dst) == os.fspath(final):
+            raise OSError("power cut")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", cut)
+
+
+def test_save_cut_between_the_renames_loads_the_previous_checkpoint(tiny_run, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last"
+    first = load_checkpoint(tiny_run, which="last", with_train_state=True)
+    save_checkpoint(last, first)
+    _cut_before_the_new_checkpoint_is_renamed_in(monkeypatch, last)
+    with pytest.raises(OSError, match="power cut"):
+        save_checkpoint(last, CheckpointData(**{**vars(first), "meta": {**first.meta, "step": 999}}))
+    monkeypatch.undo()
+    assert not last.exists() and (run / "checkpoints" / "last.old" / "meta.json").exists()
+    # By the run directory and by the checkpoint's own path, with and without training state.
+    for path in (run, last, str(last)):
+        ckpt = load_checkpoint(path, which="last", with_train_state=True)
+        assert ckpt.meta["step"] == first.meta["step"]
+        assert ckpt.path == run / "checkpoints" / "last.old"
+        assert load_checkpoint(path, which="last").meta["step"] == first.meta["step"]
+    # The next save puts a checkpoint in place again and only then drops the old one.
+    save_checkpoint(last, CheckpointData(**{**vars(first), "meta": {**first.meta, "step": 1000}}))
+    assert load_checkpoint(last).meta["step"] == 1000
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last"]

@@ -136,17 +136,20 @@ def save_checkpoint(path: Path, data: CheckpointData) -> None:
 
 
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
-    """Accept a checkpoint directory or a run directory (then checkpoints/<which>, else last)."""
+    """Accept a checkpoint directory or a run directory (then checkpoints/<which>, else best, else
+    last). Where a save was cut between its two renames, only `<name>.old` is there: it is taken
+    for `<name>`, whichever way the checkpoint is named."""
     p = Path(path)
+    old = p.with_name(p.name + ".old")
+    if (p / "meta.json").exists():
+        return p
+    if (old / "meta.json").exists():
+        return old
     if not p.exists():
         raise CheckpointError(
             f"checkpoint path {str(p)!r} does not exist; give a run directory (from "
             "`seqcvae train`) or one of its checkpoints/<best|last> directories"
         )
-    if (p / "meta.json").exists():
-        return p
-    if p.with_name(p.name + ".old").joinpath("meta.json").exists():
-        return p.with_name(p.name + ".old")
     for name in (which, "best", "last"):
         for cand in (p / "checkpoints" / name, p / "checkpoints" / f"{name}.old"):
             if (cand / "meta.json").exists():

@@ -152,3 +152,40 @@ def test_save_cut_between_the_renames_loads_the_previous_checkpoint(tiny_run, tm
     save_checkpoint(last, CheckpointData(**{**vars(first), "meta": {**first.meta, "step": 1000}}))
     assert load_checkpoint(last).meta["step"] == 1000
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last"]
+
+
+def test_save_after_a_cut_keeps_the_old_checkpoint_until_the_new_one_is_in_place(
+    tiny_run, tmp_path, monkeypatch
+):
+    """After a cut only <name>.old is left; a second cut in the next save must not lose it."""
+    last = tmp_path / "last"
+    first = load_checkpoint(tiny_run, which="last", with_train_state=True)
+    save_checkpoint(last, first)
+    _cut_before_the_new_checkpoint_is_renamed_in(monkeypatch, last)
+    for step in (999, 1000):
+        with pytest.raises(OSError, match="power cut"):
+            save_checkpoint(last, CheckpointData(**{**vars(first), "meta": {**first.meta, "step": step}}))
+        assert load_checkpoint(last).meta["step"] == first.meta["step"]
+
+
+def test_save_fsyncs_the_files_and_then_the_parent_directory(tiny_run, tmp_path, monkeypatch):
+    import os
+    import stat
+
+    import seqcvae.io.atomic as atomic
+
+    synced: list[tuple[str, str]] = []
+    real = os.fsync
+
+    def spy(fd):
+        kind = "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        synced.append((kind, os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
+        real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", spy)
+    save_checkpoint(
+        tmp_path / "checkpoints" / "last", load_checkpoint(tiny_run, which="last", with_train_state=True)
+    )
+    files = {name for kind, name in synced if kind == "file"}
+    assert {"meta.json", "model.safetensors", "train_state.safetensors", "train_state.json"} <= files
+    assert synced[-1] == ("dir", "checkpoints")  # the rename itself is on disk

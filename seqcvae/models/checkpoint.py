@@ -10,9 +10,10 @@ Layout of a checkpoint directory::
     train_state.safetensors + train_state.json   optimizer tensors and scalars, RNG states
                                                  (only in resumable checkpoints)
 
-A write goes to a temporary sibling directory which is then renamed into place; the previous
-checkpoint is kept as `<name>.old` until the new one is complete, so a crash at any point leaves
-a loadable checkpoint.
+A write goes to a temporary sibling directory which is then fsynced and renamed into place
+(seqcvae.io.atomic.replace_dir); the previous checkpoint is kept as `<name>.old` until the new one
+is in place, so a crash at any point leaves a loadable checkpoint, and loading falls back to
+`<name>.old` when `<name>` is missing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from seqcvae.errors import CheckpointError
+from seqcvae.io.atomic import replace_dir
 
 FORMAT_VERSION = 1
 REQUIRED_FILES = (
@@ -55,12 +57,6 @@ class CheckpointData:
 
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True), encoding="utf-8")
-
-
-def _fsync_dir(path: Path) -> None:
-    for f in path.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
 
 
 def _split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -103,14 +99,22 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, data: CheckpointData) -> None:
-    """Write `data` to directory `path` atomically."""
+    """Write `data` to directory `path` atomically (built in a temporary sibling, fsynced and
+    swapped in by seqcvae.io.atomic.replace_dir)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    old = path.with_name(f"{path.name}.old")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
+    try:
+        _write_dir(tmp, data)
+        replace_dir(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_dir(tmp: Path, data: CheckpointData) -> None:
     meta = {**data.meta, "format_version": FORMAT_VERSION}
     _write_json(tmp / "meta.json", meta)
     _write_json(tmp / "config.json", data.config)
@@ -125,14 +129,6 @@ def save_checkpoint(path: Path, data: CheckpointData) -> None:
         skeleton = _split_tensors(data.train_state, "s", tensors)
         save_file(tensors, str(tmp / "train_state.safetensors"))
         _write_json(tmp / "train_state.json", skeleton)
-    _fsync_dir(tmp)
-    if path.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:

@@ -189,3 +189,56 @@ def test_save_fsyncs_the_files_and_then_the_parent_directory(tiny_run, tmp_path,
     files = {name for kind, name in synced if kind == "file"}
     assert {"meta.json", "model.safetensors", "train_state.safetensors", "train_state.json"} <= files
     assert synced[-1] == ("dir", "checkpoints")  # the rename itself is on disk
+
+
+def test_cuda_rng_state_round_trips_through_a_resumable_checkpoint(tiny_run, tmp_path, monkeypatch):
+    """Where CUDA is in use, dropout on the GPU draws from the CUDA generators: their states are
+    saved with the CPU ones and restored on resume. Faked on CPU: two devices whose states are
+    byte tensors."""
+    from seqcvae.models.checkpoint import rng_state, set_rng_state
+
+    states = [torch.arange(16, dtype=torch.uint8), torch.arange(16, 32, dtype=torch.uint8)]
+    restored: dict[int, torch.Tensor] = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [s.clone() for s in states])
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: restored.__setitem__(device, s))
+    ckpt = load_checkpoint(tiny_run, which="last", with_train_state=True)
+    ckpt.train_state = {**ckpt.train_state, "rng": rng_state()}
+    save_checkpoint(tmp_path / "last", ckpt)
+    loaded = load_checkpoint(tmp_path / "last", with_train_state=True)
+    set_rng_state(loaded.train_state["rng"])
+    assert sorted(restored) == [0, 1]
+    assert all(torch.equal(restored[i], states[i]) for i in (0, 1))
+    # Resumed on fewer devices (or on the CPU): the states of the devices there are restored.
+    restored.clear()
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    set_rng_state(loaded.train_state["rng"])
+    assert sorted(restored) == [0]
+    restored.clear()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    set_rng_state(loaded.train_state["rng"])
+    assert restored == {}
+
+
+def test_rng_state_without_cuda_in_use_has_no_cuda_entry(monkeypatch):
+    from seqcvae.models.checkpoint import rng_state, set_rng_state
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    state = rng_state()
+    assert "cuda" not in state
+    set_rng_state(state)  # and older checkpoints, which never had one, restore as before
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_rng_state_is_restored_on_a_gpu():
+    from seqcvae.models.checkpoint import rng_state, set_rng_state
+
+    torch.zeros(1, device="cuda")  # CUDA in use
+    state = rng_state()
+    assert "cuda" in state
+    drawn = torch.rand(8, device="cuda")
+    set_rng_state(state)
+    assert torch.equal(torch.rand(8, device="cuda"), drawn)

@@ -8,7 +8,8 @@ Layout of a checkpoint directory::
     tokenizer.json       tokenizer (vocabulary)
     conditions.json      condition names, statistics, tag sets
     train_state.safetensors + train_state.json   optimizer tensors and scalars, RNG states
-                                                 (only in resumable checkpoints)
+                                                 (CPU, and CUDA where in use; only in
+                                                 resumable checkpoints)
 
 A write goes to a temporary sibling directory which is then fsynced and renamed into place
 (seqcvae.io.atomic.replace_dir); the previous checkpoint is kept as `<name>.old` until the new one
@@ -82,20 +83,30 @@ def _join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def rng_state() -> dict[str, Any]:
+    """The Python, NumPy and torch CPU RNG states, and where CUDA is in use those of its devices
+    (dropout on the GPU draws from them)."""
     np_state: Any = np.random.get_state()
-    return {
+    state = {
         "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
         "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
         "torch": torch.get_rng_state(),
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore rng_state(); CUDA states only where CUDA is available, for the devices there."""
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     np_s = state["numpy"]
     np.random.set_state((np_s[0], np.array(np_s[1], dtype=np.uint32), *np_s[2:]))
     torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available():
+        for device, s in enumerate(cuda[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, device)
 
 
 def save_checkpoint(path: Path, data: CheckpointData) -> None:

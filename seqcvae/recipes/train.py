@@ -15,7 +15,7 @@ from seqcvae.devices import pick_device
 from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.io.atomic import atomic_open, atomic_write_text
 from seqcvae.models.checkpoint import load_checkpoint
-from seqcvae.models.cvae import CVAE
+from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.training import distributed
 from seqcvae.training.trainer import Trainer, Validator
 
@@ -125,6 +125,7 @@ def _train(
         log=log,
         progress=progress,
         dist_info=info,
+        shape=CVAEShape(**ckpt.meta["model_shape"]) if ckpt else None,
     )
     if ckpt is not None:
         trainer.restore(ckpt)

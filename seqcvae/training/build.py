@@ -52,14 +52,21 @@ def precision_label(model: CVAE, device: torch.device, matmul_dtype: torch.dtype
 
 
 def model_shape(cfg: RunConfig, prepared: RunData) -> CVAEShape:
+    """The model's shape for a new run. A Transformer's positions cover the longest training
+    sequence, data.max_length tokens plus <bos> and <eos>; the sampling length plays no part."""
     return CVAEShape.from_config(
         cfg.model,
         vocab_size=prepared.tokenizer.vocab_size,
         num_continuous=prepared.conditions.num_continuous,
         tag_sizes=prepared.conditions.tag_sizes,
-        max_positions=max(cfg.data.max_length, cfg.sample.max_length) + 2,
+        max_positions=cfg.data.max_length + 2,
         pad_id=PAD,
     )
+
+
+def check_sample_length(cfg: RunConfig, model: CVAE) -> None:
+    """A run whose own sampling settings could not be used is refused before it trains."""
+    model.check_max_length(cfg.sample.max_length, "sample.max_length")
 
 
 class TrainForward(torch.nn.Module):

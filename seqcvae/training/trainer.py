@@ -24,7 +24,7 @@ from seqcvae.data.dataset import Batch, TokenDataset
 from seqcvae.data.splits import RunData
 from seqcvae.devices import pick_device
 from seqcvae.models.checkpoint import CheckpointData, save_checkpoint
-from seqcvae.models.cvae import CVAE
+from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.models.losses import gaussian_kl, reconstruction_nll
 from seqcvae.training import build, distributed, policy, resume
 from seqcvae.training.budget import Budget, step_bound
@@ -53,7 +53,10 @@ class Trainer:
         log: Callable[[str], None] = print,
         progress: bool = True,
         dist_info: distributed.DistInfo | None = None,
+        shape: CVAEShape | None = None,
     ):
+        """shape: the model's shape, by default from cfg and prepared (build.model_shape); a
+        resume passes its checkpoint's, which may have been sized by an earlier rule."""
         self.cfg = cfg
         self._validator = validate
         self.run_dir = Path(run_dir)
@@ -65,8 +68,9 @@ class Trainer:
         self.device = pick_device(distributed.device_for(t.device, self.dist))
         build.set_threads(t, self.dist, self.device)
         torch.manual_seed(t.seed)  # identical initial weights in every process
-        self.shape = build.model_shape(cfg, prepared)
+        self.shape = shape or build.model_shape(cfg, prepared)
         self.model = CVAE(self.shape).to(self.device)
+        build.check_sample_length(cfg, self.model)
         build.reseed_per_rank(t.seed, self.dist, 0)
         self.matmul_dtype = build.resolve_precision(t.precision, self.device)
         self.model.set_matmul_dtype(self.matmul_dtype)

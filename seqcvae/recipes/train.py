@@ -23,7 +23,7 @@ from seqcvae.training.trainer import Trainer, Validator
 def diagnostics_validator(cfg: RunConfig) -> Validator:
     """Validation diagnostics on the first val_max_sequences in file order (batches are
     length-sorted only within them, so the subset is not biased towards short sequences):
-    ELBO (one posterior sample, fixed seed), IW-NLL with val_iw_samples, KL, active units,
+    negative ELBO (one posterior sample, fixed seed), IW-NLL with val_iw_samples, KL, active units,
     mutual information and greedy reconstruction accuracy."""
     t = cfg.train
 
@@ -146,7 +146,7 @@ def _train(
     if info.is_main:
         atomic_write_text(run_dir / "train_summary.json", json.dumps(result, indent=2))
     log(
-        f"done: step {result['step']}, best validation ELBO {result['best_val_elbo']:.3f}; "
+        f"done: step {result['step']}, best validation -ELBO {result['best_val_nelbo']:.3f}; "
         f"run directory {run_dir}"
     )
     return run_dir

@@ -1,5 +1,6 @@
 """metrics.csv of a run: one row per logged training window and per validation, appended (also
-after --resume, under the file's own header), and the running means of a training window."""
+after --resume, under the file's own header, with its own names of the columns), and the running
+means of a training window."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 from seqcvae.training.policy import StepResult
 
 # Validation diagnostics logged to metrics.csv and stored (prefixed val_) in checkpoints.
-VAL_METRICS = ("rec", "kl", "elbo", "iw_nll", "active_units", "mutual_info", "recon_accuracy")
+# nelbo is the negative ELBO, rec + kl (lower is better).
+VAL_METRICS = ("rec", "kl", "nelbo", "iw_nll", "active_units", "mutual_info", "recon_accuracy")
 
 METRIC_COLUMNS = [
     "step",
@@ -21,7 +23,7 @@ METRIC_COLUMNS = [
     "kl",
     "beta",
     "lr",
-    "elbo",
+    "nelbo",
     "iw_nll",
     "active_units",
     "mutual_info",
@@ -30,6 +32,9 @@ METRIC_COLUMNS = [
     "tokens_per_s",
     "elapsed_s",
 ]
+# Columns under their earlier names: a metrics.csv begun before the rename (resumed now) keeps its
+# header, and the value goes under the old name.
+EARLIER_NAMES = {"nelbo": "elbo"}
 
 
 class MetricsLog:
@@ -45,6 +50,7 @@ class MetricsLog:
         if not new:  # appending after --resume: keep the file's own header (older runs had fewer)
             with open(path, newline="", encoding="utf-8") as fh:
                 columns = next(csv.reader(fh), METRIC_COLUMNS)
+        row = {EARLIER_NAMES.get(k, k) if k not in columns else k: v for k, v in row.items()}
         with open(path, "a", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
             if new:

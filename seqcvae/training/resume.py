@@ -32,7 +32,9 @@ def restore(trainer: Trainer, ckpt: CheckpointData) -> None:
     trainer.generator.set_state(state["generator"])
     m = ckpt.meta
     trainer.step, trainer.epoch, trainer.batch_in_epoch = m["step"], m["epoch"], m["batch_in_epoch"]
-    trainer.elapsed, trainer.best_val = m["elapsed_s"], m.get("best_val_elbo", math.inf)
+    trainer.elapsed = m["elapsed_s"]
+    # best_val_elbo: the name of the same negative ELBO in checkpoints written before the rename
+    trainer.best_val = m.get("best_val_nelbo", m.get("best_val_elbo", math.inf))
     trainer.budget.plan = SchedulePlan.from_dict(m["schedule"]) if m.get("schedule") else None
     saved_world = int(m.get("world_size", 1))
     if saved_world != trainer.dist.world_size and trainer.batch_in_epoch:
@@ -51,7 +53,7 @@ def checkpoint_data(trainer: Trainer, metrics: dict[str, float], resumable: bool
         "epoch": trainer.epoch,
         "batch_in_epoch": trainer.batch_in_epoch,
         "elapsed_s": trainer.elapsed,
-        "best_val_elbo": trainer.best_val,
+        "best_val_nelbo": trainer.best_val,
         "metrics": metrics,
         "model_shape": trainer.shape.to_dict(),
         "kind": trainer.cfg.data.kind,

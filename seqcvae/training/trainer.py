@@ -1,5 +1,5 @@
 """The training loop: AdamW, clipping, LR and KL schedules, free bits, word and condition dropout,
-validation ELBO each epoch (and every train.val_every_steps), metrics CSV, best/last checkpoints,
+validation negative ELBO each epoch (and every train.val_every_steps), metrics CSV, best/last checkpoints,
 resume, Ctrl-C safety.
 
 Every schedule is a function of the step; a time budget is converted into a step count once
@@ -80,7 +80,7 @@ class Trainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.elapsed = 0.0
-        self.best_val = math.inf
+        self.best_val = math.inf  # the lowest validation negative ELBO (checkpoints/best)
         self.generator = torch.Generator().manual_seed(t.seed)
         self.budget = Budget(t, log)
         self.metrics = MetricsLog(self.run_dir / "metrics.csv")
@@ -182,15 +182,15 @@ class Trainer:
             }
         )
         self.log(
-            f"epoch {self.epoch} step {self.step}: val ELBO {val['elbo']:.3f} "
+            f"epoch {self.epoch} step {self.step}: val -ELBO {val['nelbo']:.3f} "
             f"(rec {val['rec']:.3f}, KL {val['kl']:.3f}) nats/sequence, IW-NLL {val['iw_nll']:.3f}, "
             f"active units {int(val['active_units'])}, MI {val['mutual_info']:.2f}, "
             f"reconstructed {val['recon_accuracy']:.3f}"
         )
         ckpts = self.run_dir / "checkpoints"
         metrics = {**last, **{f"val_{k}": val[k] for k in VAL_METRICS}}
-        if val["elbo"] < self.best_val:
-            self.best_val = val["elbo"]
+        if val["nelbo"] < self.best_val:
+            self.best_val = val["nelbo"]
             save_checkpoint(ckpts / "best", self.checkpoint_data(metrics, resumable=False))
         save_checkpoint(ckpts / "last", self.checkpoint_data(metrics, resumable=True))
 
@@ -282,7 +282,7 @@ class Trainer:
         return {
             "step": self.step,
             "epoch": self.epoch,
-            "best_val_elbo": self.best_val,
+            "best_val_nelbo": self.best_val,
             "elapsed_s": self.elapsed,
             "schedule_steps": self.budget.plan.steps if self.budget.plan else self.step,
         }

@@ -155,7 +155,7 @@ def main() -> None:
         head = metrics[0].split(",")
         last_val = [r.split(",") for r in metrics[1:] if r.split(",")[2] == "val"][-1]
         quality[name].update(
-            {f"val_{k}": last_val[head.index(k)] for k in ("elbo", "rec", "kl") if k in head}
+            {f"val_{k}": last_val[head.index(k)] for k in ("nelbo", "elbo", "rec", "kl") if k in head}
         )
     print(
         json.dumps(

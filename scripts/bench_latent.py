@@ -74,7 +74,9 @@ def main() -> int:
     t_rec = time.perf_counter() - t0
 
     ds, _ = TokenDataset.build(
-        [s.given for s in seeds], gen.tokenizer, gen._encode_requests([s.request for s in seeds]),
+        [s.given for s in seeds],
+        gen.tokenizer,
+        gen._encode_requests([s.request for s in seeds]),
         gen.config.data.max_length,
     )
     diag = evaluate_model(gen.model, ds, k=20, reconstruction=False, seed=args.seed)
@@ -103,7 +105,7 @@ def main() -> int:
         "reconstruction": rec,
         "rate_kl": diag["kl"],
         "distortion_rec": diag["rec"],
-        "nelbo": diag["elbo"],
+        "nelbo": diag["nelbo"],
         "iw_nll_k20": diag["iw_nll"],
         "active_units": diag["active_units"],
         "latent_dim": diag["latent_dim"],

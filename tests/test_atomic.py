@@ -121,3 +121,29 @@ def test_replace_dir_swaps_in_new_content(tmp_path: Path, fsynced: list[tuple[st
     assert (final / "sub" / "rows.bin").read_bytes() == b"twotwotwo"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
     assert fsynced[-1] == ("dir", str(tmp_path))
+
+
+def test_replace_dir_keeps_a_left_over_old_until_the_new_one_is_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cut between the renames leaves only FINAL.old; the next swap, cut at the same point, must
+    still leave it (not delete it first and then find nothing to move aside)."""
+    final = tmp_path / "ckpt"
+    replace_dir(_tree(tmp_path / ".tmp-1", "one"), final)
+    real = os.replace
+
+    def cut(src: object, dst: object) -> None:
+        if os.fspath(dst) == os.fspath(final):  # type: ignore[call-overload]
+            raise Boom
+        real(src, dst)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(atomic.os, "replace", cut)
+    for n in (2, 3):
+        with pytest.raises(Boom):
+            replace_dir(_tree(tmp_path / f".tmp-{n}", str(n)), final)
+        assert not final.exists()
+        assert (tmp_path / "ckpt.old" / "meta.json").read_text(encoding="utf-8") == "one"
+    monkeypatch.undo()
+    replace_dir(_tree(tmp_path / ".tmp-4", "four"), final)
+    assert (final / "meta.json").read_text(encoding="utf-8") == "four"
+    assert not (tmp_path / "ckpt.old").exists()

@@ -115,3 +115,130 @@ def test_crash_during_write_keeps_previous_checkpoint(tiny_run, tmp_path, monkey
         save_checkpoint(dst, CheckpointData(**{**vars(ckpt), "meta": {**ckpt.meta, "step": 999}}))
     monkeypatch.undo()
     assert load_checkpoint(dst).meta["step"] == ckpt.meta["step"]
+
+
+def _cut_before_the_new_checkpoint_is_renamed_in(monkeypatch, final):
+    """os.replace fails (as a power cut would stop it) when it would put the new directory at
+    `final`: the previous checkpoint has been moved aside to <final>.old and nothing is at final."""
+    import os
+
+    real = os.replace
+
+    def cut(src, dst):
+        if os.fspath(dst) == os.fspath(final):
+            raise OSError("power cut")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", cut)
+
+
+def test_save_cut_between_the_renames_loads_the_previous_checkpoint(tiny_run, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    last = run / "checkpoints" / "last"
+    first = load_checkpoint(tiny_run, which="last", with_train_state=True)
+    save_checkpoint(last, first)
+    _cut_before_the_new_checkpoint_is_renamed_in(monkeypatch, last)
+    with pytest.raises(OSError, match="power cut"):
+        save_checkpoint(last, CheckpointData(**{**vars(first), "meta": {**first.meta, "step": 999}}))
+    monkeypatch.undo()
+    assert not last.exists() and (run / "checkpoints" / "last.old" / "meta.json").exists()
+    # By the run directory and by the checkpoint's own path, with and without training state.
+    for path in (run, last, str(last)):
+        ckpt = load_checkpoint(path, which="last", with_train_state=True)
+        assert ckpt.meta["step"] == first.meta["step"]
+        assert ckpt.path == run / "checkpoints" / "last.old"
+        assert load_checkpoint(path, which="last").meta["step"] == first.meta["step"]
+    # The next save puts a checkpoint in place again and only then drops the old one.
+    save_checkpoint(last, CheckpointData(**{**vars(first), "meta": {**first.meta, "step": 1000}}))
+    assert load_checkpoint(last).meta["step"] == 1000
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last"]
+
+
+def test_save_after_a_cut_keeps_the_old_checkpoint_until_the_new_one_is_in_place(
+    tiny_run, tmp_path, monkeypatch
+):
+    """After a cut only <name>.old is left; a second cut in the next save must not lose it."""
+    last = tmp_path / "last"
+    first = load_checkpoint(tiny_run, which="last", with_train_state=True)
+    save_checkpoint(last, first)
+    _cut_before_the_new_checkpoint_is_renamed_in(monkeypatch, last)
+    for step in (999, 1000):
+        with pytest.raises(OSError, match="power cut"):
+            save_checkpoint(last, CheckpointData(**{**vars(first), "meta": {**first.meta, "step": step}}))
+        assert load_checkpoint(last).meta["step"] == first.meta["step"]
+
+
+def test_save_fsyncs_the_files_and_then_the_parent_directory(tiny_run, tmp_path, monkeypatch):
+    import os
+    import stat
+
+    import seqcvae.io.atomic as atomic
+
+    synced: list[tuple[str, str]] = []
+    real = os.fsync
+
+    def spy(fd):
+        kind = "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        synced.append((kind, os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))))
+        real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", spy)
+    save_checkpoint(
+        tmp_path / "checkpoints" / "last", load_checkpoint(tiny_run, which="last", with_train_state=True)
+    )
+    files = {name for kind, name in synced if kind == "file"}
+    assert {"meta.json", "model.safetensors", "train_state.safetensors", "train_state.json"} <= files
+    assert synced[-1] == ("dir", "checkpoints")  # the rename itself is on disk
+
+
+def test_cuda_rng_state_round_trips_through_a_resumable_checkpoint(tiny_run, tmp_path, monkeypatch):
+    """Where CUDA is in use, dropout on the GPU draws from the CUDA generators: their states are
+    saved with the CPU ones and restored on resume. Faked on CPU: two devices whose states are
+    byte tensors."""
+    from seqcvae.models.checkpoint import rng_state, set_rng_state
+
+    states = [torch.arange(16, dtype=torch.uint8), torch.arange(16, 32, dtype=torch.uint8)]
+    restored: dict[int, torch.Tensor] = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [s.clone() for s in states])
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: restored.__setitem__(device, s))
+    ckpt = load_checkpoint(tiny_run, which="last", with_train_state=True)
+    ckpt.train_state = {**ckpt.train_state, "rng": rng_state()}
+    save_checkpoint(tmp_path / "last", ckpt)
+    loaded = load_checkpoint(tmp_path / "last", with_train_state=True)
+    set_rng_state(loaded.train_state["rng"])
+    assert sorted(restored) == [0, 1]
+    assert all(torch.equal(restored[i], states[i]) for i in (0, 1))
+    # Resumed on fewer devices (or on the CPU): the states of the devices there are restored.
+    restored.clear()
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    set_rng_state(loaded.train_state["rng"])
+    assert sorted(restored) == [0]
+    restored.clear()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    set_rng_state(loaded.train_state["rng"])
+    assert restored == {}
+
+
+def test_rng_state_without_cuda_in_use_has_no_cuda_entry(monkeypatch):
+    from seqcvae.models.checkpoint import rng_state, set_rng_state
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    state = rng_state()
+    assert "cuda" not in state
+    set_rng_state(state)  # and older checkpoints, which never had one, restore as before
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_rng_state_is_restored_on_a_gpu():
+    from seqcvae.models.checkpoint import rng_state, set_rng_state
+
+    torch.zeros(1, device="cuda")  # CUDA in use
+    state = rng_state()
+    assert "cuda" in state
+    drawn = torch.rand(8, device="cuda")
+    set_rng_state(state)
+    assert torch.equal(torch.rand(8, device="cuda"), drawn)

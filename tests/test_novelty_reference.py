@@ -142,3 +142,21 @@ def test_old_run_without_the_record_warns_once(tiny_run, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert summarise(gen, _records(canonical))["novelty"] == 0.0
+
+
+def test_write_reference_failing_midway_keeps_the_previous_pair(tmp_path):
+    """The reference is written atomically (seqcvae.io.atomic): a write that fails leaves the
+    previous file and its record as they were, and no temporary."""
+    from seqcvae.recipes.train import write_reference
+
+    write_reference(tmp_path, ["C", "CC"])
+
+    def failing():
+        yield "CCC"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_reference(tmp_path, failing())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference_smiles.json", "reference_smiles.txt.gz"]
+    assert _reference_lines(tmp_path) == ["C", "CC"]
+    assert json.loads((tmp_path / "reference_smiles.json").read_text(encoding="utf-8"))["molecules"] == 2

@@ -86,3 +86,44 @@ def test_validation_rows_do_not_follow_train_seed():
     base = val_rows()
     assert val_rows("train.seed=7") == base
     assert val_rows("data.split_seed=7") != base
+
+
+def test_the_negative_elbo_is_called_nelbo(tiny_run):
+    """The validation score (rec + KL, lower is better) is the negative ELBO: metrics.csv,
+    checkpoints and the run summary call it nelbo."""
+    with open(tiny_run / "metrics.csv", newline="") as fh:
+        header = next(csv.reader(fh))
+    assert "nelbo" in header and "elbo" not in header
+    meta = load_checkpoint(tiny_run, which="last").meta
+    assert "best_val_nelbo" in meta and "best_val_elbo" not in meta
+    m = meta["metrics"]
+    assert m["val_nelbo"] == pytest.approx(m["val_rec"] + m["val_kl"])
+    assert "best_val_nelbo" in json.loads((tiny_run / "train_summary.json").read_text())
+
+
+def test_a_run_written_with_the_elbo_names_resumes(tmp_path):
+    """Checkpoints and metrics.csv from before the rename: the best score is read from
+    best_val_elbo, and metrics.csv keeps its own header, its elbo column filled on."""
+    run = tmp_path / "run"
+    assert main(["train", *tiny_overrides(run), "data.limit=600", "train.epochs=5", "train.max_steps=9"]) == 0
+    last = run / "checkpoints" / "last" / "meta.json"
+    meta = json.loads(last.read_text())
+    meta.pop("best_val_nelbo", None)
+    meta["best_val_elbo"] = -1.0  # better than any real score: no new best checkpoint
+    meta["metrics"] = {k.replace("nelbo", "elbo"): v for k, v in meta["metrics"].items()}
+    last.write_text(json.dumps(meta))
+    metrics = run / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    old_header = lines[0].replace("nelbo", "elbo")
+    metrics.write_text("\n".join([old_header, *lines[1:]]) + "\n")
+    best_step = load_checkpoint(run, which="best").meta["step"]
+    assert main(["train", "--resume", str(run), "--no-progress", "train.max_steps=18"]) == 0
+    resumed = load_checkpoint(run, which="last").meta
+    assert resumed["step"] == 18 and resumed["best_val_nelbo"] == -1.0
+    assert load_checkpoint(run, which="best").meta["step"] == best_step
+    with open(metrics, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert ",".join(rows[0]) == old_header
+    val = [r for r in rows if r["split"] == "val"]
+    assert [r["step"] for r in val] == ["9", "18"]
+    assert float(val[-1]["elbo"]) == pytest.approx(float(val[-1]["rec"]) + float(val[-1]["kl"]), rel=1e-4)

@@ -1,1 +1,1 @@
-"""Model diagnostics on held-out data: ELBO, importance-weighted NLL, KL, active units, MI."""
+"""Model diagnostics on held-out data: negative ELBO, importance-weighted NLL, KL, active units, MI."""

@@ -37,8 +37,9 @@ def evaluate_model(
     words: int = 0,
     reconstruction: bool = True,
 ) -> dict[str, float]:
-    """ELBO, IW-NLL (k samples), PPL, KL, active units, MI and reconstruction accuracy over `ds`
-    (nats per sequence). The ELBO uses the first of the k posterior samples.
+    """Negative ELBO ("nelbo" = rec + kl, lower is better), IW-NLL (k samples), PPL, KL, active
+    units, MI and reconstruction accuracy over `ds` (nats per sequence). The negative ELBO uses
+    the first of the k posterior samples.
 
     Uses the first `max_sequences` sequences (0 = all). `words`: whitespace words in those
     sequences; when given, also reports word-level perplexity exp(NLL / (words + sequences)),
@@ -100,7 +101,7 @@ def evaluate_model(
         "sequences": float(n),
         "rec": rec_sum / n,
         "kl": kl_sum / n,
-        "elbo": (rec_sum + kl_sum) / n,
+        "nelbo": (rec_sum + kl_sum) / n,
         "iw_nll": iw_sum / n,
         "ppl": math.exp(iw_sum / tokens),
         "active_units": float(au),

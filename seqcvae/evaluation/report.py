@@ -333,7 +333,7 @@ def format_report(report: dict[str, Any]) -> str:
     d = report["diagnostics"]
     lines = [
         f"held-out: {report['held_out']} ({int(d['sequences'])} sequences)",
-        f"ELBO {d['elbo']:.3f}  rec {d['rec']:.3f}  KL {d['kl']:.3f}  nats/sequence",
+        f"-ELBO {d['nelbo']:.3f}  rec {d['rec']:.3f}  KL {d['kl']:.3f}  nats/sequence",
         f"IW-NLL {d['iw_nll']:.3f} (k={int(d['k'])})  PPL {d['ppl']:.2f} per token"
         + (f", {d['ppl_word']:.2f} per word" if "ppl_word" in d else ""),
         f"active units {int(d['active_units'])}/{int(d['latent_dim'])}  "

@@ -208,6 +208,7 @@ class Generator:
         many rows are asked for: the first 100 of n=1000 are the samples of n=100.
         """
         settings = settings or self.default_settings()
+        self.model.check_max_length(settings.max_length)
         gen = torch.Generator().manual_seed(seed)
         out: list[str] = []
         for start in range(0, len(requests), batch_size):

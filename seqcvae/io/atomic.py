@@ -108,14 +108,15 @@ def replace_dir(tmp_dir: str | Path, final_dir: str | Path) -> None:
     """Swap the finished directory tmp_dir in for final_dir (made or replaced).
 
     A directory cannot be renamed over a non-empty one, so an old final_dir is first moved aside to
-    FINAL.old and removed after the swap; a crash in between leaves FINAL.old, not nothing.
+    FINAL.old and removed after the swap; a crash in between leaves FINAL.old, not nothing (readers
+    fall back to it). A FINAL.old left by such a crash is kept until the new final_dir is in place.
     """
     tmp_dir, final_dir = Path(tmp_dir), Path(final_dir)
     old = final_dir.with_name(f"{final_dir.name}.old")
     fsync_tree(tmp_dir)
-    if old.exists():
-        shutil.rmtree(old)
     if final_dir.exists():
+        if old.exists():  # final_dir is complete: the older copy is not needed
+            shutil.rmtree(old)
         os.replace(final_dir, old)
     os.replace(tmp_dir, final_dir)
     fsync_dir(final_dir.parent)

@@ -8,11 +8,13 @@ Layout of a checkpoint directory::
     tokenizer.json       tokenizer (vocabulary)
     conditions.json      condition names, statistics, tag sets
     train_state.safetensors + train_state.json   optimizer tensors and scalars, RNG states
-                                                 (only in resumable checkpoints)
+                                                 (CPU, and CUDA where in use; only in
+                                                 resumable checkpoints)
 
-A write goes to a temporary sibling directory which is then renamed into place; the previous
-checkpoint is kept as `<name>.old` until the new one is complete, so a crash at any point leaves
-a loadable checkpoint.
+A write goes to a temporary sibling directory which is then fsynced and renamed into place
+(seqcvae.io.atomic.replace_dir); the previous checkpoint is kept as `<name>.old` until the new one
+is in place, so a crash at any point leaves a loadable checkpoint, and loading falls back to
+`<name>.old` when `<name>` is missing.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from seqcvae.errors import CheckpointError
+from seqcvae.io.atomic import replace_dir
 
 FORMAT_VERSION = 1
 REQUIRED_FILES = (
@@ -57,12 +60,6 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True), encoding="utf-8")
 
 
-def _fsync_dir(path: Path) -> None:
-    for f in path.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-
-
 def _split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
     """Replace tensors in a nested structure by {"__tensor__": key}, collecting them."""
     if isinstance(obj, torch.Tensor):
@@ -86,31 +83,49 @@ def _join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def rng_state() -> dict[str, Any]:
+    """The Python, NumPy and torch CPU RNG states, and where CUDA is in use those of its devices
+    (dropout on the GPU draws from them)."""
     np_state: Any = np.random.get_state()
-    return {
+    state = {
         "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
         "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
         "torch": torch.get_rng_state(),
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore rng_state(); CUDA states only where CUDA is available, for the devices there."""
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     np_s = state["numpy"]
     np.random.set_state((np_s[0], np.array(np_s[1], dtype=np.uint32), *np_s[2:]))
     torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available():
+        for device, s in enumerate(cuda[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, device)
 
 
 def save_checkpoint(path: Path, data: CheckpointData) -> None:
-    """Write `data` to directory `path` atomically."""
+    """Write `data` to directory `path` atomically (built in a temporary sibling, fsynced and
+    swapped in by seqcvae.io.atomic.replace_dir)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    old = path.with_name(f"{path.name}.old")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
+    try:
+        _write_dir(tmp, data)
+        replace_dir(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_dir(tmp: Path, data: CheckpointData) -> None:
     meta = {**data.meta, "format_version": FORMAT_VERSION}
     _write_json(tmp / "meta.json", meta)
     _write_json(tmp / "config.json", data.config)
@@ -125,28 +140,23 @@ def save_checkpoint(path: Path, data: CheckpointData) -> None:
         skeleton = _split_tensors(data.train_state, "s", tensors)
         save_file(tensors, str(tmp / "train_state.safetensors"))
         _write_json(tmp / "train_state.json", skeleton)
-    _fsync_dir(tmp)
-    if path.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
-    """Accept a checkpoint directory or a run directory (then checkpoints/<which>, else last)."""
+    """Accept a checkpoint directory or a run directory (then checkpoints/<which>, else best, else
+    last). Where a save was cut between its two renames, only `<name>.old` is there: it is taken
+    for `<name>`, whichever way the checkpoint is named."""
     p = Path(path)
+    old = p.with_name(p.name + ".old")
+    if (p / "meta.json").exists():
+        return p
+    if (old / "meta.json").exists():
+        return old
     if not p.exists():
         raise CheckpointError(
             f"checkpoint path {str(p)!r} does not exist; give a run directory (from "
             "`seqcvae train`) or one of its checkpoints/<best|last> directories"
         )
-    if (p / "meta.json").exists():
-        return p
-    if p.with_name(p.name + ".old").joinpath("meta.json").exists():
-        return p.with_name(p.name + ".old")
     for name in (which, "best", "last"):
         for cand in (p / "checkpoints" / name, p / "checkpoints" / f"{name}.old"):
             if (cand / "meta.json").exists():

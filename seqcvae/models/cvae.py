@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from seqcvae.config import ModelConfig
+from seqcvae.errors import ConfigError
 from seqcvae.models.conditioning import ConditionEmbedder
 from seqcvae.models.decoders import GRUDecoder
 from seqcvae.models.encoders import GRUEncoder
@@ -27,7 +28,9 @@ class CVAEShape(ModelConfig):
     vocab_size: int
     num_continuous: int
     tag_sizes: list[int]
-    max_positions: int = 128  # transformer: longest sequence incl. <bos>/<eos>
+    # Transformer: longest sequence incl. <bos>/<eos>; data.max_length + 2 (checkpoints written
+    # before issue 13 have max(data.max_length, sample.max_length) + 2).
+    max_positions: int = 128
     pad_id: int = 0  # the tokenizer's padding id (embedding padding_idx, ignored by the loss)
 
     @classmethod
@@ -144,6 +147,24 @@ class CVAE(nn.Module):
                 dropout=s.dropout,
             )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
+
+    @property
+    def max_length(self) -> int | None:
+        """The longest sequence (tokens, without <bos> and <eos>) the decoder has positions for:
+        max_positions - 2 for a Transformer decoder (data.max_length it was trained with), None
+        for a GRU decoder, which has no limit."""
+        return self.shape.max_positions - 2 if self.shape.decoder == "transformer" else None
+
+    def check_max_length(self, max_length: int, name: str = "max_length") -> None:
+        """ConfigError when sequences of up to `max_length` tokens need more positions than the
+        decoder has; `name` is the setting that asked for them."""
+        limit = self.max_length
+        if limit is not None and max_length > limit:
+            raise ConfigError(
+                f"{name}={max_length} is longer than this model's limit of {limit} tokens: its "
+                f"Transformer decoder has positions for {limit} tokens plus <bos> and <eos> (set by "
+                f"data.max_length at training); ask for at most {limit}"
+            )
 
     def set_matmul_dtype(self, dtype: torch.dtype | None) -> None:
         """Run the GRU matrix products in `dtype` (bfloat16 is ~3x faster on CPUs with AVX512-BF16)."""

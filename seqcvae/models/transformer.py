@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcvae.errors import ConfigError
 from seqcvae.models.gru import dropout_layer
 
 
@@ -236,7 +237,11 @@ class TransformerDecoder(nn.Module):
         """One token at the next position, attending to the cache: no re-run of the prefix."""
         layers, pos = state
         if pos >= self.max_positions + self.n_prefix:
-            raise ValueError(f"sequence longer than the decoder's {self.max_positions} positions")
+            raise ConfigError(
+                f"decoding past the Transformer decoder's {self.max_positions} positions (the longest "
+                f"sequence it was built for, <bos> and <eos> included): ask for at most "
+                f"{self.max_positions - 2} tokens"
+            )
         x = (self.inp(embedded) + self.pos.weight[pos]).unsqueeze(1)
         for block, (k_buf, v_buf, memory) in zip(self.blocks_list(), layers):
             x = block.step(x, k_buf, v_buf, pos, memory)

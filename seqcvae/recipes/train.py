@@ -16,8 +16,9 @@ from seqcvae.data.splits import prepare_run_data
 from seqcvae.devices import pick_device
 from seqcvae.errors import SeqCVAEError
 from seqcvae.evaluation.diagnostics import evaluate_model
+from seqcvae.io.atomic import atomic_open, atomic_write_text
 from seqcvae.models.checkpoint import load_checkpoint
-from seqcvae.models.cvae import CVAE
+from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.training import distributed
 from seqcvae.training.trainer import Trainer, Validator
 
@@ -77,7 +78,7 @@ def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
 def diagnostics_validator(cfg: RunConfig) -> Validator:
     """Validation diagnostics on the first val_max_sequences in file order (batches are
     length-sorted only within them, so the subset is not biased towards short sequences):
-    ELBO (one posterior sample, fixed seed), IW-NLL with val_iw_samples, KL, active units,
+    negative ELBO (one posterior sample, fixed seed), IW-NLL with val_iw_samples, KL, active units,
     mutual information and greedy reconstruction accuracy."""
     t = cfg.train
 
@@ -98,17 +99,13 @@ def write_reference(run_dir: Path, canonical: Iterable[str]) -> None:
     from seqcvae.chem.properties import rdkit_version
 
     path = run_dir / "reference_smiles.txt.gz"
-    tmp = path.with_suffix(".tmp")
     n = 0
-    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+    with atomic_open(path, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as fh:
         for smi in canonical:
             fh.write(smi + "\n")
             n += 1
-    meta = run_dir / "reference_smiles.json"
-    meta_tmp = meta.with_suffix(".tmp")
-    meta_tmp.write_text(json.dumps({"rdkit": rdkit_version(), "molecules": n}, indent=2), encoding="utf-8")
-    tmp.replace(path)
-    meta_tmp.replace(meta)
+    record = {"rdkit": rdkit_version(), "molecules": n}
+    atomic_write_text(run_dir / "reference_smiles.json", json.dumps(record, indent=2))
 
 
 def train(
@@ -172,7 +169,7 @@ def _train(
     )
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
+        atomic_write_text(run_dir / "config.json", cfg.to_json())
         if prepared.kind == "smiles" and not resume:
             write_reference(run_dir, prepared.reference_smiles())
     trainer = Trainer(
@@ -183,6 +180,7 @@ def _train(
         log=log,
         progress=progress,
         dist_info=info,
+        shape=CVAEShape(**ckpt.meta["model_shape"]) if ckpt else None,
     )
     if ckpt is not None:
         trainer.restore(ckpt)
@@ -201,9 +199,9 @@ def _train(
     log(f"model: {n_params / 1e6:.2f}M parameters on {where}, {products}")
     result = trainer.fit()
     if info.is_main:
-        (run_dir / "train_summary.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        atomic_write_text(run_dir / "train_summary.json", json.dumps(result, indent=2))
     log(
-        f"done: step {result['step']}, best validation ELBO {result['best_val_elbo']:.3f}; "
+        f"done: step {result['step']}, best validation -ELBO {result['best_val_nelbo']:.3f}; "
         f"run directory {run_dir}"
     )
     return run_dir

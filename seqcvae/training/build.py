@@ -1,0 +1,112 @@
+"""What a training process sets up before its first step: threads, the model's shape from the
+config and the run data, the matmul precision, the module DistributedDataParallel wraps, the
+optimizer and the per-process RNG streams."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from seqcvae.config import RunConfig, TrainConfig
+from seqcvae.data.dataset import Batch
+from seqcvae.data.splits import RunData
+from seqcvae.devices import bf16_speedup
+from seqcvae.distributed import DistInfo
+from seqcvae.models.cvae import CVAE, CVAEShape
+from seqcvae.tokenizers.base import PAD
+
+
+def set_threads(t: TrainConfig, dist: DistInfo, device: torch.device) -> None:
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    elif dist.enabled and device.type == "cpu":
+        # Processes on one machine share its cores: without this each takes all of them.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist.local_world_size))
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """None (float32) or torch.bfloat16 for the GRU matrix products."""
+    if name == "fp32":
+        return None
+    if name == "bf16":
+        return torch.bfloat16
+    return torch.bfloat16 if bf16_speedup(device) >= 1.5 else None
+
+
+def uses_autocast(device: torch.device, matmul_dtype: torch.dtype | None) -> bool:
+    """bfloat16 autocast on CUDA (all layers); on CPU only the GRU products use bf16."""
+    return device.type == "cuda" and matmul_dtype == torch.bfloat16
+
+
+def precision_label(model: CVAE, device: torch.device, matmul_dtype: torch.dtype | None) -> str:
+    """ "bf16" when GRU products actually run in bfloat16 (on CPU Transformer layers stay fp32;
+    on CUDA autocast runs every layer in bf16)."""
+    from seqcvae.models.gru import GRULayer
+
+    if uses_autocast(device, matmul_dtype):
+        return "bf16"
+    has_gru = any(isinstance(m, GRULayer) for m in model.modules())
+    return "bf16" if matmul_dtype == torch.bfloat16 and has_gru else "fp32"
+
+
+def model_shape(cfg: RunConfig, prepared: RunData) -> CVAEShape:
+    """The model's shape for a new run. A Transformer's positions cover the longest training
+    sequence, data.max_length tokens plus <bos> and <eos>; the sampling length plays no part."""
+    return CVAEShape.from_config(
+        cfg.model,
+        vocab_size=prepared.tokenizer.vocab_size,
+        num_continuous=prepared.conditions.num_continuous,
+        tag_sizes=prepared.conditions.tag_sizes,
+        max_positions=cfg.data.max_length + 2,
+        pad_id=PAD,
+    )
+
+
+def check_sample_length(cfg: RunConfig, model: CVAE) -> None:
+    """A run whose own sampling settings could not be used is refused before it trains."""
+    model.check_max_length(cfg.sample.max_length, "sample.max_length")
+
+
+class TrainForward(torch.nn.Module):
+    """Condition embedding + CVAE forward as one module, so DistributedDataParallel sees every
+    parameter used in a training step inside its forward."""
+
+    def __init__(self, model: CVAE):
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        b: Batch,
+        present: torch.Tensor,
+        tags: torch.Tensor,
+        inputs: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> Any:
+        c = self.model.embed_conditions(b.cond_values, present, tags)
+        return self.model(b.tokens, b.lengths, c, decoder_inputs=inputs, noise=noise)
+
+
+def forward_module(model: CVAE, dist: DistInfo, device: torch.device) -> torch.nn.Module:
+    """The module a training step calls: TrainForward, wrapped in DistributedDataParallel when
+    distributed."""
+    module: torch.nn.Module = TrainForward(model)
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        module = DistributedDataParallel(module, device_ids=ids)
+    return module
+
+
+def optimizer(model: CVAE, t: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+
+
+def reseed_per_rank(seed: int, dist: DistInfo, step: int) -> None:
+    """Distributed: a different global RNG stream per process (nn.Dropout masks), fixed by
+    (seed, rank, step); the masks and noise the trainer draws itself stay shared."""
+    if dist.enabled:
+        torch.manual_seed(hash((seed, dist.rank, step)) & 0x7FFF_FFFF)

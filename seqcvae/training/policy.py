@@ -1,0 +1,63 @@
+"""Training policy, the arithmetic of one step: condition and word dropout, the KL weight and LR
+at a step, and the per-token loss with free bits. Pure functions of tensors, the config and an
+explicit generator (every process of a distributed run draws the same masks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from seqcvae.config import TrainConfig
+from seqcvae.models.losses import free_bits_kl
+from seqcvae.tokenizers.base import BOS, PAD, UNK
+from seqcvae.training.annealing import beta_at, lr_at
+
+
+@dataclass
+class StepResult:
+    loss: float
+    rec: float  # nats per sequence
+    kl: float  # nats per sequence (true KL, before free bits)
+    tokens: int
+    sequences: int
+
+
+def condition_dropout(
+    present: torch.Tensor, tags: torch.Tensor, p: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hide each continuous condition (present -> 0) and each tag (-> 0, "unspecified") with
+    probability p, so that the model learns to generate with conditions left out."""
+    if p > 0:
+        keep = torch.rand(present.shape, generator=generator) >= p
+        present = present * keep.to(present.dtype)
+        keep_t = torch.rand(tags.shape, generator=generator) >= p
+        tags = tags * keep_t.to(tags.dtype)
+    return present, tags
+
+
+def word_dropout(inputs: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Replace each decoder input token other than <pad> and <bos> by <unk> with probability p."""
+    if p <= 0:
+        return inputs
+    drop = torch.rand(inputs.shape, generator=generator) < p
+    drop &= (inputs != PAD) & (inputs != BOS)
+    return inputs.masked_fill(drop, UNK)
+
+
+def beta_and_lr(t: TrainConfig, step: int, planned_steps: int | None) -> tuple[float, float]:
+    """The KL weight and the learning rate of step `step` (0-based); planned_steps is the length of
+    the LR schedule (None while a time budget is not yet converted into steps)."""
+    beta = beta_at(step, t.kl_schedule, t.kl_max, t.kl_warmup_steps, t.kl_cycle_steps, t.kl_cycle_ratio)
+    lr = lr_at(step, planned_steps, t.lr, t.min_lr, t.warmup_steps, t.lr_schedule)
+    return beta, lr
+
+
+def step_loss(
+    rec: torch.Tensor, kl_dim: torch.Tensor, beta: float, free_bits: float, world: int, n_tokens: int
+) -> torch.Tensor:
+    """The per-token negative ELBO of the global batch (n_tokens tokens) from this process's share
+    of it: rec (B,) and the true KL per dimension kl_dim (B, Z), free bits applied to the KL.
+    Scaled by the process count `world`, since DistributedDataParallel averages the gradients."""
+    kl_opt = free_bits_kl(kl_dim, free_bits)
+    return (rec.sum() + beta * kl_opt.sum()) * (world / n_tokens)

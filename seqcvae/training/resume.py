@@ -1,0 +1,79 @@
+"""A trainer's state in and out of checkpoints: what a checkpoint records (position, budget plan,
+best validation score, model shape, precision) and, in resumable ones, the optimizer and RNG
+states; and restoring all of it for --resume."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+
+from seqcvae.models.checkpoint import CheckpointData, rng_state, set_rng_state
+from seqcvae.training.annealing import SchedulePlan
+from seqcvae.training.build import reseed_per_rank
+
+if TYPE_CHECKING:
+    from seqcvae.training.trainer import Trainer
+
+
+def restore(trainer: Trainer, ckpt: CheckpointData) -> None:
+    """Continue from `ckpt` (a resumable checkpoint, loaded with its training state)."""
+    trainer.model.load_state_dict(ckpt.weights)
+    # Resume with the precision the run started with ("auto" is a measurement, not a setting).
+    trainer.matmul_dtype = torch.bfloat16 if ckpt.meta.get("precision") == "bf16" else None
+    trainer.model.set_matmul_dtype(trainer.matmul_dtype)
+    state = ckpt.train_state or {}
+    opt = state["optimizer"]
+    opt["state"] = {int(k): v for k, v in opt["state"].items()}
+    trainer.optimizer.load_state_dict(opt)
+    set_rng_state(state["rng"])
+    reseed_per_rank(trainer.cfg.train.seed, trainer.dist, ckpt.meta["step"])
+    trainer.generator.set_state(state["generator"])
+    m = ckpt.meta
+    trainer.step, trainer.epoch, trainer.batch_in_epoch = m["step"], m["epoch"], m["batch_in_epoch"]
+    trainer.elapsed = m["elapsed_s"]
+    # best_val_elbo: the name of the same negative ELBO in checkpoints written before the rename
+    trainer.best_val = m.get("best_val_nelbo", m.get("best_val_elbo", math.inf))
+    trainer.budget.plan = SchedulePlan.from_dict(m["schedule"]) if m.get("schedule") else None
+    saved_world = int(m.get("world_size", 1))
+    if saved_world != trainer.dist.world_size and trainer.batch_in_epoch:
+        trainer.log(
+            f"warning: resuming mid-epoch with {trainer.dist.world_size} process(es) instead of "
+            f"{saved_world}: a batch smaller than the process count is skipped only when "
+            "distributed, so the rest of this epoch may skip or repeat one batch"
+        )
+
+
+def checkpoint_data(trainer: Trainer, metrics: dict[str, float], resumable: bool) -> CheckpointData:
+    """The trainer's checkpoint; a resumable one adds the optimizer and RNG states."""
+    plan = trainer.budget.plan
+    meta = {
+        "step": trainer.step,
+        "epoch": trainer.epoch,
+        "batch_in_epoch": trainer.batch_in_epoch,
+        "elapsed_s": trainer.elapsed,
+        "best_val_nelbo": trainer.best_val,
+        "metrics": metrics,
+        "model_shape": trainer.shape.to_dict(),
+        "kind": trainer.cfg.data.kind,
+        "data_summary": trainer.prepared.data_summary,
+        "precision": trainer.precision_label,
+        "world_size": trainer.dist.world_size,
+        "schedule": plan.to_dict() if plan else None,
+    }
+    train_state = None
+    if resumable:
+        train_state = {
+            "optimizer": trainer.optimizer.state_dict(),
+            "rng": rng_state(),
+            "generator": trainer.generator.get_state(),
+        }
+    return CheckpointData(
+        meta=meta,
+        config=trainer.cfg.to_dict(),
+        weights=dict(trainer.model.state_dict()),
+        tokenizer=trainer.prepared.tokenizer.to_dict(),
+        conditions=trainer.prepared.conditions.to_dict(),
+        train_state=train_state,
+    )

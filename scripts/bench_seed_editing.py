@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.latent.goals import Goal  # noqa: E402
-from seqcvae.latent.optimize import EditTask, edit_summary, optimize  # noqa: E402
+from seqcvae.latent.optimize import EditTask, at_floor, edit_summary, optimize  # noqa: E402
 from seqcvae.latent.seeds import Seed, SeedError, check_seed  # noqa: E402
 
 DEFAULT_TEST = ROOT.parent / "shared" / "data" / "moses" / "test.csv.gz"
@@ -85,21 +85,32 @@ def main() -> int:
         if len(seeds) == args.seeds:
             break
     rows = []
+    floors = [float(f) for f in args.floors.split(",")]
     for task in args.tasks.split(","):
         tasks = [EditTask(s, goals(task, s)) for s in seeds]
-        for floor in (float(f) for f in args.floors.split(",")):
-            for method in args.methods.split(","):
-                kw = {"budget": args.budget, **METHODS[method]}
+        for method in args.methods.split(","):
+            kw = {"budget": args.budget, **METHODS[method]}
+            # Only the search uses the floor to choose where to look: the other methods run once
+            # and are scored at every floor.
+            runs = floors if method == "search" else [0.0]
+            for run_floor in runs:
                 t0 = time.perf_counter()
                 results = optimize(
-                    gen, tasks, min_similarity=floor, population=args.population, workers=args.workers, **kw
+                    gen,
+                    tasks,
+                    min_similarity=run_floor,
+                    population=args.population,
+                    workers=args.workers,
+                    **kw,
                 )
                 seconds = time.perf_counter() - t0
-                row = {"task": task, "floor": floor, "method": method, "budget": kw["budget"]}
-                row.update(edit_summary(results))
-                row["seconds_per_seed"] = seconds / len(seeds)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                for floor in floors if run_floor == 0.0 else [run_floor]:
+                    row = {"task": task, "floor": floor, "method": method, "budget": kw["budget"]}
+                    row.update(edit_summary(at_floor(results, floor)))
+                    row["seconds_per_seed"] = seconds / len(seeds)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+    rows.sort(key=lambda r: (r["task"], r["floor"], list(METHODS).index(r["method"])))
     out = {
         "run": args.run,
         "checkpoint_step": gen.source.get("step"),

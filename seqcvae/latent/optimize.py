@@ -115,6 +115,15 @@ def optimize(
     return results
 
 
+def at_floor(results: Sequence[EditResult], floor: float) -> list[EditResult]:
+    """The same results with only the candidates at or above a higher similarity floor (for
+    searches that do not use the floor, such as random neighbours, one run serves every floor)."""
+    return [
+        EditResult(r.task, [c for c in r.candidates if c.similarity >= floor], r.proposals, r.valid)
+        for r in results
+    ]
+
+
 def _scales(gen: Generator) -> dict[str, float]:
     """Each continuous condition's training standard deviation (errors are summed in these units)."""
     return {c.name: c.std or 1.0 for c in gen.conditions.continuous}

@@ -57,6 +57,7 @@ METHODS = {
     "decode": dict(budget=1, search=False, condition="target"),
     "random": dict(search=False, condition="seed"),
     "search": dict(search=True, condition="target"),
+    "search_push": dict(search=True, condition="target", pushes=(1.0, 1.5, 2.0, 3.0)),
 }
 
 

@@ -31,12 +31,16 @@ class EditTask:
     seed: Seed
     goals: list[Goal]
 
-    def request(self, condition: str = "target") -> dict[str, Any]:
+    def request(self, condition: str = "target", push: float = 1.0) -> dict[str, Any]:
         """The condition decoded under: the seed's own properties with the goals' values ("target"),
-        or the seed's own properties only ("seed": a search that does not use the model's control)."""
+        or the seed's own properties only ("seed": a search that does not use the model's control).
+        push > 1 asks for more than the goal's change from the seed's value: z, which carries the
+        seed, pulls the decoded molecule back toward the seed's own properties."""
         req = dict(self.seed.request)
         if condition == "target":
-            req.update({g.name: g.condition for g in self.goals})
+            for g in self.goals:
+                start = self.seed.properties.get(g.name, g.condition)
+                req[g.name] = start + push * (g.condition - start)
         return req
 
 
@@ -72,6 +76,7 @@ def optimize(
     elites: int = 5,
     radii: Sequence[float] = DEFAULT_RADII,
     condition: str = "target",
+    pushes: Sequence[float] = (1.0,),
     search: bool = True,
     seed: int = 0,
     workers: int = 1,
@@ -93,12 +98,14 @@ def optimize(
     pools: list[dict[str, Candidate]] = [{} for _ in tasks]  # every valid molecule, feasible or not
     z = mu.clone()
     owner = list(range(len(tasks)))
+    push = [1.0] * len(tasks)
     while True:
-        _score(gen, tasks, results, pools, fps, owner, z, scale, min_similarity, condition, seed, workers)
+        requests = [tasks[i].request(condition, p) for i, p in zip(owner, push)]
+        _score(gen, tasks, results, pools, fps, owner, z, requests, scale, seed, workers)
         left = [i for i, r in enumerate(results) if r.proposals < budget]
         if not left:
             break
-        owner, chunks = [], []
+        owner, chunks, push = [], [], []
         for i in left:
             k = min(population, budget - results[i].proposals)
             centres = _centres(pools[i], mu[i], elites, min_similarity) if search else [mu[i]]
@@ -108,6 +115,7 @@ def optimize(
                 torch.stack([on_sphere(centres[p], float(rr), 1, g)[0] for p, rr in zip(pick, r.tolist())])
             )
             owner += [i] * k
+            push += [float(pushes[j]) for j in torch.randint(len(pushes), (k,), generator=g).tolist()]
         z = torch.cat(chunks)
     for res, pool in zip(results, pools):
         feasible = [c for c in pool.values() if c.similarity >= min_similarity]
@@ -137,13 +145,11 @@ def _score(
     fps: list[Any],
     owner: list[int],
     z: torch.Tensor,
+    requests: list[dict[str, Any]],
     scale: dict[str, float],
-    floor: float,
-    condition: str,
     seed: int,
     workers: int,
 ) -> None:
-    requests = [tasks[i].request(condition) for i in owner]
     records = gen.decode_latents(z, requests, seed=seed, workers=workers)
     by_task: dict[int, list[tuple[int, Record]]] = {}
     for j, (i, rec) in enumerate(zip(owner, records)):

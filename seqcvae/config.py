@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 3
+CONFIG_VERSION = 4
 
 
 @dataclass
@@ -97,6 +97,9 @@ class TrainConfig:
     free_bits: float = number(0.0, ge=0)  # nats per latent dimension (batch-averaged), 0 = off
     word_dropout: float = number(0.0, ge=0, lt=1)  # probability of replacing a decoder input by <unk>
     condition_dropout: float = number(0.3, ge=0, le=1)  # probability of hiding each condition
+    # SMILES runs: probability that the encoder reads a random SMILES of the molecule (RDKit) instead
+    # of the file's string; the decoder's target stays the file's string.
+    randomize_smiles: float = number(0.0, ge=0, le=1)
     val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
     val_max_sequences: int = number(2000, ge=1)
     val_iw_samples: int = number(5, ge=1)  # importance samples for the validation IW-NLL
@@ -219,8 +222,13 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 added train.randomize_smiles (default 0: the encoder reads the file's strings)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def migrate(data: dict[str, Any], default_version: int) -> dict[str, Any]:

@@ -251,4 +251,4 @@ def test_version_2_config_gains_the_length_penalty():
     stored["config_version"] = 2
     del stored["sample"]["length_penalty"]
     cfg = RunConfig.from_stored(stored)
-    assert cfg.sample.length_penalty == 1.0 and cfg.config_version == 3
+    assert cfg.sample.length_penalty == 1.0 and cfg.config_version == CONFIG_VERSION

@@ -25,6 +25,15 @@ def mol_from_smiles(smiles: str, resanitize: bool = False) -> Chem.Mol | None:
     return mol
 
 
+def random_smiles(smiles: str, seed: int) -> str | None:
+    """One random (non-canonical) SMILES of the molecule, the same for the same seed; None when
+    RDKit cannot parse the input."""
+    mol = mol_from_smiles(smiles)
+    if mol is None:
+        return None
+    return Chem.MolToRandomSmilesVect(mol, 1, randomSeed=seed)[0]
+
+
 def canonicalize(smiles: str, resanitize: bool = False) -> str | None:
     """Canonical SMILES, or None when RDKit cannot parse the input."""
     mol = mol_from_smiles(smiles, resanitize=resanitize)

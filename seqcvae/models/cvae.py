@@ -220,13 +220,19 @@ class CVAE(nn.Module):
         decoder_inputs: torch.Tensor | None = None,
         sample_z: bool = True,
         noise: torch.Tensor | None = None,
+        encoder_tokens: torch.Tensor | None = None,
+        encoder_lengths: torch.Tensor | None = None,
     ) -> CVAEOutput:
         """tokens (B, T+1): <bos> x <eos> pad; c (B, C) from embed_conditions.
 
         decoder_inputs defaults to tokens[:, :-1] (the trainer passes a word-dropped copy);
-        noise (B, Z) is the reparameterisation's standard normal draw (default: drawn here).
+        noise (B, Z) is the reparameterisation's standard normal draw (default: drawn here);
+        encoder_tokens / encoder_lengths: another spelling of each sequence for the encoder to read
+        (randomised SMILES), the targets stay `tokens`.
         """
-        mu, logvar = self.encode(tokens, lengths, c)
+        if encoder_tokens is None or encoder_lengths is None:
+            encoder_tokens, encoder_lengths = tokens, lengths
+        mu, logvar = self.encode(encoder_tokens, encoder_lengths, c)
         if sample_z:
             z = self.reparameterise(mu, logvar, torch.randn_like(mu) if noise is None else noise)
         else:

@@ -84,9 +84,19 @@ class TrainForward(torch.nn.Module):
         tags: torch.Tensor,
         inputs: torch.Tensor,
         noise: torch.Tensor,
+        encoder_view: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> Any:
         c = self.model.embed_conditions(b.cond_values, present, tags)
-        return self.model(b.tokens, b.lengths, c, decoder_inputs=inputs, noise=noise)
+        enc_tokens, enc_lengths = encoder_view if encoder_view is not None else (None, None)
+        return self.model(
+            b.tokens,
+            b.lengths,
+            c,
+            decoder_inputs=inputs,
+            noise=noise,
+            encoder_tokens=enc_tokens,
+            encoder_lengths=enc_lengths,
+        )
 
 
 def forward_module(model: CVAE, dist: DistInfo, device: torch.device) -> torch.nn.Module:

@@ -27,6 +27,7 @@ from seqcvae.models.checkpoint import CheckpointData, save_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.models.losses import gaussian_kl, reconstruction_nll
 from seqcvae.training import build, distributed, policy, resume
+from seqcvae.training.augment import encoder_view
 from seqcvae.training.budget import Budget, step_bound
 from seqcvae.training.metrics_log import VAL_METRICS, MetricsLog, TrainWindow
 from seqcvae.training.policy import StepResult
@@ -112,6 +113,8 @@ class Trainer:
         present, tags = policy.condition_dropout(b.cond_present, b.cond_tags, t.condition_dropout, gen)
         inputs = policy.word_dropout(b.tokens[:, :-1], t.word_dropout, gen)
         noise = torch.randn(b.size, self.shape.latent_dim, generator=gen)
+        p_random = t.randomize_smiles if self.prepared.kind == "smiles" else 0.0
+        view = encoder_view(b, self.prepared.tokenizer, p_random, self.cfg.data.max_length, gen)
         n_tokens, n_seqs = int(b.lengths.sum()), b.size  # of the global batch
         world = self.dist.world_size
         if self.dist.enabled:
@@ -123,11 +126,14 @@ class Trainer:
                 inputs[share],
                 noise[share],
             )
+            view = None if view is None else (view[0][share], view[1][share])
         b = b.to(self.device)
         present, tags, inputs, noise = (x.to(self.device) for x in (present, tags, inputs, noise))
+        if view is not None:
+            view = (view[0].to(self.device), view[1].to(self.device))
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            out = self.forward_module(b, present, tags, inputs, noise)
+            out = self.forward_module(b, present, tags, inputs, noise, view)
             rec = reconstruction_nll(out.logits.float(), b.tokens[:, 1:], self.shape.pad_id)
         kl_dim = gaussian_kl(out.mu.float(), out.logvar.float(), _f32(out.prior_mu), _f32(out.prior_logvar))
         loss = policy.step_loss(rec, kl_dim, beta, t.free_bits, world, n_tokens)

@@ -20,8 +20,9 @@ def draw_examples(out: Path, i: int, records: Sequence[SampleRecord], plan: Swee
     """molecules/target_NNNNN.png: up to spec.images distinct valid molecules of target i, each
     labelled with its measured values of the swept properties (nothing without Pillow)."""
     try:
-        from rdkit import Chem
         from rdkit.Chem import Draw
+
+        from seqcvae.chem.mol import mol_from_smiles
     except ImportError:  # pragma: no cover - RDKit is a dependency
         return
     seen: set[str] = set()
@@ -29,7 +30,7 @@ def draw_examples(out: Path, i: int, records: Sequence[SampleRecord], plan: Swee
     for r in records:
         if r.valid and r.canonical and r.canonical not in seen:
             seen.add(r.canonical)
-            mols.append(Chem.MolFromSmiles(r.canonical))
+            mols.append(mol_from_smiles(r.canonical))
             legends.append(
                 ", ".join(f"{p} {r.properties[p]:.2f}" for p in plan.continuous if p in r.properties)
             )
@@ -57,9 +58,10 @@ class SdfSink:
         self._skip = {"sequence", CANONICAL, "valid"}
 
     def write(self, row: Sequence[str]) -> None:
-        from rdkit import Chem
 
-        mol = Chem.MolFromSmiles(row[self._canonical])
+        from seqcvae.chem.mol import mol_from_smiles
+
+        mol = mol_from_smiles(row[self._canonical])
         if mol is None:
             return
         for name, value in zip(self._columns, row):

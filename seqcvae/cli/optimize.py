@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
         if not res.candidates:
             print(f"  no molecule at similarity >= {args.min_similarity} in {res.proposals} proposals")
         for c in res.candidates[:3]:
-            props = " ".join(f"{g.name}={c.properties[g.name]:.3g}" for g in res.task.goals)
-            mark = "meets goals" if c.error == 0 else f"off by {c.error:.2f} sd"
+            props = " ".join(f"{g.name}={c.properties[g.name]:.3f}" for g in res.task.goals)
+            mark = "meets goals" if c.error == 0 else f"misses by {c.error:.3f} sd"
             print(f"  {c.similarity:.2f}  {props}  {mark}  {c.canonical}")
     if len(results) > 20:
         print(f"... {len(results) - 20} more seeds")

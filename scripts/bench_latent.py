@@ -36,7 +36,7 @@ from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.evaluation.diagnostics import evaluate_model  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.latent.reconstruct import reconstruct  # noqa: E402
-from seqcvae.latent.seeds import SeedError, check_seed  # noqa: E402
+from seqcvae.latent.seeds import usable_seeds  # noqa: E402
 
 DEFAULT_TEST = ROOT.parent / "shared" / "data" / "moses" / "test.csv.gz"
 
@@ -44,15 +44,7 @@ DEFAULT_TEST = ROOT.parent / "shared" / "data" / "moses" / "test.csv.gz"
 def held_out(gen: Generator, path: Path, n: int, seed: int) -> list:
     smiles = read_sequences(path)
     order = np.random.default_rng(seed).permutation(len(smiles))
-    seeds, skipped = [], 0
-    for i in order:
-        try:
-            seeds.append(check_seed(gen, smiles[i]))
-        except SeedError:
-            skipped += 1
-        if len(seeds) == n:
-            break
-    return seeds
+    return usable_seeds(gen, [smiles[i] for i in order], n)[0]
 
 
 def main() -> int:

@@ -37,7 +37,7 @@ from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.latent.goals import Goal  # noqa: E402
 from seqcvae.latent.optimize import EditTask, at_floor, edit_summary, optimize  # noqa: E402
-from seqcvae.latent.seeds import Seed, SeedError, check_seed  # noqa: E402
+from seqcvae.latent.seeds import Seed, usable_seeds  # noqa: E402
 
 DEFAULT_TEST = ROOT.parent / "shared" / "data" / "moses" / "test.csv.gz"
 
@@ -77,14 +77,7 @@ def main() -> int:
     gen = Generator.load(args.run)
     smiles = read_sequences(args.test)
     order = np.random.default_rng(0).permutation(len(smiles))
-    seeds: list[Seed] = []
-    for i in order:
-        try:
-            seeds.append(check_seed(gen, smiles[i]))
-        except SeedError:
-            continue
-        if len(seeds) == args.seeds:
-            break
+    seeds, _ = usable_seeds(gen, [smiles[i] for i in order], args.seeds)
     rows = []
     floors = [float(f) for f in args.floors.split(",")]
     for task in args.tasks.split(","):

@@ -144,6 +144,20 @@ def require_columns(path: str | Path, columns: list[str], needed: list[str]) -> 
         )
 
 
+def read_input_column(path: str | Path, column: str | None, sequence_column: str) -> list[str]:
+    """The non-empty sequences of a --input file: `column`, else the run's own sequence column, else
+    the only column of a one-column table (plain .txt/.smi files: one sequence per line)."""
+    columns, rows = read_table(path, column or sequence_column)
+    if column is None:
+        column = sequence_column if sequence_column in columns or len(columns) != 1 else columns[0]
+    if column not in columns:
+        raise DataError(
+            f"--input {str(path)!r} has no column {column!r}; its columns are: "
+            f"{', '.join(columns) or '(none)'} (choose one with --column)"
+        )
+    return [r[column] for r in rows if r.get(column, "").strip()]
+
+
 def read_sequences(path: str | Path, column: str | None = None) -> list[str]:
     """The sequences of one column; by default "SMILES", or a one-column table's only column."""
     columns, rows = read_table(path, column or "SMILES")

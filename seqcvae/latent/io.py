@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqcvae.data.tables import read_table
-from seqcvae.errors import ConfigError, DataError, SeqCVAEError
+from seqcvae.data.tables import read_input_column
+from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.io.atomic import atomic_open
 from seqcvae.io.records import SampleSchema, target_names, write_samples_csv
@@ -25,15 +25,7 @@ def read_smiles(
     sequence column, else a one-column table's only column); at least one."""
     out = [s for s in (given or []) if s.strip()]
     if path:
-        columns, rows = read_table(path, column or sequence_column)
-        if column is None:
-            column = sequence_column if sequence_column in columns or len(columns) != 1 else columns[0]
-        if column not in columns:
-            raise DataError(
-                f"--input {path!r} has no column {column!r}; its columns are: "
-                f"{', '.join(columns) or '(none)'} (choose one with --column)"
-            )
-        out += [r[column] for r in rows if r.get(column, "").strip()]
+        out += read_input_column(path, column, sequence_column)
     if not out:
         raise SeqCVAEError("give molecules with --smiles SMILES (repeatable) or --input FILE")
     return out

@@ -58,6 +58,20 @@ def check_seed(gen: Generator, smiles: str) -> Seed:
     return Seed(text, canon, props, dict(props))
 
 
+def usable_seeds(gen: Generator, smiles: Sequence[str], n: int = 0) -> tuple[list[Seed], int]:
+    """The first `n` (0 = all) of `smiles` the model can read, and how many were skipped on the way."""
+    seeds: list[Seed] = []
+    skipped = 0
+    for s in smiles:
+        if n and len(seeds) == n:
+            break
+        try:
+            seeds.append(check_seed(gen, s))
+        except SeedError:
+            skipped += 1
+    return seeds, skipped
+
+
 def check_seeds(gen: Generator, smiles: Sequence[str], what: str = "this command") -> list[Seed]:
     require_smiles_model(gen, what)
     if not smiles:

@@ -8,7 +8,7 @@ from typing import Any
 from seqcvae.generation.generator import Generator
 from seqcvae.latent.io import read_smiles, write_tool_records
 from seqcvae.latent.reconstruct import reconstruct as reconstruct_seeds
-from seqcvae.latent.seeds import SeedError, check_seed, require_smiles_model
+from seqcvae.latent.seeds import SeedError, require_smiles_model, usable_seeds
 
 
 def reconstruct(
@@ -30,14 +30,7 @@ def reconstruct(
     gen = Generator.load(checkpoint, which=which, device=device)
     smiles = read_smiles(given, input_path, column, gen.config.data.sequence_column)
     require_smiles_model(gen, "reconstruct")
-    seeds, skipped = [], 0
-    for s in smiles:
-        try:
-            seeds.append(check_seed(gen, s))
-        except SeedError:
-            skipped += 1
-        if n and len(seeds) == n:
-            break
+    seeds, skipped = usable_seeds(gen, smiles, n)
     if not seeds:
         raise SeedError(f"none of the {skipped} molecules can be read by this model")
     records, summary = reconstruct_seeds(gen, seeds, sampled=sampled, seed=seed, workers=workers)

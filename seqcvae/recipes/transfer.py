@@ -8,24 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqcvae.data.tables import read_table
-from seqcvae.errors import DataError, SeqCVAEError
+from seqcvae.data.tables import read_input_column
+from seqcvae.errors import SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.io.records import write_records_csv
-
-
-def read_input_column(path: str, column: str | None, sequence_column: str) -> list[str]:
-    """The non-empty sequences of a --input file: `column`, else the run's own sequence column, else
-    the only column of a one-column table (plain .txt/.smi files: one sequence per line)."""
-    columns, rows = read_table(path, column or sequence_column)
-    if column is None:
-        column = sequence_column if sequence_column in columns or len(columns) != 1 else columns[0]
-    if column not in columns:
-        raise DataError(
-            f"--input {path!r} has no column {column!r}; its columns are: {', '.join(columns) or '(none)'} "
-            "(choose one with --column)"
-        )
-    return [r[column] for r in rows if r.get(column, "").strip()]
 
 
 def read_inputs(

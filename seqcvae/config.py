@@ -253,7 +253,6 @@ def migrate(data: dict[str, Any], default_version: int) -> dict[str, Any]:
 
 def check_consistency(cfg: RunConfig) -> None:
     """Checks across fields (each field's own choices and range are checked by `build`)."""
-    check(cfg)
     for part in ("encoder", "decoder"):
         width = getattr(cfg.model, f"{part}_hidden")
         if getattr(cfg.model, part) == "transformer" and width % cfg.model.heads:

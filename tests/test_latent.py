@@ -116,8 +116,9 @@ def test_seed_with_tokens_outside_the_vocabulary(overfit):
 
 
 def test_goals_from_values_ranges_and_shifts(overfit):
+    from seqcvae.data.conditions import DEFAULT_TOLERANCE_FRACTION
     from seqcvae.errors import ConfigError
-    from seqcvae.latent.goals import DEFAULT_TOLERANCE_FRACTION, make_goals
+    from seqcvae.latent.goals import make_goals
 
     gen, _ = overfit
     (logp,) = gen.conditions.continuous

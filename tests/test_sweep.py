@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from seqcvae.cli import main
+from seqcvae.data.conditions import DEFAULT_TOLERANCE_FRACTION
 from seqcvae.data.splits import prepare_run_data
 from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.sweep import SweepSpec, load_spec, parse_values, plan_sweep, run_sweep
 from seqcvae.sweep.parts import merge
-from seqcvae.sweep.plan import DEFAULT_TOLERANCE_FRACTION, SweepPlan
+from seqcvae.sweep.plan import SweepPlan
 from seqcvae.sweep.runner import run_targets
 from seqcvae.sweep.summary import summarise_target
 from seqcvae.text.metrics import distinct_n

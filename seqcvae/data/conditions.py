@@ -19,6 +19,9 @@ from seqcvae.errors import ConditionError
 UNSPECIFIED_TAG = "<any>"
 
 
+DEFAULT_TOLERANCE_FRACTION = 0.05  # of a property's training range: sweeps' hits, edit goals
+
+
 @dataclass
 class ContinuousCondition:
     name: str
@@ -30,6 +33,11 @@ class ContinuousCondition:
     # Where the training values came from: "rdkit" (measured by seqcvae) or "file" (a column of
     # the data file); None in checkpoints written before seqcvae recorded it.
     source: str | None = None
+
+    def default_tolerance(self) -> float:
+        """How close a measured value must land to count as a hit when no tolerance is given:
+        DEFAULT_TOLERANCE_FRACTION of the training range."""
+        return DEFAULT_TOLERANCE_FRACTION * (self.maximum - self.minimum)
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std

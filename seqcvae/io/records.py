@@ -138,8 +138,12 @@ def write_records_csv(
     kind: str,
     measured: Sequence[str],
     sources: Sequence[str] | None = None,
+    extra: Sequence[str] = (),
 ) -> None:
-    """generate's and transfer's file: the records of a `kind` run with their measured properties,
-    the requested conditions (sorted by name) and, for transfer, each record's input (`sources`)."""
-    schema = SampleSchema.for_run(kind, measured, target_names(records), source=sources is not None)
+    """generate's, transfer's and the latent tools' file: the records of a `kind` run with their
+    measured properties, the requested conditions (sorted by name), for transfer and the latent
+    tools each record's input or seed (`sources`), and the tools' own `extra` columns."""
+    schema = SampleSchema.for_run(
+        kind, measured, target_names(records), source=sources is not None, extra=extra
+    )
     write_samples_csv(path, records, schema, sources)

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from seqcvae.data.conditions import ConditionSpace
 from seqcvae.errors import ConfigError
 
-DEFAULT_TOLERANCE_FRACTION = 0.05  # of the property's training range, as sweeps score hits
-
 
 @dataclass(frozen=True)
 class Goal:
@@ -71,7 +69,7 @@ def make_goals(
     goals = []
     for name in [*targets, *shifts]:
         c = cont[name]
-        tol = tolerance.get(name, DEFAULT_TOLERANCE_FRACTION * (c.maximum - c.minimum))
+        tol = tolerance.get(name, c.default_tolerance())
         if name in shifts:
             goals.append(Goal.near(name, seed_properties[name] + shifts[name], tol))
             continue

@@ -13,7 +13,7 @@ from seqcvae.data.tables import read_input_column
 from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.io.atomic import atomic_open
-from seqcvae.io.records import SampleSchema, target_names, write_samples_csv
+from seqcvae.io.records import write_records_csv
 
 ENCODING_SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
 
@@ -65,7 +65,4 @@ def write_tool_records(
     sources: Sequence[str] | None = None,
 ) -> None:
     """The one sample schema with the tool's own columns (and the seed of each row as `source`)."""
-    schema = SampleSchema.for_run(
-        gen.kind, gen.measured_properties(), target_names(records), source=sources is not None, extra=extra
-    )
-    write_samples_csv(path, records, schema, sources)
+    write_records_csv(path, records, gen.kind, gen.measured_properties(), sources, extra)

@@ -12,6 +12,8 @@ import torch
 from seqcvae.chem.similarity import similarities
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.latent.seeds import Seed, encode_seeds
+from seqcvae.models.cvae import CVAE
+from seqcvae.models.losses import gaussian_kl
 
 
 def reconstruct(
@@ -46,7 +48,7 @@ def reconstruct(
         matches = 0
         for k in range(sampled):
             eps = torch.randn(mu.shape, generator=g)
-            z = mu + eps * (0.5 * logvar).exp()
+            z = CVAE.reparameterise(mu, logvar, eps)
             recs = gen.decode_latents(z, requests, seed=seed + k + 1, workers=workers)
             matches += sum(r.canonical == s.canonical for r, s in zip(recs, seeds))
         summary["reconstruction_sampled_z"] = matches / (sampled * len(seeds))
@@ -56,8 +58,7 @@ def reconstruct(
 
 def kl_per_molecule(mu: torch.Tensor, logvar: torch.Tensor) -> float:
     """Mean KL(q(z|x) || N(0, I)) in nats per molecule (the rate, under the standard prior)."""
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
-    return float(kl.mean())
+    return float(gaussian_kl(mu, logvar).sum(dim=1).mean())
 
 
 def similarities_per_seed(seeds: Sequence[Seed], records: Sequence[Record]) -> list[float | None]:

@@ -10,8 +10,6 @@ from seqcvae.generation.generator import Generator
 from seqcvae.io.records import SampleSchema
 from seqcvae.sweep.spec import SweepSpec
 
-DEFAULT_TOLERANCE_FRACTION = 0.05  # of the property's training range
-
 
 @dataclass
 class SweepPlan:
@@ -62,10 +60,7 @@ def _tolerances(gen: Generator, spec: SweepSpec, scored: list[str]) -> dict[str,
                 "hit rate is scored for it"
             )
         raise ConfigError(f"tolerance for {name!r}, which is not a swept property")
-    return {
-        n: float(spec.tolerance.get(n, DEFAULT_TOLERANCE_FRACTION * (cont[n].maximum - cont[n].minimum)))
-        for n in scored
-    }
+    return {n: float(spec.tolerance.get(n, cont[n].default_tolerance())) for n in scored}
 
 
 def plan_sweep(gen: Generator, spec: SweepSpec) -> SweepPlan:

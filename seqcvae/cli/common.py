@@ -50,6 +50,12 @@ def add_which_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--which", default="best", choices=["best", "last"])
 
 
+def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint (required) and --which, for the commands that load a trained model."""
+    parser.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
+    add_which_option(parser)
+
+
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     """--device for the commands that load a trained model (generation is on the CPU by default)."""
     parser.add_argument(

@@ -10,8 +10,7 @@ from seqcvae.cli.common import Subparsers
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("encode", help="encode SMILES: posterior mean and variance of z")
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
-    common.add_which_option(p)
+    common.add_checkpoint_options(p)
     common.add_molecule_options(p, "molecules to encode")
     p.add_argument(
         "--out",

@@ -16,8 +16,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="sample sequences under conditions and check them",
         description=common.SAMPLE_DEFAULTS,
     )
-    g.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
-    common.add_which_option(g)
+    common.add_checkpoint_options(g)
     g.add_argument(
         "--condition",
         "-c",

@@ -18,8 +18,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("a", metavar="A", help="first molecule (SMILES)")
     p.add_argument("b", metavar="B", help="second molecule (SMILES)")
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
-    common.add_which_option(p)
+    common.add_checkpoint_options(p)
     p.add_argument("--steps", type=int, default=10, help="points on the path, ends included (default 10)")
     p.add_argument(
         "--method", choices=["linear", "spherical"], default="linear", help="path shape (default linear)"

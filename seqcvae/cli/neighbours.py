@@ -16,8 +16,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         description="Points at distance R from the seed's posterior mean in random directions, "
         "decoded greedily under the seed's own properties and measured with RDKit.",
     )
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
-    common.add_which_option(p)
+    common.add_checkpoint_options(p)
     p.add_argument("--smiles", required=True, help="the seed molecule")
     p.add_argument("--n", type=int, default=100, help="neighbours per radius (default 100)")
     p.add_argument(

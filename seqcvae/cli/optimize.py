@@ -18,8 +18,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         "the new condition and measured with RDKit). Properties without a goal keep the seed's values. "
         "Only molecules at or above --min-similarity (Tanimoto, Morgan r2 2048 bits) are returned.",
     )
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
-    common.add_which_option(p)
+    common.add_checkpoint_options(p)
     common.add_molecule_options(p, "seed molecules")
     p.add_argument(
         "--condition",

@@ -16,8 +16,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         description="Greedy decoding of each molecule's posterior mean under its own RDKit-measured "
         "properties; a reconstruction is exact when its canonical SMILES is the input's.",
     )
-    p.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
-    common.add_which_option(p)
+    common.add_checkpoint_options(p)
     common.add_molecule_options(p, "molecules to reconstruct")
     p.add_argument("--n", type=int, default=0, help="use the first N usable molecules (default: all)")
     p.add_argument("--sampled", type=int, default=0, metavar="K", help="also decode K draws z ~ q(z|x) each")

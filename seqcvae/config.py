@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 4
+CONFIG_VERSION = 5
 
 
 @dataclass
@@ -100,6 +100,10 @@ class TrainConfig:
     # SMILES runs: probability that the encoder reads a random SMILES of the molecule (RDKit) instead
     # of the file's string; the decoder's target stays the file's string.
     randomize_smiles: float = number(0.0, ge=0, le=1)
+    # Weight of MMD(q(z), N(0, I)) over each batch's z (InfoVAE / WAE), in nats per sequence: pulls
+    # the aggregate posterior onto the prior (fewer holes for prior samples) without penalising
+    # how much z says about each sequence; 0 = off.
+    mmd_weight: float = number(0.0, ge=0)
     val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
     val_max_sequences: int = number(2000, ge=1)
     val_iw_samples: int = number(5, ge=1)  # importance samples for the validation IW-NLL
@@ -227,8 +231,18 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 5 added train.mmd_weight (default 0: no MMD term)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+}
 
 
 def migrate(data: dict[str, Any], default_version: int) -> dict[str, Any]:

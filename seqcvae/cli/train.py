@@ -1,4 +1,5 @@
-"""`seqcvae train`: train a model from a config, or --resume a run."""
+"""`seqcvae train`: train a model from a config, --resume a run, or start one --init-from a
+trained model."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     t.add_argument("--out", help="run directory (default: the config's output_dir)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from checkpoints/last")
     t.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="start a new run from a trained model (run or checkpoint directory): its weights, "
+        "tokenizer and conditions; the optimizer and schedules start afresh (fine-tuning)",
+    )
+    t.add_argument(
         "--overwrite",
         action="store_true",
         help="replace an existing run (a directory with config.json and checkpoints/); refuses any other",
@@ -44,13 +51,18 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = [*args.overrides, f"train.device={args.device}"] if args.device else list(args.overrides)
     if args.resume:
-        if args.config:
-            raise SeqCVAEError("--resume continues a run with its saved config; drop --config")
+        if args.config or args.init_from:
+            extra = "--config" if args.config else "--init-from"
+            raise SeqCVAEError(f"--resume continues a run with its saved config; drop {extra}")
         cfg = recipe.resume_config(args.resume, overrides)
         recipe.train(cfg, Path(args.resume), resume=True, progress=not args.no_progress)
         return 0
-    cfg = load_config(args.config, overrides)
+    init = None
+    if args.init_from:
+        cfg, init = recipe.init_config(args.init_from, args.config, overrides)
+    else:
+        cfg = load_config(args.config, overrides)
     run_dir = Path(args.out or cfg.output_dir)
     recipe.prepare_run_dir(run_dir, overwrite=args.overwrite)
-    recipe.train(cfg, run_dir, progress=not args.no_progress)
+    recipe.train(cfg, run_dir, progress=not args.no_progress, init_from=init)
     return 0

@@ -111,6 +111,18 @@ class TokenDataset:
         j = r - int(self._starts[c])
         return values[offsets[j] : offsets[j + 1]]
 
+    def rows_containing(self, token_id: int) -> np.ndarray:
+        """The store rows (values of `self.rows`) whose ids contain `token_id`, sorted."""
+        hits = []
+        for c, (values, offsets) in enumerate(self.chunks):
+            pos = np.flatnonzero(values == token_id)
+            if len(pos):
+                hits.append(self._starts[c] + np.searchsorted(offsets, pos, side="right") - 1)
+        if not hits:
+            return np.zeros(0, dtype=np.int64)
+        found = np.unique(np.concatenate(hits))
+        return np.sort(self.rows[np.isin(self.rows, found)])
+
     def collate(self, idx: Sequence[int] | np.ndarray) -> Batch:
         rows = np.asarray(idx, dtype=np.int64)
         n = self.lengths[rows]

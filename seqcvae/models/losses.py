@@ -36,3 +36,21 @@ def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
     clamped = torch.clamp(per_dim, min=free_bits)
     # The same batch-level total on every row, so that the batch mean equals clamped.sum().
     return clamped.sum().expand(kl_per_dim.shape[0])
+
+
+def mmd_to_standard_normal(z: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """Unbiased squared MMD between the rows of z (B, Z) and prior draws (B, Z) from N(0, I),
+    with inverse multiquadratic kernels C / (C + |x - y|^2), C = s * 2Z for s in 0.1 .. 10 (the
+    scales of WAE, Tolstikhin et al. 2018): a scalar, about 0 when z follows the prior."""
+    n, dim = z.shape
+    if n < 2:
+        return z.sum() * 0.0
+    both = torch.cat([z, prior])
+    d2 = torch.cdist(both, both).pow(2)
+    off = ~torch.eye(n, dtype=torch.bool, device=z.device)
+    total = z.new_zeros(())
+    for s in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0):
+        k = (2.0 * dim * s) / (2.0 * dim * s + d2)
+        kzz, kpp, kzp = k[:n, :n], k[n:, n:], k[:n, n:]
+        total = total + kzz[off].mean() + kpp[off].mean() - 2.0 * kzp.mean()
+    return total

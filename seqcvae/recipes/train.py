@@ -12,12 +12,12 @@ from pathlib import Path
 
 from seqcvae.config import RunConfig
 from seqcvae.data.dataset import TokenDataset
-from seqcvae.data.splits import prepare_run_data
+from seqcvae.data.splits import RunData, prepare_run_data
 from seqcvae.devices import pick_device
-from seqcvae.errors import SeqCVAEError
+from seqcvae.errors import DataError, SeqCVAEError
 from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.io.atomic import atomic_open, atomic_write_text
-from seqcvae.models.checkpoint import load_checkpoint
+from seqcvae.models.checkpoint import CheckpointData, load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.training import distributed
 from seqcvae.training.trainer import Trainer, Validator
@@ -40,6 +40,72 @@ def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConf
             f"with --resume only the budget can change ({', '.join(RESUME_KEYS)}); not {bad[0]!r}"
         )
     return config_for_resume(run_dir).with_overrides(list(overrides))
+
+
+# What a run started --init-from a trained model keeps from it: the architecture (its weights fit
+# no other), the kind of data and the conditions it was trained on (their weights and scaling).
+INIT_KEPT = ("data.kind", "data.properties", "data.tags")
+
+
+def init_config(
+    source: str | Path, config: str | None = None, overrides: Sequence[str] = ()
+) -> tuple[RunConfig, CheckpointData]:
+    """The config of a run that starts from the trained model at `source` (a run or checkpoint
+    directory) and that model's checkpoint: `config` (a TOML file or built-in name; default the
+    model's own saved config) with `overrides`, keeping the model's architecture, data kind and
+    conditions (INIT_KEPT). The optimizer, step count and schedules start afresh."""
+    from seqcvae.config import load_config
+
+    ckpt = load_checkpoint(source, which="best")
+    saved = RunConfig.from_stored(ckpt.config)
+    cfg = load_config(config, list(overrides)) if config else saved.with_overrides(list(overrides))
+    given = cfg.to_dict()
+    kept = saved.to_dict()
+    for key, value in sorted(given["model"].items()):
+        if key != "dropout" and value != kept["model"][key]:
+            raise SeqCVAEError(
+                f"--init-from keeps the model's architecture: model.{key} is {kept['model'][key]!r} "
+                f"in {str(ckpt.path)!r}, not {value!r}"
+            )
+    for dotted in INIT_KEPT:
+        section, name = dotted.split(".")
+        if given[section][name] != kept[section][name]:
+            raise SeqCVAEError(
+                f"--init-from keeps the model's conditions and data kind: {dotted} is "
+                f"{kept[section][name]!r} in {str(ckpt.path)!r}, not {given[section][name]!r}"
+            )
+    if not config and not any(o.split("=", 1)[0].strip() == "output_dir" for o in overrides):
+        src = ckpt.path.parent.parent if ckpt.path.parent.name == "checkpoints" else ckpt.path
+        cfg = dataclasses.replace(cfg, output_dir=str(Path(saved.output_dir).parent / f"{src.name}-tuned"))
+    return cfg, ckpt
+
+
+def check_vocabulary(prepared: RunData, source: Path) -> None:
+    """A run started from a trained SMILES model cannot learn new tokens: refuse training or
+    validation rows with tokens outside its vocabulary, naming the tokens and the rows they affect."""
+    from collections import Counter
+
+    from seqcvae.tokenizers.base import UNK
+    from seqcvae.tokenizers.smiles import split_smiles
+
+    if prepared.kind != "smiles":
+        return
+    known = set(prepared.tokenizer.to_dict()["tokens"])
+    rows = 0
+    counts: Counter[str] = Counter()
+    for ds, store in ((prepared.train, prepared.stores[0]), (prepared.val, prepared.stores[-1])):
+        bad = ds.rows_containing(UNK)
+        rows += len(bad)
+        if len(bad):
+            for smi in store.iter_sequences(bad):
+                counts.update({t for t in split_smiles(smi) if t not in known})
+    if rows:
+        named = ", ".join(f"{tok!r} ({n} rows)" for tok, n in counts.most_common(8))
+        more = f" and {len(counts) - 8} more" if len(counts) > 8 else ""
+        raise DataError(
+            f"{rows} rows have tokens outside the vocabulary of {str(source)!r}: {named}{more}; "
+            "remove those rows, or train a new model on this data instead of --init-from"
+        )
 
 
 def is_run_dir(path: Path) -> bool:
@@ -114,8 +180,10 @@ def train(
     resume: bool = False,
     log: Callable[[str], None] = print,
     progress: bool = True,
+    init_from: CheckpointData | None = None,
 ) -> Path:
-    """Train (or resume) a run; returns the run directory.
+    """Train (or resume) a run; returns the run directory. `init_from` (init_config's checkpoint):
+    a new run that starts from that model's weights, tokenizer and conditions.
 
     Launched by torchrun (WORLD_SIZE > 1), every process trains on its share of each batch and
     the process of rank 0 alone logs, validates and writes the run directory.
@@ -126,7 +194,7 @@ def train(
         if not info.is_main:
             log, progress = (lambda _msg: None), False
     try:
-        return _train(cfg, run_dir, resume, log, progress, info)
+        return _train(cfg, run_dir, resume, log, progress, info, init_from)
     finally:
         distributed.shutdown()
 
@@ -138,11 +206,14 @@ def _train(
     log: Callable[[str], None],
     progress: bool,
     info: distributed.DistInfo,
+    init_from: CheckpointData | None = None,
 ) -> Path:
     import json
 
     run_dir = Path(run_dir or cfg.output_dir)
     ckpt = None
+    if resume and init_from is not None:
+        raise SeqCVAEError("--resume continues a run; --init-from starts a new one: give one of them")
     if resume:
         ckpt = load_checkpoint(run_dir, which="last", with_train_state=True)
         saved = RunConfig.from_stored(ckpt.config)
@@ -158,11 +229,14 @@ def _train(
     cfg = dataclasses.replace(cfg, output_dir=str(run_dir))
     if not info.is_main:  # the main process builds the data cache; the others then read it
         distributed.barrier()
+    start = ckpt or init_from  # the tokenizer, conditions and model shape come from here
     prepared = prepare_run_data(
-        cfg, ckpt.tokenizer if ckpt else None, ckpt.conditions if ckpt else None, workers=2, log=log
+        cfg, start.tokenizer if start else None, start.conditions if start else None, workers=2, log=log
     )
     if info.is_main:
         distributed.barrier()
+    if init_from is not None:
+        check_vocabulary(prepared, init_from.path)
     log(
         f"data: {prepared.data_summary}; train {len(prepared.train)}, "
         f"validation {len(prepared.val)}; vocabulary {prepared.tokenizer.vocab_size} tokens"
@@ -180,8 +254,14 @@ def _train(
         log=log,
         progress=progress,
         dist_info=info,
-        shape=CVAEShape(**ckpt.meta["model_shape"]) if ckpt else None,
+        shape=CVAEShape(**start.meta["model_shape"]) if start else None,
     )
+    if init_from is not None:
+        trainer.initialise(init_from)
+        log(
+            f"initialised from {init_from.path} (its step {init_from.meta.get('step')}); "
+            "the optimizer and schedules start afresh"
+        )
     if ckpt is not None:
         trainer.restore(ckpt)
         log(f"resumed from {ckpt.path} at step {trainer.step} (epoch {trainer.epoch})")

@@ -33,6 +33,7 @@ def restore(trainer: Trainer, ckpt: CheckpointData) -> None:
     m = ckpt.meta
     trainer.step, trainer.epoch, trainer.batch_in_epoch = m["step"], m["epoch"], m["batch_in_epoch"]
     trainer.elapsed = m["elapsed_s"]
+    trainer.init_from = m.get("init_from")
     # best_val_elbo: the name of the same negative ELBO in checkpoints written before the rename
     trainer.best_val = m.get("best_val_nelbo", m.get("best_val_elbo", math.inf))
     trainer.budget.plan = SchedulePlan.from_dict(m["schedule"]) if m.get("schedule") else None
@@ -43,6 +44,15 @@ def restore(trainer: Trainer, ckpt: CheckpointData) -> None:
             f"{saved_world}: a batch smaller than the process count is skipped only when "
             "distributed, so the rest of this epoch may skip or repeat one batch"
         )
+
+
+def initialise(trainer: Trainer, ckpt: CheckpointData) -> None:
+    """A new run from a trained model's weights; the model's shape already is the checkpoint's."""
+    trainer.model.load_state_dict(ckpt.weights)
+    trainer.init_from = {"checkpoint": str(ckpt.path.resolve()), "step": ckpt.meta.get("step")}
+    meta_init = ckpt.meta.get("init_from")
+    if meta_init:  # a chain of fine-tunes keeps where it began
+        trainer.init_from["from"] = meta_init
 
 
 def checkpoint_data(trainer: Trainer, metrics: dict[str, float], resumable: bool) -> CheckpointData:
@@ -61,6 +71,7 @@ def checkpoint_data(trainer: Trainer, metrics: dict[str, float], resumable: bool
         "precision": trainer.precision_label,
         "world_size": trainer.dist.world_size,
         "schedule": plan.to_dict() if plan else None,
+        "init_from": trainer.init_from,
     }
     train_state = None
     if resumable:

@@ -25,7 +25,7 @@ from seqcvae.data.splits import RunData
 from seqcvae.devices import pick_device
 from seqcvae.models.checkpoint import CheckpointData, save_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
-from seqcvae.models.losses import gaussian_kl, reconstruction_nll
+from seqcvae.models.losses import gaussian_kl, mmd_to_standard_normal, reconstruction_nll
 from seqcvae.training import build, distributed, policy, resume
 from seqcvae.training.augment import encoder_view
 from seqcvae.training.budget import Budget, step_bound
@@ -81,6 +81,7 @@ class Trainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.elapsed = 0.0
+        self.init_from: dict[str, Any] | None = None  # the trained model this run started from
         self.best_val = math.inf  # the lowest validation negative ELBO (checkpoints/best)
         self.generator = torch.Generator().manual_seed(t.seed)
         self.budget = Budget(t, log)
@@ -100,6 +101,10 @@ class Trainer:
     def restore(self, ckpt: CheckpointData) -> None:
         resume.restore(self, ckpt)
 
+    def initialise(self, ckpt: CheckpointData) -> None:
+        """Start from a trained model's weights (a new run: step 0, a fresh optimizer)."""
+        resume.initialise(self, ckpt)
+
     def checkpoint_data(self, metrics: dict[str, float], resumable: bool) -> CheckpointData:
         return resume.checkpoint_data(self, metrics, resumable)
 
@@ -113,6 +118,8 @@ class Trainer:
         present, tags = policy.condition_dropout(b.cond_present, b.cond_tags, t.condition_dropout, gen)
         inputs = policy.word_dropout(b.tokens[:, :-1], t.word_dropout, gen)
         noise = torch.randn(b.size, self.shape.latent_dim, generator=gen)
+        # prior draws for the MMD term (only then: the generator's stream is otherwise unchanged)
+        prior = torch.randn(b.size, self.shape.latent_dim, generator=gen) if t.mmd_weight > 0 else None
         p_random = t.randomize_smiles if self.prepared.kind == "smiles" else 0.0
         view = encoder_view(b, self.prepared.tokenizer, p_random, self.cfg.data.max_length, gen)
         n_tokens, n_seqs = int(b.lengths.sum()), b.size  # of the global batch
@@ -126,6 +133,7 @@ class Trainer:
                 inputs[share],
                 noise[share],
             )
+            prior = None if prior is None else prior[share]
             view = None if view is None else (view[0][share], view[1][share])
         b = b.to(self.device)
         present, tags, inputs, noise = (x.to(self.device) for x in (present, tags, inputs, noise))
@@ -137,6 +145,9 @@ class Trainer:
             rec = reconstruction_nll(out.logits.float(), b.tokens[:, 1:], self.shape.pad_id)
         kl_dim = gaussian_kl(out.mu.float(), out.logvar.float(), _f32(out.prior_mu), _f32(out.prior_logvar))
         loss = policy.step_loss(rec, kl_dim, beta, t.free_bits, world, n_tokens)
+        if prior is not None:
+            mmd = mmd_to_standard_normal(out.z.float(), prior.to(self.device))
+            loss = loss + t.mmd_weight * mmd * rec.shape[0] * (world / n_tokens)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,122 @@
+"""`seqcvae train --init-from RUN`: a new run that starts from a trained model (fine-tuning)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seqcvae.cli import main
+from seqcvae.generation.generator import Generator
+from seqcvae.latent.reconstruct import reconstruct
+from seqcvae.latent.seeds import check_seeds
+from seqcvae.models.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tune(source, out, data, *extra: str) -> int:
+    return main(
+        [
+            "train",
+            "--init-from",
+            str(source),
+            "--out",
+            str(out),
+            "--no-progress",
+            f"data.train_path={str(data)!r}",
+            f"data.val_path={str(data)!r}",
+            "train.max_steps=2",
+            "train.max_minutes=0",
+            *extra,
+        ]
+    )
+
+
+def test_a_run_from_a_trained_model_keeps_what_it_learned(overfit_run, tmp_path):
+    """Two steps at a tiny learning rate from the overfit model: it still reconstructs its 24
+    molecules exactly (its weights, tokenizer and conditions were taken), and the run records
+    where it started; its step count and schedules are its own."""
+    src, mols = overfit_run
+    data = src.parent / "mols.csv"
+    out = tmp_path / "tuned"
+    assert tune(src, out, data, "train.lr=1e-7", "train.warmup_steps=0") == 0
+    gen = Generator.load(out)
+    _, summary = reconstruct(gen, check_seeds(gen, mols))
+    assert summary["reconstruction"] == 1.0
+    ckpt = load_checkpoint(out, which="last")
+    assert ckpt.meta["step"] == 2
+    assert ckpt.meta["init_from"]["step"] == load_checkpoint(src).meta["step"]
+    assert ckpt.tokenizer == load_checkpoint(src).tokenizer
+    assert ckpt.conditions == load_checkpoint(src).conditions
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["train"]["max_steps"] == 2 and saved["model"]["latent_dim"] == 16
+
+
+def test_the_same_two_steps_from_scratch_learn_nothing(overfit_run, tmp_path):
+    """The control for the test above: a fresh model of the same shape, trained the same two
+    steps, reconstructs none of the molecules (so the weights really came from the source)."""
+    src, mols = overfit_run
+    data = src.parent / "mols.csv"
+    cfg = json.loads((src / "config.json").read_text())
+    cfg_path = tmp_path / "same.toml"
+    lines = []
+    for section in ("data", "model", "train"):
+        lines.append(f"[{section}]")
+        for key, value in cfg[section].items():
+            lines.append(f"{key} = {json.dumps(value)}")
+    cfg_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "fresh"
+    argv = ["train", "--config", str(cfg_path), "--out", str(out), "--no-progress"]
+    argv += ["train.max_steps=2", "train.lr=1e-7", "train.warmup_steps=0", f"data.train_path={str(data)!r}"]
+    assert main(argv) == 0
+    gen = Generator.load(out)
+    _, summary = reconstruct(gen, check_seeds(gen, mols))
+    assert summary["reconstruction"] == 0.0
+
+
+def test_init_from_refuses_another_architecture(overfit_run, tmp_path, capsys):
+    src, _ = overfit_run
+    data = src.parent / "mols.csv"
+    assert tune(src, tmp_path / "x", data, "model.latent_dim=8") == 2
+    err = capsys.readouterr().err
+    assert "model.latent_dim is 16" in err and "not 8" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_init_from_refuses_other_conditions(overfit_run, tmp_path, capsys):
+    src, _ = overfit_run
+    data = src.parent / "mols.csv"
+    assert tune(src, tmp_path / "x", data, "data.properties=['QED']") == 2
+    err = capsys.readouterr().err
+    assert "data.properties is ['LogP']" in err and "Traceback" not in err
+
+
+def test_init_from_refuses_tokens_outside_the_vocabulary(overfit_run, tmp_path, capsys):
+    """Molecules with tokens the model has never seen are named with the rows they affect; the
+    run directory is not left half-written with checkpoints."""
+    src, mols = overfit_run
+    vocab = set(load_checkpoint(src).tokenizer["tokens"])
+    assert "[Se]" not in vocab and "I" not in vocab
+    data = tmp_path / "new.csv"
+    extra = ["c1cc[se]c1", "CC[Se]C", "CCI"]
+    assert "[se]" not in vocab
+    data.write_text("SMILES\n" + "\n".join([*mols, *extra]) + "\n", encoding="utf-8")
+    assert tune(src, tmp_path / "x", data) == 2
+    err = capsys.readouterr().err.strip()
+    assert "6 rows have tokens outside the vocabulary" in err  # 3 in training + 3 in validation
+    assert "'[se]' (2 rows)" in err and "'[Se]' (2 rows)" in err and "'I' (2 rows)" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_resume_and_init_from_are_exclusive(overfit_run, tmp_path, capsys):
+    src, _ = overfit_run
+    assert main(["train", "--resume", str(src), "--init-from", str(src)]) == 2
+    assert "--init-from" in capsys.readouterr().err
+
+
+def test_init_from_a_missing_model_is_one_line(tmp_path, capsys):
+    assert main(["train", "--init-from", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err

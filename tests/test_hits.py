@@ -51,15 +51,23 @@ def test_hits_json_reports_the_search(tiny_run, capsys, one_thread):
     assert hits["max_samples"] == 400  # 200 x N by default
 
 
-def test_default_tolerance_is_five_percent_of_the_training_range(tiny_run, capsys, one_thread):
+def test_default_tolerance_is_five_percent_of_the_training_range(tiny_run, tmp_path, capsys, one_thread):
+    from seqcvae.chem.properties import analyse_smiles
     from seqcvae.data.conditions import DEFAULT_TOLERANCE_FRACTION
     from seqcvae.generation.generator import Generator
 
     (logp,) = [c for c in Generator.load(tiny_run).conditions.continuous if c.name == "LogP"]
     tol = DEFAULT_TOLERANCE_FRACTION * (logp.maximum - logp.minimum)
-    assert _generate(tiny_run, "-c", "LogP=0.5", "--hits", "1", "--workers", "0", "--json") == 0
+    out = tmp_path / "h.csv"
+    argv = ["-c", "LogP=0.5", "--hits", "1", "--workers", "0", "--json", "--out", str(out)]
+    assert _generate(tiny_run, *argv) == 0
     (goal,) = [g for g in json.loads(capsys.readouterr().out)["hits"]["selection"] if g.startswith("LogP")]
     assert goal == f"LogP in [{0.5 - tol:g}, {0.5 + tol:g}]"
+    # samples are measured on the goals' properties; a hit on the others too (MolWt here)
+    (row,) = _rows(out)
+    assert float(row["MolWt"]) == pytest.approx(
+        analyse_smiles(row["sequence"], ["MolWt"])[1]["MolWt"], rel=1e-5
+    )
 
 
 def test_an_exhausted_budget_fails_in_one_line_and_keeps_the_hits(tiny_run, tmp_path, capsys, one_thread):

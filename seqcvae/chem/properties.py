@@ -67,11 +67,17 @@ def compute_properties(mol: Chem.Mol, names: Sequence[str] = PROPERTY_NAMES) -> 
 
 
 def analyse_smiles(smiles: str, names: Sequence[str]) -> tuple[str | None, dict[str, float]]:
-    """(canonical SMILES or None, properties or {}) for one SMILES string."""
+    """(canonical SMILES or None, properties or {}) for one SMILES string: None, {} also when RDKit
+    parses it but cannot measure it (QED kekulizes a copy without hydrogens, which fails for a few
+    generated molecules), so a valid molecule always has every property."""
     mol = mol_from_smiles(smiles)
     if mol is None:
         return None, {}
-    return Chem.MolToSmiles(mol), compute_properties(mol, names)
+    try:
+        properties = compute_properties(mol, names)
+    except Exception:  # RDKit raises (KekulizeException, ...) instead of returning a value
+        return None, {}
+    return Chem.MolToSmiles(mol), properties
 
 
 Analysis = tuple[str | None, dict[str, float]]

@@ -52,7 +52,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         type=int,
         metavar="M",
         help="with --hits: give up after M samples (exit status 2; the hits found are still written "
-        "to --out) (default: 200 x N)",
+        "to --out; default: 200 x N)",
     )
     g.add_argument("--valid-only", action="store_true", help="keep valid molecules only")
     g.add_argument("--unique", action="store_true", help="keep the first of each distinct molecule (or text)")

@@ -291,11 +291,13 @@ class Generator:
         settings: SamplingSettings | None = None,
         check: bool = True,
         pool: Pool | None = None,
+        properties: Sequence[str] | None = None,
     ) -> Stream[list[Record], None, None]:
         """The records of generate(requests, ...) batch by batch, sampled as the consumer asks for
-        them. SMILES records are checked with RDKit: with a `pool` (seqcvae.parallel.process_pool,
-        initialised with chem.properties.prepare_worker), batch k is checked in its processes while
-        batch k + 1 is sampled here; without one, here after each batch."""
+        them. SMILES records are checked with RDKit (on `properties`, default: every measured
+        one): with a `pool` (seqcvae.parallel.process_pool, initialised with
+        chem.properties.prepare_worker), batch k is checked in its processes while batch k + 1 is
+        sampled here; without one, here after each batch."""
         self.conditions.check_names({k for r in requests for k in r})  # fail before any work
         sequences = self.sample_batches(requests, seed, batch_size, settings or self.default_settings())
         if not (check and self.kind == "smiles"):
@@ -303,7 +305,7 @@ class Generator:
         else:
             from seqcvae.chem.properties import analyser
 
-            analyse = analyser(self.measured_properties())
+            analyse = analyser(self.measured_properties() if properties is None else properties)
             checked = overlapped(sequences, lambda seqs: submit_chunks(analyse, seqs, CHECK_CHUNK, pool))
         start = 0
         for seqs, analysed in checked:

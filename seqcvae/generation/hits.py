@@ -81,7 +81,9 @@ class Selector:
         self.reference = reference or set()
         self._seen: set[str] = set()
 
-    def accepts(self, rec: Record) -> bool:
+    def accepts(self, rec: Record, finish: Callable[[Record], bool] | None = None) -> bool:
+        """Whether rec passes; `finish(rec)`, called last, may still refuse it (find_hits measures
+        a candidate's other properties there)."""
         s = self.selection
         if (s.valid or s.novel or s.goals) and not rec.valid:
             return False
@@ -90,9 +92,11 @@ class Selector:
             return False
         if not all(g.met(rec.properties.get(g.name)) for g in s.goals):
             return False
+        if s.unique and key in self._seen:
+            return False
+        if finish is not None and not finish(rec):
+            return False
         if s.unique:
-            if key in self._seen:
-                return False
             self._seen.add(key)
         return True
 
@@ -155,18 +159,28 @@ def find_hits(
     """The first n records (in row order) that `selector` accepts, drawing at most max_samples
     samples of `request` in batches (checked in `pool` while the next batch is sampled, see
     Generator.generate_batches). Fewer hits when the budget runs out (`complete` is False) or
-    on Ctrl-C (`interrupted`): the hits found so far are kept."""
+    on Ctrl-C (`interrupted`): the hits found so far are kept.
+
+    Every sample is measured on the goals' properties only; a candidate that meets them is then
+    measured on the model's other properties (QED, the slowest, is often not a goal), and one
+    RDKit cannot measure is invalid, as a full check would find it. The hits carry every property;
+    the other samples drawn, the goals' properties."""
     gen.conditions.check_names(request)
+    measured = gen.measured_properties()
+    goal_names = {g.name for g in selector.selection.goals}
+    first = [p for p in measured if p in goal_names]
+    finish = _measure_rest([p for p in measured if p not in goal_names])
     hits: list[Record] = []
     drawn: list[Record] = []
     interrupted = False
     t0 = clock()
-    batches = gen.generate_batches([request] * max_samples, seed, batch_size, settings, True, pool)
+    requests = [request] * max_samples
+    batches = gen.generate_batches(requests, seed, batch_size, settings, True, pool, properties=first)
     try:
         for batch in batches:
             for rec in batch:
                 drawn.append(rec)
-                if selector.accepts(rec):
+                if selector.accepts(rec, finish):
                     hits.append(rec)
                     if len(hits) == n:
                         break
@@ -178,3 +192,21 @@ def find_hits(
         batches.close()
     seconds = clock() - t0
     return HitSearch(hits, drawn, n, max_samples, seconds, interrupted, selector.selection.describe())
+
+
+def _measure_rest(names: list[str]) -> Callable[[Record], bool] | None:
+    """A finish step for Selector.accepts that adds the properties `names` to a record (in this
+    process); False, and the record made invalid, when RDKit cannot measure them."""
+    if not names:
+        return None
+    from seqcvae.chem.properties import analyse_smiles
+
+    def finish(rec: Record) -> bool:
+        canonical, props = analyse_smiles(rec.sequence, names)
+        if canonical is None:
+            rec.canonical, rec.valid, rec.properties = None, False, {}
+            return False
+        rec.properties.update(props)
+        return True
+
+    return finish

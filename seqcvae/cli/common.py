@@ -111,6 +111,15 @@ def check_output_file(flag: str, path: str | None) -> None:
         raise ConfigError(f"{flag} {path!r}: folder {str(Path(path).parent)!r} does not exist")
 
 
+def check_sample_file(flag: str, path: str | None) -> None:
+    """check_output_file, and the extension names a sample format (CSV, TSV, Parquet, SDF, .smi)."""
+    from seqcvae.io.records import sample_format
+
+    check_output_file(flag, path)
+    if path is not None:
+        sample_format(path, flag=flag)
+
+
 def print_summary(summary: dict[str, Any], seconds: float) -> None:
     """The summary of SMILES samples: rates, then one line per property; notes on stderr."""
     n = int(summary["generated"])

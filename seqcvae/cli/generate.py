@@ -26,7 +26,11 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="target, repeatable: -c LogP=2.5 -c MolWt=300; unnamed ones are free",
     )
     g.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
-    g.add_argument("--out", help="CSV file, one row per sample")
+    g.add_argument(
+        "--out",
+        help="sample file, one row per sample; the extension picks the format: .csv, .tsv, "
+        ".parquet, .sdf or .smi (the last two: valid molecules only)",
+    )
     g.add_argument("--greedy", action="store_true", help="argmax decoding")
     g.add_argument("--beam", type=int, metavar="K", help="beam search with K beams (most likely sequence)")
     g.add_argument(
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise SeqCVAEError(f"--n {args.n}: expected a positive number of samples")
     if args.batch_size is not None and args.batch_size < 1:
         raise SeqCVAEError(f"--batch-size {args.batch_size}: expected a positive number")
-    common.check_output_file("--out", args.out)
+    common.check_sample_file("--out", args.out)
     if args.reference and not Path(args.reference).is_file():
         raise DataError(f"--reference {args.reference!r} does not exist or is not a file")
     result = generate(

@@ -44,7 +44,11 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     )
     tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
-    tr.add_argument("--out", help="CSV file: each input (source) beside its output")
+    tr.add_argument(
+        "--out",
+        help="sample file (.csv, .tsv or .parquet; .sdf, .smi for SMILES runs): each input "
+        "(source) beside its output",
+    )
     common.add_device_option(tr)
     return tr
 
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if not target:
         raise SeqCVAEError("give the target with --condition NAME=VALUE, e.g. -c sentiment=pos")
     source = common.conditions(args.source)
-    common.check_output_file("--out", args.out)
+    common.check_sample_file("--out", args.out)
     result = transfer(
         args.checkpoint,
         target,

@@ -12,7 +12,7 @@ from typing import Any
 from seqcvae.errors import ConfigError
 from seqcvae.evaluation.summary import summarise
 from seqcvae.generation.generator import Generator, Record
-from seqcvae.io.records import write_records_csv
+from seqcvae.io.records import sample_format, write_records
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ def generate(
         raise ConfigError(
             f"--length-penalty {length_penalty:g} only ranks beam search hypotheses; add --beam K"
         )
+    if out:
+        sample_format(out, gen.kind)  # a molecule format for a text run fails before sampling
     request = gen.conditions.canonical_request(given)
     for warning in gen.conditions.out_of_range(request):
         warn(warning)
@@ -78,6 +80,8 @@ def generate(
     )
     seconds = time.perf_counter() - t0
     if out:
-        write_records_csv(out, records, gen.kind, gen.measured_properties())
+        left_out = write_records(out, records, gen.kind, gen.measured_properties())
+        if left_out:
+            warn(f"{out} holds the valid molecules only: {left_out} invalid samples are not in it")
     reference_set = gen.reference_set(reference, workers=workers) if reference else None
     return Generated(records, summarise(gen, records, reference_set), seconds, gen.kind)

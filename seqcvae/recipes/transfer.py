@@ -11,7 +11,7 @@ from typing import Any
 from seqcvae.data.tables import read_input_column
 from seqcvae.errors import SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
-from seqcvae.io.records import write_records_csv
+from seqcvae.io.records import sample_format, write_records
 
 
 def read_inputs(
@@ -50,8 +50,11 @@ def transfer(
 ) -> Transferred:
     """Re-decode the inputs (`texts`, then the `input_path` file's `column`) of the run at
     `checkpoint` under the `target` conditions, from their `source` conditions where known; greedy,
-    or sampled with `seed` (default: the checkpoint's sample.seed). `out`: the CSV of the outputs."""
+    or sampled with `seed` (default: the checkpoint's sample.seed). `out`: the file of the outputs
+    (its extension picks the format, seqcvae.io.records.SAMPLE_FORMATS)."""
     gen = Generator.load(checkpoint, which=which, device=device)
+    if out:
+        sample_format(out, gen.kind)  # a molecule format for a text run fails before any work
     target_request = gen.conditions.canonical_request(target)
     source_request = gen.conditions.canonical_request(source or {})
     sources = read_inputs(texts, input_path, column, gen.config.data.sequence_column)
@@ -63,5 +66,5 @@ def transfer(
         strategy="sample" if sample else "greedy",
     )
     if out:
-        write_records_csv(out, records, gen.kind, gen.measured_properties(), sources=sources)
+        write_records(out, records, gen.kind, gen.measured_properties(), sources=sources)
     return Transferred(sources, records)

@@ -175,9 +175,12 @@ def test_guidance_1_writes_the_golden_samples(tmp_path, extra, golden):
 def test_guidance_1_samples_equal_those_without_it(tiny_run):
     gen = Generator.load(tiny_run)
     reqs = [{"LogP": 1.0 + (i % 3)} for i in range(40)]
-    plain = gen.sample_sequences(reqs, seed=2, settings=gen.default_settings(max_length=40))
-    assert gen.sample_sequences(reqs, seed=2, settings=gen.default_settings(max_length=40, guidance=1.0)) == plain
-    assert gen.sample_sequences(reqs, seed=2, settings=gen.default_settings(max_length=40, guidance=2.0)) != plain
+
+    def sample(**kw):
+        return gen.sample_sequences(reqs, seed=2, settings=gen.default_settings(max_length=40, **kw))
+
+    plain = sample()
+    assert sample(guidance=1.0) == plain and sample(guidance=2.0) != plain
 
 
 # --- settings and the command line ----------------------------------------------------------------
@@ -194,7 +197,7 @@ def test_bad_guidance_is_a_one_line_error(capsys, value, command):
 
 @pytest.mark.parametrize("value", ["0", "-0.5"])
 def test_bad_guidance_in_a_config_names_the_key(value):
-    with pytest.raises(ConfigError, match=rf"sample\.guidance = -?0\.?5?.*expected a number > 0"):
+    with pytest.raises(ConfigError, match=r"sample\.guidance = -?0\.?5?.*expected a number > 0"):
         load_config("smiles_tiny", [f"sample.guidance={value}"])
     with pytest.raises(ConfigError, match="guidance"):
         SamplingSettings(guidance=float(value)).validate()
@@ -229,7 +232,8 @@ def test_generate_with_guidance_through_the_cli(tiny_run, tmp_path):
 
 def test_sweep_takes_guidance_from_its_spec_and_its_option(tiny_run, tmp_path):
     spec = tmp_path / "spec.toml"
-    spec.write_text("n = 4\nimages = 0\n[targets]\nLogP = [1, 3]\n[sample]\nguidance = 1.5\n", encoding="utf-8")
+    text = "n = 4\nimages = 0\n[targets]\nLogP = [1, 3]\n[sample]\nguidance = 1.5\n"
+    spec.write_text(text, encoding="utf-8")
     base = ["sweep", "--checkpoint", str(tiny_run), "--spec", str(spec), "--no-plots"]
     for out, extra, expected in (("a", [], 1.5), ("b", ["--guidance", "2.5"], 2.5)):
         assert main([*base, "--out", str(tmp_path / out), *extra]) == 0
@@ -237,3 +241,13 @@ def test_sweep_takes_guidance_from_its_spec_and_its_option(tiny_run, tmp_path):
         assert written["sample"]["guidance"] == expected
     spec.write_text("[targets]\nLogP = [1]\n[sample]\nguidance = 0\n", encoding="utf-8")
     assert main([*base, "--out", str(tmp_path / "c")]) == 2
+
+
+def test_evaluate_labels_guided_samples():
+    from seqcvae.evaluation.report import MOSES_SAMPLING, _sampling_label
+
+    plain = {"strategy": "sample", "temperature": 0.8, "top_k": 0, "top_p": 0.95, "guidance": 1.0}
+    assert _sampling_label(plain) == "T=0.8, top-p=0.95"
+    assert _sampling_label({**plain, "guidance": 2.0}) == "T=0.8, top-p=0.95, guidance=2"
+    assert _sampling_label({**plain, "strategy": "greedy", "guidance": 1.5}) == "greedy, guidance=1.5"
+    assert MOSES_SAMPLING["guidance"] == 1.0  # unconditional: guidance would only double the work

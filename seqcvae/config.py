@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 5
+CONFIG_VERSION = 6
 
 
 @dataclass
@@ -124,6 +124,10 @@ class SamplingSettings:
     max_length: int = number(100, ge=1)
     beam_size: int = number(5, ge=1)  # for strategy = "beam"
     length_penalty: float = number(1.0)  # beam: finished hypotheses ranked by log p / length**length_penalty
+    # Classifier-free guidance: each step's logits are uncond + guidance * (cond - uncond), where
+    # uncond are the logits under the same z with every condition unspecified (which the model
+    # learned through train.condition_dropout); 1 = off, above 1 follows the conditions harder.
+    guidance: float = number(1.0, gt=0)
 
     def validate(self) -> None:
         check(self)
@@ -236,12 +240,18 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 6 added sample.guidance (default 1: no classifier-free guidance)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 

@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
+        guidance=args.guidance,
         length_penalty=args.length_penalty,
         out=args.out,
         reference=args.reference,

@@ -60,6 +60,7 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
             "temperature": args.temperature,
             "top_k": args.top_k,
             "top_p": args.top_p,
+            "guidance": args.guidance,
         }.items()
         if v is not None
     }

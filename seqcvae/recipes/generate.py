@@ -45,6 +45,7 @@ def generate(
     temperature: float | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
+    guidance: float | None = None,
     length_penalty: float | None = None,
     out: str | None = None,
     reference: str | None = None,
@@ -76,6 +77,7 @@ def generate(
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
+        guidance=guidance,
         length_penalty=length_penalty,
     )
     seconds = time.perf_counter() - t0

@@ -14,7 +14,7 @@ against --reference, by default the run's training molecules), seconds (sampling
 A target on a property the model is not conditioned on, or cannot have measured, is skipped
 with a note. Prints a table; --out writes the JSON.
 
-    python scripts/bench_property_control.py pretrained/smiles_latent_moses300k --n 1000 \\
+    python scripts/bench_property_control.py pretrained:moses-latent --n 1000 \\
         --guidance 2 --out guidance2.json
     python scripts/bench_property_control.py runs/smiles_default --targets LogP TPSA+LogP=40,2
 """

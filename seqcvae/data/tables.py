@@ -11,7 +11,7 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,14 @@ def require_columns(path: str | Path, columns: list[str], needed: list[str]) -> 
 def read_input_column(path: str | Path, column: str | None, sequence_column: str) -> list[str]:
     """The non-empty sequences of a --input file: `column`, else the run's own sequence column, else
     the only column of a one-column table (plain .txt/.smi files: one sequence per line)."""
+    return read_input_rows(path, column, sequence_column)[0]
+
+
+def read_input_rows(
+    path: str | Path, column: str | None, sequence_column: str, keep: Sequence[str] = ()
+) -> tuple[list[str], dict[str, list[str]]]:
+    """read_input_column, and beside it the columns of `keep` that the file has (e.g. the inputs'
+    own tags), one value per sequence."""
     columns, rows = read_table(path, column or sequence_column)
     if column is None:
         column = sequence_column if sequence_column in columns or len(columns) != 1 else columns[0]
@@ -191,7 +199,9 @@ def read_input_column(path: str | Path, column: str | None, sequence_column: str
             f"--input {str(path)!r} has no column {column!r}; its columns are: "
             f"{', '.join(columns) or '(none)'} (choose one with --column)"
         )
-    return [r[column] for r in rows if r.get(column, "").strip()]
+    rows = [r for r in rows if r.get(column, "").strip()]
+    kept = {name: [r.get(name, "") for r in rows] for name in keep if name in columns and name != column}
+    return [r[column] for r in rows], kept
 
 
 def read_sequences(path: str | Path, column: str | None = None) -> list[str]:

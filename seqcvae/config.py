@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 6
+CONFIG_VERSION = 7
 
 
 @dataclass
@@ -105,6 +105,10 @@ class TrainConfig:
     # how much z says about each sequence; 0 = off.
     mmd_weight: float = number(0.0, ge=0)
     val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
+    # SMILES runs: at each validation also the RDKit validity of N prior samples (T = 1, no
+    # condition) in metrics.csv (column validity); 0 = off.
+    val_samples: int = number(0, ge=0)
+    tensorboard: bool = False  # also write metrics.csv's rows as TensorBoard scalars (RUN/tensorboard)
     val_max_sequences: int = number(2000, ge=1)
     val_iw_samples: int = number(5, ge=1)  # importance samples for the validation IW-NLL
     log_every_steps: int = number(50, ge=1)
@@ -245,6 +249,12 @@ def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v6_to_v7(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 7 added train.val_samples (default 0: no sample validity) and train.tensorboard
+    (default off)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
@@ -252,6 +262,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     3: _v3_to_v4,
     4: _v4_to_v5,
     5: _v5_to_v6,
+    6: _v6_to_v7,
 }
 
 

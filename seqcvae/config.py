@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 7
+CONFIG_VERSION = 8
 
 
 @dataclass
@@ -33,6 +33,9 @@ class DataConfig:
     """Where the training sequences and their conditions come from."""
 
     kind: str = choice("smiles", "text")  # "smiles" (RDKit-checked, regex tokens) or "text" (SentencePiece)
+    # SMILES runs: the model reads and writes SMILES tokens or SELFIES tokens (every SELFIES string
+    # is a valid molecule; `pip install 'seqcvae[selfies]'`); files and outputs stay SMILES.
+    representation: str = choice("smiles", "selfies")
     train_path: str = "data/moses_sample/train.csv.gz"
     val_path: str = ""  # empty: hold out val_fraction of the training file
     val_fraction: float = number(0.05, ge=0, lt=1)
@@ -255,6 +258,11 @@ def _v6_to_v7(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v7_to_v8(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 8 added data.representation (default "smiles")."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
@@ -263,6 +271,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     4: _v4_to_v5,
     5: _v5_to_v6,
     6: _v6_to_v7,
+    7: _v7_to_v8,
 }
 
 

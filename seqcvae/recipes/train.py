@@ -87,7 +87,6 @@ def check_vocabulary(prepared: RunData, source: Path) -> None:
     from collections import Counter
 
     from seqcvae.tokenizers.base import UNK
-    from seqcvae.tokenizers.smiles import split_smiles
 
     if prepared.kind != "smiles":
         return
@@ -99,7 +98,7 @@ def check_vocabulary(prepared: RunData, source: Path) -> None:
         rows += len(bad)
         if len(bad):
             for smi in store.iter_sequences(bad):
-                counts.update({t for t in split_smiles(smi) if t not in known})
+                counts.update({t for t in prepared.tokenizer.tokens(smi) if t not in known})
     if rows:
         named = ", ".join(f"{tok!r} ({n} rows)" for tok, n in counts.most_common(8))
         more = f" and {len(counts) - 8} more" if len(counts) > 8 else ""

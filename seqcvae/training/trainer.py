@@ -300,6 +300,8 @@ class Trainer:
                     self.run_dir / "checkpoints" / "last", self.checkpoint_data(last, resumable=True)
                 )
             raise
+        bar.total = self.step  # where the budget really stopped the run
+        bar.refresh()
         bar.close()
         self.metrics.close()
         return {

@@ -49,13 +49,16 @@ def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+CHECKPOINT_HELP = "run directory, checkpoint directory, or pretrained:NAME (a model shipped with seqcvae)"
+
+
 def add_which_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--which", default="best", choices=["best", "last"])
 
 
 def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
     """--checkpoint (required) and --which, for the commands that load a trained model."""
-    parser.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
+    parser.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     add_which_option(parser)
 
 

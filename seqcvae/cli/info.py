@@ -11,7 +11,7 @@ from seqcvae.cli.common import Subparsers
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a checkpoint")
-    i.add_argument("--checkpoint", required=True, help="run or checkpoint directory, or pretrained:NAME")
+    i.add_argument("--checkpoint", required=True, help=common.CHECKPOINT_HELP)
     common.add_which_option(i)
     i.add_argument("--json", action="store_true", help="everything the checkpoint records, as JSON")
     return i

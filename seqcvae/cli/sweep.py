@@ -17,7 +17,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         description="Options override the --spec file. "
         + common.SAMPLE_DEFAULTS.replace("not given", "in neither"),
     )
-    sw.add_argument("--checkpoint", required=True)
+    sw.add_argument("--checkpoint", required=True, help=common.CHECKPOINT_HELP)
     common.add_which_option(sw)
     sw.add_argument(
         "--spec", help="TOML sweep spec (targets, fixed, tolerance, sample, n, seed, batch_size, images, sdf)"

@@ -15,7 +15,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="re-decode given sequences under other conditions (style transfer)",
         description=common.SAMPLE_DEFAULTS,
     )
-    tr.add_argument("--checkpoint", required=True)
+    tr.add_argument("--checkpoint", required=True, help=common.CHECKPOINT_HELP)
     common.add_which_option(tr)
     tr.add_argument("--text", action="append", help="input sequence, a sentence or SMILES (repeatable)")
     tr.add_argument(

@@ -175,6 +175,29 @@ def test_over_long_sentences_dropped_and_counted(text_run):
         assert max(len(ds.ids(i)) for i in range(len(ds))) <= 32
 
 
+def test_text_hits_and_filters(text_run, tmp_path, capsys):
+    """A text run has no RDKit measurements: tolerances, --valid-only and --novel are one-line
+    errors; --unique keeps the first of each distinct text, with or without --hits."""
+    argv = ["generate", "--checkpoint", str(text_run), "-c", "sentiment=pos"]
+    for extra, needle in [
+        (["--hits", "3", "--tolerance", "sentiment=1"], "--tolerance"),
+        (["--valid-only"], "--valid-only"),
+        (["--novel"], "--novel"),
+    ]:
+        assert main([*argv, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and needle in err and "no RDKit" in err, err
+    out = tmp_path / "u.csv"
+    assert main([*argv, "--n", "40", "--unique", "--out", str(out)]) == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        texts = [r["sequence"] for r in csv.DictReader(fh)]
+    assert 0 < len(texts) <= 40 and len(texts) == len(set(texts))
+    assert main([*argv, "--hits", "5", "--unique", "--out", str(out)]) == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        hits = [r["sequence"] for r in csv.DictReader(fh)]
+    assert len(hits) == 5 == len(set(hits)) and hits == texts[:5]
+
+
 def test_unknown_tag_lists_known(text_run, capsys):
     assert main(["generate", "--checkpoint", str(text_run), "-c", "sentiment=happy"]) == 2
     err = capsys.readouterr().err

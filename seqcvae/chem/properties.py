@@ -74,8 +74,22 @@ def analyse_smiles(smiles: str, names: Sequence[str]) -> tuple[str | None, dict[
     return Chem.MolToSmiles(mol), compute_properties(mol, names)
 
 
-def _analyse_chunk(chunk: list[str], names: tuple[str, ...]) -> list[tuple[str | None, dict[str, float]]]:
+Analysis = tuple[str | None, dict[str, float]]
+
+
+def _analyse_chunk(chunk: list[str], names: tuple[str, ...]) -> list[Analysis]:
     return [analyse_smiles(s, names) for s in chunk]
+
+
+def analyser(names: Sequence[str]) -> Callable[[list[str]], list[Analysis]]:
+    """analyse_smiles over a list of SMILES for `names`, picklable (for worker processes)."""
+    return functools.partial(_analyse_chunk, names=tuple(check_property_names(names)))
+
+
+def prepare_worker(names: Sequence[str]) -> None:
+    """A worker process's initializer: load what measuring `names` needs (RDKit, the SA scorer)
+    before the first chunk arrives."""
+    analyse_smiles("CCO", tuple(names))
 
 
 def analyse_many(
@@ -84,8 +98,7 @@ def analyse_many(
     workers: int = 1,
     chunk_size: int = 2000,
     pool: Pool | None = None,
-) -> list[tuple[str | None, dict[str, float]]]:
+) -> list[Analysis]:
     """analyse_smiles over many strings, optionally in worker processes (order kept): in `pool`
     (a `seqcvae.parallel.worker_pool` the caller reuses) or in a pool of `workers` made for this call."""
-    names = tuple(check_property_names(names))
-    return map_chunks(functools.partial(_analyse_chunk, names=names), smiles, chunk_size, workers, pool)
+    return map_chunks(analyser(names), smiles, chunk_size, workers, pool)

@@ -127,6 +127,18 @@ def pairs(items: Iterable[str] | None, what: str) -> dict[str, str]:
     return dict(split_name_value(item, what) for item in items or [])
 
 
+def numbers(items: Iterable[str] | None, flag: str) -> dict[str, float]:
+    """NAME=NUMBER options -> {NAME: number}; the error names the option and the bad value."""
+    out = {}
+    for name, value in pairs(items, flag).items():
+        try:
+            out[name] = float(value)
+        except ValueError:
+            hint = f"; a range is a target: -c {name}={value}" if ":" in value else ""
+            raise ConfigError(f"{flag} {name}={value!r}: expected a number{hint}") from None
+    return out
+
+
 def check_output_file(flag: str, path: str | None) -> None:
     """Fail before any work when an output file could not be written: its folder is missing, or the
     path is a folder."""

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from seqcvae.cli import common
 from seqcvae.cli.common import Subparsers
 from seqcvae.errors import ConfigError, DataError, SeqCVAEError
+
+if TYPE_CHECKING:
+    from seqcvae.generation.hits import HitSearch
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -23,13 +27,41 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="target, repeatable: -c LogP=2.5 -c MolWt=300; unnamed ones are free",
+        help="target, repeatable: -c LogP=2.5 -c MolWt=300, or a range -c MolWt=250:350 (conditioned "
+        "at its midpoint); unnamed ones are free",
     )
-    g.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    g.add_argument("--n", type=int, help="number of samples (default 1000)")
     g.add_argument(
         "--out",
-        help="sample file, one row per sample; the extension picks the format: .csv, .tsv, "
+        help="sample file, one row per sample kept; the extension picks the format: .csv, .tsv, "
         ".parquet, .sdf or .smi (the last two: valid molecules only)",
+    )
+    g.add_argument(
+        "--hits",
+        type=int,
+        metavar="N",
+        help="draw batches until N molecules are verified: RDKit measures each target within its "
+        "--tolerance (or inside its range) and they pass the filters below",
+    )
+    g.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="NAME=TOL",
+        help="with --hits: a hit lands within TOL of the target, repeatable: --tolerance LogP=0.1 "
+        "(default: 5%% of the property's training range)",
+    )
+    g.add_argument(
+        "--max-samples",
+        type=int,
+        metavar="M",
+        help="with --hits: give up after M samples (exit status 2; the hits found are still written "
+        "to --out) (default: 200 x N)",
+    )
+    g.add_argument("--valid-only", action="store_true", help="keep valid molecules only")
+    g.add_argument("--unique", action="store_true", help="keep the first of each distinct molecule (or text)")
+    g.add_argument(
+        "--novel", action="store_true", help="keep molecules outside the reference set (see --reference)"
     )
     g.add_argument("--greedy", action="store_true", help="argmax decoding")
     g.add_argument("--beam", type=int, metavar="K", help="beam search with K beams (most likely sequence)")
@@ -45,9 +77,32 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="molecules for novelty: a SMILES file (.smi/.txt) or a table with a SMILES column "
         "(.csv/.tsv/.jsonl, optionally .gz), canonicalised with RDKit (default: the run's training set)",
     )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=common.default_workers(),
+        metavar="W",
+        help="processes checking molecules with RDKit while the next batch is sampled; 0: in this "
+        f"process after each batch (default {common.default_workers()})",
+    )
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
     common.add_device_option(g)
     return g
+
+
+def check_hits_options(args: argparse.Namespace) -> None:
+    """--hits replaces --n; --tolerance and --max-samples only mean something with it."""
+    if args.hits is None:
+        for flag, given in (("--tolerance", args.tolerance), ("--max-samples", args.max_samples)):
+            if given:
+                raise ConfigError(f"{flag} applies to verified hits: add --hits N")
+        return
+    if args.hits < 1:
+        raise ConfigError(f"--hits {args.hits}: expected a positive number of molecules")
+    if args.n is not None:
+        raise ConfigError(f"--n {args.n} and --hits {args.hits}: give one (--hits draws until it has N)")
+    if args.max_samples is not None and args.max_samples < 1:
+        raise ConfigError(f"--max-samples {args.max_samples}: expected a positive number of samples")
 
 
 def check_beam_options(args: argparse.Namespace) -> None:
@@ -75,18 +130,23 @@ def run(args: argparse.Namespace) -> int:
     from seqcvae.recipes.generate import generate
 
     check_beam_options(args)
+    check_hits_options(args)
     given = common.conditions(args.condition)
-    if args.n < 1:
-        raise SeqCVAEError(f"--n {args.n}: expected a positive number of samples")
+    tolerance = common.numbers(args.tolerance, "--tolerance")
+    n = 1000 if args.n is None else args.n
+    if n < 1:
+        raise SeqCVAEError(f"--n {n}: expected a positive number of samples")
     if args.batch_size is not None and args.batch_size < 1:
         raise SeqCVAEError(f"--batch-size {args.batch_size}: expected a positive number")
+    if args.workers < 0:
+        raise SeqCVAEError(f"--workers {args.workers}: expected 0 or more processes")
     common.check_sample_file("--out", args.out)
     if args.reference and not Path(args.reference).is_file():
         raise DataError(f"--reference {args.reference!r} does not exist or is not a file")
     result = generate(
         args.checkpoint,
         given,
-        n=args.n,
+        n=n,
         which=args.which,
         device=args.device,
         seed=args.seed,
@@ -100,24 +160,62 @@ def run(args: argparse.Namespace) -> int:
         length_penalty=args.length_penalty,
         out=args.out,
         reference=args.reference,
-        workers=common.default_workers(),
+        workers=args.workers,
+        hits=args.hits,
+        tolerance=tolerance,
+        max_samples=args.max_samples,
+        valid_only=args.valid_only,
+        unique=args.unique,
+        novel=args.novel,
         warn=common.warn,
     )
+    search = result.search
+    if search is not None and not search.complete:
+        return _incomplete(search, args.out)
     records, summary, seconds = result.records, result.summary, result.seconds
     if args.json:
         print(common.dumps(summary))
     elif result.kind == "text":
-        n = len(records)
+        drawn = int(summary["generated"])
         print(
-            f"generated {n} in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f}/s); uniqueness "
+            f"generated {drawn} in {seconds:.1f} s ({drawn / max(seconds, 1e-9):.0f}/s); uniqueness "
             f"{common.fmt(summary['uniqueness'])}, distinct-1 {common.fmt(summary['distinct_1'])}, "
             f"distinct-2 {common.fmt(summary['distinct_2'])}"
         )
+        _print_selection(summary)
         if not args.out:
-            for r in records[: min(n, 10)]:
+            for r in records[: min(len(records), 10)]:
                 print(f"  {r.sequence}")
     else:
         common.print_summary(summary, seconds)
-        if args.out:
-            print(f"wrote {len(records)} rows to {args.out}")
+        _print_selection(summary)
+    if args.out and not args.json:
+        print(f"wrote {len(records)} rows to {args.out}")
     return 0
+
+
+def _print_selection(summary: dict[str, Any]) -> None:
+    hits, kept = summary.get("hits"), summary.get("kept")
+    if hits:
+        print(
+            f"hits       {hits['hits']} of {hits['samples']} samples: acceptance {hits['acceptance']:.4f}, "
+            f"{hits['hits_per_s']:.1f} verified hits/s ({', '.join(hits['selection'])})"
+        )
+    elif kept:
+        print(f"kept       {kept['records']} of {kept['of']} ({', '.join(kept['selection'])})")
+
+
+def _incomplete(search: HitSearch, out: str | None) -> int:
+    """The one line of a search that stopped short: what it reached, where the hits are."""
+    reached = (
+        f"{len(search.hits)} of {search.wanted} hits in {len(search.drawn)} samples drawn "
+        f"(acceptance {search.acceptance:.4f})"
+    )
+    wrote = f"; wrote the {len(search.hits)} hits to {out}" if out else ""
+    if search.interrupted:
+        common.eprint(f"interrupted: {reached}{wrote}")
+        return 130
+    raise SeqCVAEError(
+        f"--hits {search.wanted}: the --max-samples budget of {search.max_samples} samples ran out at "
+        f"{reached}{wrote}; raise --max-samples or widen the tolerances"
+    )

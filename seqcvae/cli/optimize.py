@@ -58,16 +58,6 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _numbers(items: list[str], flag: str) -> dict[str, float]:
-    out = {}
-    for name, value in common.pairs(items, flag).items():
-        try:
-            out[name] = float(value)
-        except ValueError:
-            raise ConfigError(f"{flag} {name}={value!r}: expected a number") from None
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from seqcvae.recipes.optimize import optimize
 
@@ -83,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         args.input,
         args.column,
         targets=common.pairs(args.condition, "goal"),
-        shifts=_numbers(args.shift, "--shift"),
-        tolerance=_numbers(args.tolerance, "--tolerance"),
+        shifts=common.numbers(args.shift, "--shift"),
+        tolerance=common.numbers(args.tolerance, "--tolerance"),
         min_similarity=args.min_similarity,
         budget=args.budget,
         keep=args.keep,

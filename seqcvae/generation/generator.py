@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator as Stream
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,7 +19,13 @@ from seqcvae.generation.reference import read_reference, run_reference
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.checkpoint import load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
+from seqcvae.parallel import overlapped, submit_chunks, worker_pool
 from seqcvae.tokenizers import Tokenizer, load_tokenizer
+
+if TYPE_CHECKING:
+    from seqcvae.chem.properties import Analysis
+
+CHECK_CHUNK = 250  # SMILES per task of a checking worker (a batch of 1000 is 4 tasks)
 
 
 @dataclass
@@ -193,7 +201,6 @@ class Generator:
             np.concatenate([e.tags for e in enc]),
         )
 
-    @torch.no_grad()
     def sample_sequences(
         self,
         requests: Sequence[Mapping[str, Any]],
@@ -207,10 +214,22 @@ class Generator:
         Row i's sample depends only on (seed, i) and its request, never on batch_size or on how
         many rows are asked for: the first 100 of n=1000 are the samples of n=100.
         """
+        return [s for batch in self.sample_batches(requests, seed, batch_size, settings, z) for s in batch]
+
+    @torch.no_grad()
+    def sample_batches(
+        self,
+        requests: Sequence[Mapping[str, Any]],
+        seed: int = 0,
+        batch_size: int = 1000,
+        settings: SamplingSettings | None = None,
+        z: torch.Tensor | None = None,
+    ) -> Iterator[list[str]]:
+        """sample_sequences batch by batch, each sampled when the consumer asks for it (the rows of
+        a batch are those sample_sequences gives them)."""
         settings = settings or self.default_settings()
         self.model.check_max_length(settings.max_length)
         gen = torch.Generator().manual_seed(seed)
-        out: list[str] = []
         for start in range(0, len(requests), batch_size):
             chunk = requests[start : start + batch_size]
             enc = self._encode_requests(chunk)
@@ -237,8 +256,7 @@ class Generator:
             else:
                 rows = torch.arange(start, start + len(chunk), device=self.device)
                 ids = decode_tokens(self.model, zb, c, settings, seed=seed, rows=rows).cpu().tolist()
-            out.extend(self.tokenizer.decode(row) for row in ids)
-        return out
+            yield [self.tokenizer.decode(row) for row in ids]
 
     def generate(
         self,
@@ -248,12 +266,16 @@ class Generator:
         batch_size: int = 1000,
         check: bool = True,
         workers: int = 1,
+        pool: Pool | None = None,
         **sampling: Any,
     ) -> list[Record]:
         """Generate n sequences for one request, or one per request when given a list.
 
         For SMILES runs each record is checked with RDKit: canonical form, validity and the
-        measured values of the model's continuous conditions.
+        measured values of the model's continuous conditions; batch by batch, in `pool` (worker
+        processes, see generate_batches) or, without one, in a pool of `workers` made for this call
+        when workers > 1 and there is more than one batch, else in this process. The records do not
+        depend on where they were checked.
         """
         if conditions is None or isinstance(conditions, Mapping):
             requests: list[Mapping[str, Any]] = [dict(conditions or {})] * n
@@ -261,12 +283,41 @@ class Generator:
             requests = list(conditions)
         if not requests:
             return []
+        settings = self.default_settings(**sampling)
+        own = workers if pool is None and check and len(requests) > batch_size else 0
+        with worker_pool(own) as own_pool:
+            batches = self.generate_batches(requests, seed, batch_size, settings, check, pool or own_pool)
+            return [r for batch in batches for r in batch]
+
+    def generate_batches(
+        self,
+        requests: Sequence[Mapping[str, Any]],
+        seed: int = 0,
+        batch_size: int = 1000,
+        settings: SamplingSettings | None = None,
+        check: bool = True,
+        pool: Pool | None = None,
+    ) -> Stream[list[Record], None, None]:
+        """The records of generate(requests, ...) batch by batch, sampled as the consumer asks for
+        them. SMILES records are checked with RDKit: with a `pool` (seqcvae.parallel.process_pool,
+        initialised with chem.properties.prepare_worker), batch k is checked in its processes while
+        batch k + 1 is sampled here; without one, here after each batch."""
         self.conditions.check_names({k for r in requests for k in r})  # fail before any work
-        seqs = self.sample_sequences(requests, seed, batch_size, self.default_settings(**sampling))
-        records = [Record(i, s, targets=dict(r)) for i, (s, r) in enumerate(zip(seqs, requests))]
-        if check and self.kind == "smiles":
-            self._check_smiles(records, workers)
-        return records
+        sequences = self.sample_batches(requests, seed, batch_size, settings or self.default_settings())
+        if not (check and self.kind == "smiles"):
+            checked: Iterator[tuple[list[str], list[Analysis] | None]] = ((s, None) for s in sequences)
+        else:
+            from seqcvae.chem.properties import analyser
+
+            analyse = analyser(self.measured_properties())
+            checked = overlapped(sequences, lambda seqs: submit_chunks(analyse, seqs, CHECK_CHUNK, pool))
+        start = 0
+        for seqs, analysed in checked:
+            records = [Record(start + i, s, targets=dict(requests[start + i])) for i, s in enumerate(seqs)]
+            for rec, (canon, props) in zip(records, analysed or ()):
+                rec.canonical, rec.valid, rec.properties = canon, canon is not None, props
+            start += len(seqs)
+            yield records
 
     def measured_properties(self) -> list[str]:
         """The continuous conditions that generated molecules are measured on (with RDKit)."""

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from seqcvae.chem.similarity import fingerprint, similarities
+from seqcvae.data.goals import Goal
 from seqcvae.generation.generator import Generator, Record
-from seqcvae.latent.goals import Goal
 from seqcvae.latent.paths import on_sphere
 from seqcvae.latent.seeds import Seed, encode_seeds
 

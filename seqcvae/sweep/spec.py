@@ -30,6 +30,7 @@ import numpy as np
 from seqcvae import _toml as tomllib
 from seqcvae.config import SamplingSettings
 from seqcvae.data.conditions import parse_condition_value
+from seqcvae.data.goals import check_tolerances
 from seqcvae.errors import ConfigError
 from seqcvae.fields import build, check, number
 
@@ -66,9 +67,7 @@ class SweepSpec:
         both = sorted(set(self.targets) & set(self.fixed))
         if both:
             raise ConfigError(f"{both[0]!r} is both swept and fixed; give it in one place")
-        for name, tol in self.tolerance.items():
-            if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0 or math.isinf(tol):
-                raise ConfigError(f"tolerance {name}={tol!r}: expected a positive number")
+        check_tolerances(self.tolerance)
         build(SamplingSettings, self.sample, "sample.", what="sampling setting")
         return self
 

@@ -1,0 +1,180 @@
+"""Selecting generated records: the filters of `seqcvae generate` (valid, unique, novel) and
+verified hits, molecules whose RDKit measurements meet every goal, drawn batch by batch until N
+are found or a budget of samples is spent.
+
+Records are examined in row order and the search stops at the N-th hit, so the same seed gives the
+same hits in the same order whatever the batch size or the number of checking workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
+from typing import Any
+
+from seqcvae.config import SamplingSettings
+from seqcvae.data.conditions import ConditionSpace
+from seqcvae.data.goals import Goal, check_tolerances, is_range, not_a_property, target_goal
+from seqcvae.errors import ConfigError
+from seqcvae.generation.generator import Generator, Record
+
+
+def request_goals(
+    space: ConditionSpace,
+    given: Mapping[str, Any],
+    tolerance: Mapping[str, float],
+    measurable: Collection[str],
+) -> tuple[dict[str, Any], list[Goal]]:
+    """The request to condition on (canonical_request) and a goal per continuous target: VALUE
+    within its tolerance (default: 5% of the training range) or a range LOW:HIGH, conditioned at
+    its midpoint. A tolerance must name a measurable property that has a value target."""
+    space.check_names(given)
+    cont = {c.name: c for c in space.continuous}
+    for name, tol in tolerance.items():
+        if name not in cont:
+            raise ConfigError(f"--tolerance {name}={tol:g}: {not_a_property(name, list(cont))}")
+        if name not in given:
+            raise ConfigError(f"--tolerance {name}={tol:g}: {name} has no target; add -c {name}=VALUE")
+        if name not in measurable:
+            raise ConfigError(f"--tolerance {name}={tol:g}: {name} cannot be measured with RDKit")
+    check_tolerances(tolerance, "--tolerance")
+    request = dict(given)
+    goals = []
+    for name, value in given.items():
+        if name in cont and (is_range(value) or name in measurable):
+            goal = target_goal(cont[name], str(value), tolerance.get(name), what="condition")
+            request[name] = goal.condition
+            goals.append(goal)
+    return space.canonical_request(request), goals
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records are kept: valid molecules only, the first of each distinct sequence (canonical
+    SMILES for molecules), only molecules outside the reference set, and those meeting the goals."""
+
+    valid: bool = False
+    unique: bool = False
+    novel: bool = False
+    goals: tuple[Goal, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.valid or self.unique or self.novel or bool(self.goals)
+
+    def describe(self) -> list[str]:
+        out = [
+            flag for flag, on in (("valid", self.valid), ("unique", self.unique), ("novel", self.novel)) if on
+        ]
+        return out + [f"{g.name} in [{g.low:g}, {g.high:g}]" for g in self.goals]
+
+
+class Selector:
+    """Applies a Selection to records in row order (it remembers what it kept, for uniqueness)."""
+
+    def __init__(self, selection: Selection, reference: set[str] | None = None):
+        if selection.novel and reference is None:
+            raise ValueError("a novelty filter needs a reference set")
+        self.selection = selection
+        self.reference = reference or set()
+        self._seen: set[str] = set()
+
+    def accepts(self, rec: Record) -> bool:
+        s = self.selection
+        if (s.valid or s.novel or s.goals) and not rec.valid:
+            return False
+        key = rec.canonical if rec.canonical is not None else rec.sequence
+        if s.novel and key in self.reference:
+            return False
+        if not all(g.met(rec.properties.get(g.name)) for g in s.goals):
+            return False
+        if s.unique:
+            if key in self._seen:
+                return False
+            self._seen.add(key)
+        return True
+
+    def select(self, records: Sequence[Record]) -> list[Record]:
+        return [r for r in records if self.accepts(r)]
+
+
+@dataclass
+class HitSearch:
+    """The outcome of find_hits: the hits (row order), every record examined, the time taken."""
+
+    hits: list[Record]
+    drawn: list[Record]
+    wanted: int
+    max_samples: int
+    seconds: float
+    interrupted: bool = False
+    selection: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.hits) >= self.wanted
+
+    @property
+    def acceptance(self) -> float:
+        return len(self.hits) / len(self.drawn) if self.drawn else 0.0
+
+    @property
+    def hits_per_s(self) -> float:
+        return len(self.hits) / max(self.seconds, 1e-9)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "wanted": self.wanted,
+            "hits": len(self.hits),
+            "samples": len(self.drawn),
+            "max_samples": self.max_samples,
+            "acceptance": self.acceptance,
+            "seconds": self.seconds,
+            "hits_per_s": self.hits_per_s,
+            "samples_per_s": len(self.drawn) / max(self.seconds, 1e-9),
+            "complete": self.complete,
+            "selection": self.selection,
+        }
+
+
+def find_hits(
+    gen: Generator,
+    request: Mapping[str, Any],
+    selector: Selector,
+    n: int,
+    *,
+    max_samples: int,
+    seed: int,
+    batch_size: int,
+    settings: SamplingSettings,
+    pool: Pool | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> HitSearch:
+    """The first n records (in row order) that `selector` accepts, drawing at most max_samples
+    samples of `request` in batches (checked in `pool` while the next batch is sampled, see
+    Generator.generate_batches). Fewer hits when the budget runs out (`complete` is False) or
+    on Ctrl-C (`interrupted`): the hits found so far are kept."""
+    gen.conditions.check_names(request)
+    hits: list[Record] = []
+    drawn: list[Record] = []
+    interrupted = False
+    t0 = clock()
+    batches = gen.generate_batches([request] * max_samples, seed, batch_size, settings, True, pool)
+    try:
+        for batch in batches:
+            for rec in batch:
+                drawn.append(rec)
+                if selector.accepts(rec):
+                    hits.append(rec)
+                    if len(hits) == n:
+                        break
+            if len(hits) == n:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        batches.close()
+    seconds = clock() - t0
+    return HitSearch(hits, drawn, n, max_samples, seconds, interrupted, selector.selection.describe())

@@ -12,7 +12,7 @@ other conditions free, at the run's own sampling settings: Spearman and MAE (RDK
 
     python scripts/bench_latent.py runs/smiles_latent [--test FILE] [--n 1000] [--prior 10000]
 
-Prints one JSON object and writes it to RUN/bench_latent.json.
+Prints one JSON object and writes it to RUN/bench_latent.json (./bench_latent.json for pretrained:NAME).
 """
 
 from __future__ import annotations
@@ -109,7 +109,9 @@ def main() -> int:
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
     }
     print(json.dumps(out, indent=2))
-    (Path(args.run) / "bench_latent.json").write_text(json.dumps(out, indent=2))
+    # next to a run; for pretrained:NAME (inside the package) in the working directory
+    where = Path(args.run) if Path(args.run).is_dir() else Path(".")
+    (where / "bench_latent.json").write_text(json.dumps(out, indent=2))
     return 0
 
 

@@ -112,7 +112,8 @@ def main() -> int:
         "rows": rows,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
     }
-    path = Path(args.out) if args.out else Path(args.run) / "bench_seed_editing.json"
+    where = Path(args.run) if Path(args.run).is_dir() else Path(".")  # pretrained:NAME: here
+    path = Path(args.out) if args.out else where / "bench_seed_editing.json"
     path.write_text(json.dumps(out, indent=2))
     print("| task | floor | method | budget | success | sim of success | error of best | s/seed |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")

@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 5
+CONFIG_VERSION = 8
 
 
 @dataclass
@@ -33,6 +33,9 @@ class DataConfig:
     """Where the training sequences and their conditions come from."""
 
     kind: str = choice("smiles", "text")  # "smiles" (RDKit-checked, regex tokens) or "text" (SentencePiece)
+    # SMILES runs: the model reads and writes SMILES tokens or SELFIES tokens (every SELFIES string
+    # is a valid molecule; `pip install 'seqcvae[selfies]'`); files and outputs stay SMILES.
+    representation: str = choice("smiles", "selfies")
     train_path: str = "data/moses_sample/train.csv.gz"
     val_path: str = ""  # empty: hold out val_fraction of the training file
     val_fraction: float = number(0.05, ge=0, lt=1)
@@ -105,6 +108,10 @@ class TrainConfig:
     # how much z says about each sequence; 0 = off.
     mmd_weight: float = number(0.0, ge=0)
     val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
+    # SMILES runs: at each validation also the RDKit validity of N prior samples (T = 1, no
+    # condition) in metrics.csv (column validity); 0 = off.
+    val_samples: int = number(0, ge=0)
+    tensorboard: bool = False  # also write metrics.csv's rows as TensorBoard scalars (RUN/tensorboard)
     val_max_sequences: int = number(2000, ge=1)
     val_iw_samples: int = number(5, ge=1)  # importance samples for the validation IW-NLL
     log_every_steps: int = number(50, ge=1)
@@ -124,6 +131,10 @@ class SamplingSettings:
     max_length: int = number(100, ge=1)
     beam_size: int = number(5, ge=1)  # for strategy = "beam"
     length_penalty: float = number(1.0)  # beam: finished hypotheses ranked by log p / length**length_penalty
+    # Classifier-free guidance: each step's logits are uncond + guidance * (cond - uncond), where
+    # uncond are the logits under the same z with every condition unspecified (which the model
+    # learned through train.condition_dropout); 1 = off, above 1 follows the conditions harder.
+    guidance: float = number(1.0, gt=0)
 
     def validate(self) -> None:
         check(self)
@@ -236,12 +247,31 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 6 added sample.guidance (default 1: no classifier-free guidance)."""
+    return data
+
+
+def _v6_to_v7(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 7 added train.val_samples (default 0: no sample validity) and train.tensorboard
+    (default off)."""
+    return data
+
+
+def _v7_to_v8(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 8 added data.representation (default "smiles")."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
+    6: _v6_to_v7,
+    7: _v7_to_v8,
 }
 
 

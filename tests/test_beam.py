@@ -98,9 +98,9 @@ def test_generate_passes_the_length_penalty_to_the_beam(tiny_run, tmp_path, monk
 
     seen = []
 
-    def spy(model, z, c, beam_size, max_length, length_penalty):
+    def spy(model, z, c, beam_size, max_length, length_penalty, **kw):
         seen.append((beam_size, length_penalty))
-        return beam_search(model, z, c, beam_size, max_length, length_penalty)
+        return beam_search(model, z, c, beam_size, max_length, length_penalty, **kw)
 
     monkeypatch.setattr(beam, "beam_search", spy)
     argv = ["generate", "--checkpoint", str(tiny_run), "--n", "4", "--beam", "3", "--json"]

@@ -234,3 +234,15 @@ def test_train_out_that_is_a_file_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is a file" in err and str(target) in err
     assert target.read_text(encoding="utf-8") == "keep me"
+
+
+def test_info_summarises_a_checkpoint_for_people_and_as_json(tiny_run, capsys):
+    assert main(["info", "--checkpoint", str(tiny_run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("checkpoint  ") and "{" not in out
+    assert "conditions  LogP" in out and "trained on" in out and "parameters" in out
+    assert "validation  -ELBO" in out and "active units" in out
+    assert main(["info", "--checkpoint", str(tiny_run), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["kind"] == "smiles" and info["parameters"] > 0 and info["step"] > 0
+    assert [c["name"] for c in info["conditions"]["continuous"]][:1] == ["LogP"]

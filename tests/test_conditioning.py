@@ -63,13 +63,16 @@ def _train_logp_model(out: Path, *overrides: str) -> Generator:
     return Generator.load(out)
 
 
-def _measure(gen: Generator, seeds: tuple[int, ...]) -> tuple[list[float], list[float], float]:
+def _measure(
+    gen: Generator, seeds: tuple[int, ...], guidance: float = 1.0
+) -> tuple[list[float], list[float], float]:
     """(targets, RDKit LogP) of the valid samples over the ramp, and the validity."""
     targets: list[float] = []
     measured: list[float] = []
     total = 0
     for seed in seeds:
-        records = gen.generate([{"LogP": float(t)} for t in TARGETS], seed=seed, temperature=0.5)
+        requests = [{"LogP": float(t)} for t in TARGETS]
+        records = gen.generate(requests, seed=seed, temperature=0.5, guidance=guidance)
         total += len(records)
         for r in records:
             if r.valid:
@@ -115,3 +118,20 @@ def test_trained_model_follows_its_logp_condition_closely(tmp_path, one_thread):
     assert validity > 0.5
     assert rho > 0.55, f"Spearman(target, measured LogP) = {rho:.3f} over {len(measured)} molecules"
     assert _gap(targets, measured) > 1.5
+
+
+def test_guidance_sharpens_how_the_condition_is_followed(tmp_path, one_thread):
+    """250 steps with the shipped condition dropout (about 15 s), so that the model also knows
+    the unconditioned p(x | z): classifier-free guidance at w = 2 follows the LogP ramp more
+    closely than w = 1. Over 4 training seeds: Spearman 0.50-0.59 at w = 1 and 0.69-0.80 at w = 2,
+    the gap 1.3-1.8 and 3.1-4.0, the MAE 0.89-0.94 and 0.75-0.80."""
+    gen = _train_logp_model(tmp_path / "run", "train.max_steps=250", "train.lr=0.01")
+    assert gen.config.train.condition_dropout > 0
+    plain, guided = (_measure(gen, seeds=(0, 1), guidance=w) for w in (1.0, 2.0))
+    rho = [_spearman(t, m) for t, m, _ in (plain, guided)]
+    gap = [_gap(t, m) for t, m, _ in (plain, guided)]
+    mae = [float(np.abs(np.subtract(t, m)).mean()) for t, m, _ in (plain, guided)]
+    assert min(len(plain[1]), len(guided[1])) >= 80
+    assert rho[1] > rho[0] + 0.05, f"Spearman {rho[0]:.3f} at w = 1, {rho[1]:.3f} at w = 2"
+    assert gap[1] > gap[0] + 0.75, f"gap {gap[0]:.2f} at w = 1, {gap[1]:.2f} at w = 2"
+    assert mae[1] < mae[0] - 0.03, f"MAE {mae[0]:.3f} at w = 1, {mae[1]:.3f} at w = 2"

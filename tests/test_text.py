@@ -145,7 +145,7 @@ def test_transfer_decodes_under_the_target_tag(text_run, tmp_path, capsys):
     assert [r["sequence"] for r in neg] != [r["sequence"] for r in pos]  # the target tag reaches the decoder
     # Greedy by default: the same outputs again, printed under their inputs.
     assert main(["transfer", "--checkpoint", str(text_run), "--text", INPUTS[0], "-c", "sentiment=neg"]) == 0
-    assert f"{INPUTS[0]}\n  -> {neg[0]['sequence']}\n" in capsys.readouterr().out
+    assert f"{INPUTS[0]}\n  -> [sentiment=neg] {neg[0]['sequence']}  (classifier: " in capsys.readouterr().out
     # --sample draws instead: reproducible for a seed, different from greedy and across seeds.
     s3 = _transfer(text_run, tmp_path, "s3", "-c", "sentiment=neg", "--sample", "--seed", "3")
     again = _transfer(text_run, tmp_path, "s3b", "-c", "sentiment=neg", "--sample", "--seed", "3")
@@ -278,3 +278,38 @@ def test_decode_never_yields_nul(sp):
     assert nul != UNK
     fun = sp.encode("fun")
     assert sp.decode([*fun, nul, *fun]) == sp.decode([*fun, *fun]) != ""
+
+
+def test_transfer_to_several_tags_with_the_classifiers_verdict(text_run, tmp_path, capsys):
+    """-c sentiment=neg,pos: every input to each target, target by target; each row carries the
+    input, its output, the target tag and the style classifier's verdict, and the summary the
+    share of outputs the classifier assigns the target."""
+    rows = _transfer(text_run, tmp_path, "both", "-c", "sentiment=neg,pos")
+    assert [r["index"] for r in rows] == ["0", "1", "2", "3"]
+    assert [r["source"] for r in rows] == INPUTS * 2
+    assert [r["target_sentiment"] for r in rows] == ["neg", "neg", "pos", "pos"]
+    assert {r["style_sentiment"] for r in rows} <= {"neg", "neu", "pos"} and rows[0]["style_sentiment"]
+    single = _transfer(text_run, tmp_path, "neg", "-c", "sentiment=neg")
+    assert [r["sequence"] for r in rows[:2]] == [r["sequence"] for r in single]
+    assert "style accuracy sentiment=neg: " in capsys.readouterr().out
+
+
+def test_transfer_reads_each_inputs_own_tag_from_the_file(text_run, tmp_path, capsys):
+    """An --input table with a column named like the tag field: each row is encoded under its own
+    tag (source_sentiment in the output), an empty cell leaves it unknown; the same outputs as
+    giving that tag with --source."""
+    table = tmp_path / "in.tsv"
+    table.write_text("text\tsentiment\nI loved it.\tpos\nTerrible service.\t\n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    argv = ["transfer", "--checkpoint", str(text_run), "--input", str(table), "-c", "sentiment=neg"]
+    assert main([*argv, "--out", str(out)]) == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["source_sentiment"] for r in rows] == ["pos", ""]
+    given = _transfer(text_run, tmp_path, "given", "--source", "sentiment=pos", "-c", "sentiment=neg")
+    assert rows[0]["sequence"] == given[0]["sequence"]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text\tsentiment\nI loved it.\tecstatic\n", encoding="utf-8")
+    argv = ["transfer", "--checkpoint", str(text_run), "--input", str(bad), "-c", "sentiment=neg"]
+    assert main(argv) == 2
+    assert "ecstatic" in capsys.readouterr().err

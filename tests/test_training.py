@@ -173,3 +173,50 @@ def test_the_mmd_term_changes_training(tmp_path):
         assert main(argv) == 0
     a, b = (load_checkpoint(tmp_path / n, which="last").weights for n in ("plain", "mmd"))
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sample_validity_and_tensorboard_scalars_at_each_validation(tmp_path):
+    """train.val_samples: metrics.csv's validation rows carry the RDKit validity of that many prior
+    samples; train.tensorboard: the rows' numbers are TensorBoard scalars too."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    extra = ["train.max_steps=6", "train.val_every_steps=3", "train.val_samples=20", "train.tensorboard=true"]
+    assert main(["train", *tiny_overrides(out), *extra]) == 0
+    with open(out / "metrics.csv", newline="") as fh:
+        val = [r for r in csv.DictReader(fh) if r["split"] == "val"]
+    assert len(val) >= 2 and all(0.0 <= float(r["validity"]) <= 1.0 for r in val)
+    assert "val_validity" in load_checkpoint(out, which="last").meta["metrics"]
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"val/nelbo", "val/validity", "train/loss", "train/beta", "train/lr"} <= tags
+    assert [e.step for e in events.Scalars("val/nelbo")] == [int(r["step"]) for r in val]
+
+
+def test_without_the_tensorboard_package_the_error_says_what_to_install(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    assert (
+        main(["train", *tiny_overrides(tmp_path / "x"), "train.max_steps=2", "train.tensorboard=true"]) == 2
+    )
+    assert "seqcvae[tensorboard]" in capsys.readouterr().err
+
+
+def test_a_version_6_config_gains_val_samples_and_tensorboard():
+    from seqcvae.config import RunConfig, load_config
+
+    stored = load_config("smiles_tiny").to_dict()
+    stored["config_version"] = 6
+    del stored["train"]["val_samples"], stored["train"]["tensorboard"]
+    cfg = RunConfig.from_stored(stored)
+    assert cfg.train.val_samples == 0 and cfg.train.tensorboard is False

@@ -83,3 +83,17 @@ def test_metrics_log_keeps_an_existing_header(tmp_path):
     path.write_text("step,split\n")  # an older run's narrower header
     log.write({"step": 2, "split": "val", "loss": 2.0})
     assert path.read_text().splitlines() == ["step,split", "2,val"]
+
+
+def test_the_progress_bar_counts_the_steps_the_budget_allows():
+    """A time budget: no total while the first steps are timed (not the epochs' bound, which the
+    clock cuts short), then the planned step count; a step budget: its count from the start."""
+    timed = Budget(TrainConfig(max_minutes=1.0, epochs=100), log=lambda _m: None)
+    timed.start(0, 0.0, bound=18_600)
+    assert timed.expected_steps(18_600) is None
+    for step in range(1, 21):
+        timed.record(0.5, step, 0.5 * step, 18_600)
+    assert timed.expected_steps(18_600) == timed.plan.steps < 200
+    steps = Budget(TrainConfig(max_steps=300, epochs=100), log=lambda _m: None)
+    steps.start(0, 0.0, bound=300)
+    assert steps.expected_steps(300) == 300

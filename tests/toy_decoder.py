@@ -38,8 +38,12 @@ class _Decoder:
         return [state[i] for i in index.tolist()]
 
 
+FREE = -1  # the row key of the unconditioned copy of every row (classifier-free guidance)
+
+
 class ToyModel(nn.Module):
-    """Stands in for a CVAE in decode_tokens / beam_search: z[:, 0] is the row key."""
+    """Stands in for a CVAE in decode_tokens / beam_search: (z, c)[:, 0] is the row key. Under
+    guidance, rows given as z (n, 0) and c (n, 1) = their key are contrasted with key FREE."""
 
     def __init__(self, fn: LogitsFn, vocab: int):
         super().__init__()
@@ -47,6 +51,14 @@ class ToyModel(nn.Module):
         with torch.no_grad():
             self.embedding.weight.copy_(torch.eye(vocab))  # one-hot: the decoder reads tokens back
         self.decoder = _Decoder(fn, vocab)
+
+    def unspecified_conditions(self, n: int) -> torch.Tensor:
+        return torch.full((n, 1), float(FREE))
+
+
+def guided(fn: LogitsFn, weight: float) -> LogitsFn:
+    """The logits that classifier-free guidance of weight w decodes from, written out."""
+    return lambda key, prefix: fn(FREE, prefix) + weight * (fn(key, prefix) - fn(FREE, prefix))
 
 
 def random_logits(seed: int, vocab: int, scale: float = 2.0, eos_bias: float = 0.0) -> LogitsFn:

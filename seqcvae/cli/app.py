@@ -76,8 +76,7 @@ def _one_line_warnings(show: Callable[..., None]) -> Callable[..., None]:
     return shown
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     args, extra = parser.parse_known_args(argv)
     # KEY=VALUE overrides may sit on either side of options (`train A=1 --out X B=2`): argparse
     # takes only the first group as the positional list; the rest arrive here.
@@ -86,7 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     try:
+        args = _parse(build_parser(), argv)  # an option's type may raise a SeqCVAEError too
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return int(args.func(args))

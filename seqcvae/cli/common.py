@@ -5,6 +5,7 @@ checks and the SMILES sample summary."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -12,8 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from seqcvae.config import SamplingSettings
 from seqcvae.data.conditions import parse_condition, split_name_value
 from seqcvae.errors import ConfigError
+from seqcvae.fields import check_value
 from seqcvae.formatting import to_json
 
 # What each command module's add_parser(sub) adds its parser to.
@@ -46,13 +49,16 @@ def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+CHECKPOINT_HELP = "run directory, checkpoint directory, or pretrained:NAME (a model shipped with seqcvae)"
+
+
 def add_which_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--which", default="best", choices=["best", "last"])
 
 
 def add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
     """--checkpoint (required) and --which, for the commands that load a trained model."""
-    parser.add_argument("--checkpoint", required=True, help="run directory or checkpoint directory")
+    parser.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     add_which_option(parser)
 
 
@@ -64,7 +70,8 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the checkpoint's sample") -> None:
-    """--seed, --batch-size, --temperature, --top-k, --top-p; not given (None): the checkpoint's value."""
+    """--seed, --batch-size, --temperature, --top-k, --top-p, --guidance; not given (None): the
+    checkpoint's value."""
     parser.add_argument("--seed", type=int, help=f"random seed (default: {source}.seed)")
     parser.add_argument(
         "--batch-size",
@@ -77,6 +84,26 @@ def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the che
         "--top-k", type=int, help=f"sample among the K likeliest tokens, 0 = all (default: {source}.top_k)"
     )
     parser.add_argument("--top-p", type=float, help=f"nucleus sampling, 1 = off (default: {source}.top_p)")
+    parser.add_argument(
+        "--guidance",
+        type=guidance_weight,
+        metavar="W",
+        help="classifier-free guidance: each step decodes from uncond + W * (cond - uncond), uncond "
+        f"being the same latent with every condition unspecified; 1 = off, above 1 follows the "
+        f"conditions harder (default: {source}.guidance)",
+    )
+
+
+def guidance_weight(text: str) -> float:
+    """The value of --guidance, checked against sample.guidance's range: a ConfigError (one line,
+    exit status 2) rather than argparse's usage message, like every other bad setting."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--guidance {text!r} is not a number; expected a number > 0 (1 = off)") from None
+    (f,) = [f for f in dataclasses.fields(SamplingSettings) if f.name == "guidance"]
+    check_value("--guidance", f, value)
+    return value
 
 
 def add_molecule_options(parser: argparse.ArgumentParser, what: str) -> None:
@@ -121,6 +148,15 @@ def check_output_file(flag: str, path: str | None) -> None:
         raise ConfigError(f"{flag} {path!r} is a folder; give a file name")
     if not Path(path).resolve().parent.is_dir():
         raise ConfigError(f"{flag} {path!r}: folder {str(Path(path).parent)!r} does not exist")
+
+
+def check_sample_file(flag: str, path: str | None) -> None:
+    """check_output_file, and the extension names a sample format (CSV, TSV, Parquet, SDF, .smi)."""
+    from seqcvae.io.records import sample_format
+
+    check_output_file(flag, path)
+    if path is not None:
+        sample_format(path, flag=flag)
 
 
 def print_summary(summary: dict[str, Any], seconds: float) -> None:

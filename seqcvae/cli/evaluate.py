@@ -15,7 +15,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="diagnostics and sample metrics of a run, or MOSES metrics of a SMILES file",
     )
     what = ev.add_mutually_exclusive_group(required=True)
-    what.add_argument("--checkpoint", help="run directory or checkpoint to evaluate")
+    what.add_argument("--checkpoint", help="the model to evaluate: " + common.CHECKPOINT_HELP)
     what.add_argument("--smiles", help="a SMILES file to score with the MOSES metrics (no model needed)")
     common.add_which_option(ev)
     ev.add_argument("--data", help="held-out file (default: the run's validation data)")

@@ -31,7 +31,11 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         "at its midpoint); unnamed ones are free",
     )
     g.add_argument("--n", type=int, help="number of samples (default 1000)")
-    g.add_argument("--out", help="CSV file, one row per sample kept")
+    g.add_argument(
+        "--out",
+        help="sample file, one row per sample kept; the extension picks the format: .csv, .tsv, "
+        ".parquet, .sdf or .smi (the last two: valid molecules only)",
+    )
     g.add_argument(
         "--hits",
         type=int,
@@ -136,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         raise SeqCVAEError(f"--batch-size {args.batch_size}: expected a positive number")
     if args.workers < 0:
         raise SeqCVAEError(f"--workers {args.workers}: expected 0 or more processes")
-    common.check_output_file("--out", args.out)
+    common.check_sample_file("--out", args.out)
     if args.reference and not Path(args.reference).is_file():
         raise DataError(f"--reference {args.reference!r} does not exist or is not a file")
     result = generate(
@@ -152,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
+        guidance=args.guidance,
         length_penalty=args.length_penalty,
         out=args.out,
         reference=args.reference,

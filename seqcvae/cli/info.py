@@ -1,8 +1,9 @@
-"""`seqcvae info`: describe a checkpoint as JSON."""
+"""`seqcvae info`: describe a checkpoint (a summary for people, --json for programs)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from seqcvae.cli import common
 from seqcvae.cli.common import Subparsers
@@ -10,13 +11,81 @@ from seqcvae.cli.common import Subparsers
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a checkpoint")
-    i.add_argument("--checkpoint", required=True)
+    i.add_argument("--checkpoint", required=True, help=common.CHECKPOINT_HELP)
     common.add_which_option(i)
+    i.add_argument("--json", action="store_true", help="everything the checkpoint records, as JSON")
     return i
 
 
 def run(args: argparse.Namespace) -> int:
     from seqcvae.recipes.info import checkpoint_info
 
-    print(common.dumps(checkpoint_info(args.checkpoint, which=args.which)))
+    info = checkpoint_info(args.checkpoint, which=args.which)
+    print(common.dumps(info) if args.json else "\n".join(summary_lines(info)))
     return 0
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    return "?" if x is None else f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+def summary_lines(info: dict[str, Any]) -> list[str]:
+    """The checkpoint as a few labelled lines: what it was trained on, what it is, how it did."""
+    m = info.get("model") or {}
+    metrics = info.get("metrics") or {}
+    lines = [f"checkpoint  {info['checkpoint']}"]
+    minutes = info.get("train_seconds")
+    trained = f"step {info.get('step')}, epoch {info.get('epoch')}"
+    if minutes is not None:
+        took = f"{minutes / 60:.1f} min" if minutes >= 60 else f"{minutes:.0f} s"
+        trained += f", {took} of training"
+    lines.append(f"trained     {trained}")
+    started = info.get("init_from")
+    if started:
+        lines.append(f"started     from {started.get('checkpoint')} (its step {started.get('step')})")
+    data = info.get("data") or {}
+    where = data.get("train_path") or "?"
+    if data.get("limit"):
+        where += f" (a fixed subset of {data['limit']} rows)"
+    lines.append(f"data        {info.get('kind')}: {where}")
+    if data.get("summary"):
+        lines.append(f"            {data['summary']}")
+    enc = f"{m.get('encoder', '?')} encoder {m.get('encoder_hidden')} x{m.get('encoder_layers')}"
+    dec = f"{m.get('decoder', '?')} decoder {m.get('decoder_hidden')} x{m.get('decoder_layers')}"
+    size = f"{info['parameters'] / 1e6:.2f}M parameters" if info.get("parameters") else ""
+    lines.append(
+        f"model       {enc} -> z {m.get('latent_dim')} ({m.get('prior')} prior) -> {dec}; "
+        f"{info.get('vocabulary')} tokens; {size} ({info.get('precision')})"
+    )
+    conditions = info.get("conditions") or {}
+    continuous = conditions.get("continuous") or []
+    label = "conditions"
+    for c in continuous:
+        q = c.get("quantiles") or {}
+        lines.append(
+            f"{label:<11} {c['name']:<8} {c.get('source') or 'file':<5} trained on "
+            f"{_num(q.get('p01'))} .. {_num(q.get('p99'))} (1st-99th percentile; "
+            f"all {_num(c.get('minimum'))} .. {_num(c.get('maximum'))})"
+        )
+        label = ""
+    label = "tags"
+    for c in conditions.get("categorical") or []:
+        lines.append(f"{label:<11} {c['name']}: {', '.join(c['values'][1:])}")
+        label = ""
+    if not continuous and not conditions.get("categorical"):
+        lines.append("conditions  none")
+    if metrics:
+        lines.append(
+            f"validation  -ELBO {_num(metrics.get('val_nelbo', metrics.get('val_elbo')), 4)} "
+            f"(rec {_num(metrics.get('val_rec'))}, KL {_num(metrics.get('val_kl'))}), "
+            f"IW-NLL {_num(metrics.get('val_iw_nll'), 4)}, active units "
+            f"{_num(metrics.get('val_active_units'))}/{m.get('latent_dim')}, "
+            f"reconstructed {_num(metrics.get('val_recon_accuracy'))}"
+        )
+    s = info.get("sample") or {}
+    lines.append(
+        f"sampling    {s.get('strategy')}, T {s.get('temperature')}, top-p {s.get('top_p')}, "
+        f"top-k {s.get('top_k') or 'off'}, up to {s.get('max_length')} tokens (the defaults of "
+        "generate, transfer and sweep)"
+    )
+    return lines

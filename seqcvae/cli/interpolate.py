@@ -23,7 +23,11 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--method", choices=["linear", "spherical"], default="linear", help="path shape (default linear)"
     )
-    p.add_argument("--out", help="CSV: one row per step (t, similarity to A and B, properties, ...)")
+    p.add_argument(
+        "--out",
+        help="sample file (.csv, .tsv, .parquet, .sdf, .smi): one row per step (t, similarity "
+        "to A and B, properties, ...)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     common.add_device_option(p)
     return p
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps < 2:
         raise ConfigError(f"--steps {args.steps}: a path needs at least 2 points")
-    common.check_output_file("--out", args.out)
+    common.check_sample_file("--out", args.out)
     records, summary = interpolate(
         args.checkpoint,
         args.a,

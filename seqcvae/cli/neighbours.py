@@ -26,7 +26,11 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         metavar="R",
         help="distance from the seed's code, repeatable (default: 0.5, 1, 2, 4)",
     )
-    p.add_argument("--out", help="CSV: one row per neighbour (radius, similarity, properties, ...)")
+    p.add_argument(
+        "--out",
+        help="sample file (.csv, .tsv, .parquet, .sdf, .smi): one row per neighbour "
+        "(radius, similarity, ...)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the directions")
     p.add_argument("--json", action="store_true", help="print the per-radius summary as JSON")
     common.add_device_option(p)
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     bad = [r for r in radii if not r >= 0]
     if bad:
         raise ConfigError(f"--radius {bad[0]}: expected a distance >= 0")
-    common.check_output_file("--out", args.out)
+    common.check_sample_file("--out", args.out)
     seed_mol, rows = neighbours(
         args.checkpoint,
         args.smiles,

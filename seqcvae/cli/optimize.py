@@ -47,7 +47,11 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--budget", type=int, default=100, help="decoded proposals per seed (default 100)")
     p.add_argument("--keep", type=int, default=5, help="best candidates kept per seed in --out (default 5)")
-    p.add_argument("--out", help="CSV: the best candidates of each seed (source = the seed)")
+    p.add_argument(
+        "--out",
+        help="sample file (.csv, .tsv, .parquet, .sdf, .smi): the best candidates of each "
+        "seed (source = the seed)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the search")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     common.add_device_option(p)
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--budget", args.budget), ("--keep", args.keep)):
         if value < 1:
             raise ConfigError(f"{flag} {value}: expected a positive number")
-    common.check_output_file("--out", args.out)
+    common.check_sample_file("--out", args.out)
     results, summary = optimize(
         args.checkpoint,
         args.smiles,

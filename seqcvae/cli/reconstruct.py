@@ -20,7 +20,11 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     common.add_molecule_options(p, "molecules to reconstruct")
     p.add_argument("--n", type=int, default=0, help="use the first N usable molecules (default: all)")
     p.add_argument("--sampled", type=int, default=0, metavar="K", help="also decode K draws z ~ q(z|x) each")
-    p.add_argument("--out", help="CSV: one row per molecule (source, match, similarity, ...)")
+    p.add_argument(
+        "--out",
+        help="sample file (.csv, .tsv, .parquet, .sdf, .smi): one row per molecule "
+        "(source, match, similarity, ...)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the --sampled draws")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     common.add_device_option(p)
@@ -33,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--n", args.n), ("--sampled", args.sampled)):
         if value < 0:
             raise ConfigError(f"{flag} {value}: expected 0 or more")
-    common.check_output_file("--out", args.out)
+    common.check_sample_file("--out", args.out)
     report = reconstruct(
         args.checkpoint,
         args.smiles,

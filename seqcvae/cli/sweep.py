@@ -17,7 +17,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         description="Options override the --spec file. "
         + common.SAMPLE_DEFAULTS.replace("not given", "in neither"),
     )
-    sw.add_argument("--checkpoint", required=True)
+    sw.add_argument("--checkpoint", required=True, help=common.CHECKPOINT_HELP)
     common.add_which_option(sw)
     sw.add_argument(
         "--spec", help="TOML sweep spec (targets, fixed, tolerance, sample, n, seed, batch_size, images, sdf)"
@@ -60,6 +60,7 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
             "temperature": args.temperature,
             "top_k": args.top_k,
             "top_p": args.top_p,
+            "guidance": args.guidance,
         }.items()
         if v is not None
     }

@@ -15,7 +15,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="re-decode given sequences under other conditions (style transfer)",
         description=common.SAMPLE_DEFAULTS,
     )
-    tr.add_argument("--checkpoint", required=True)
+    tr.add_argument("--checkpoint", required=True, help=common.CHECKPOINT_HELP)
     common.add_which_option(tr)
     tr.add_argument("--text", action="append", help="input sequence, a sentence or SMILES (repeatable)")
     tr.add_argument(
@@ -32,19 +32,25 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         "-c",
         action="append",
         default=[],
-        metavar="NAME=VALUE",
-        help="target tag(s), e.g. -c sentiment=pos",
+        metavar="NAME=VALUE[,VALUE...]",
+        help="target tag(s), e.g. -c sentiment=pos; several values (-c sentiment=pos,neg) transfer "
+        "every input to each",
     )
     tr.add_argument(
         "--source",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="the inputs' own tag(s), if known, e.g. --source sentiment=neg",
+        help="the inputs' own tag(s), if known, e.g. --source sentiment=neg (an --input table's "
+        "column named like a tag field gives each row its own)",
     )
     tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
-    tr.add_argument("--out", help="CSV file: each input (source) beside its output")
+    tr.add_argument(
+        "--out",
+        help="sample file (.csv, .tsv or .parquet; .sdf, .smi for SMILES runs): each input "
+        "(source) beside its output",
+    )
     common.add_device_option(tr)
     return tr
 
@@ -52,14 +58,14 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from seqcvae.recipes.transfer import transfer
 
-    target = common.conditions(args.condition)
-    if not target:
+    targets = target_requests(args.condition)
+    if not targets:
         raise SeqCVAEError("give the target with --condition NAME=VALUE, e.g. -c sentiment=pos")
     source = common.conditions(args.source)
-    common.check_output_file("--out", args.out)
+    common.check_sample_file("--out", args.out)
     result = transfer(
         args.checkpoint,
-        target,
+        targets,
         source,
         texts=args.text,
         input_path=args.input,
@@ -74,5 +80,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(result.records)} rows to {args.out}")
     else:
         for src, r in zip(result.sources, result.records):
-            print(f"{src}\n  -> {r.sequence}")
+            target = ", ".join(f"{k}={v}" for k, v in r.targets.items())
+            known = ", ".join(f"{k[7:]}={v}" for k, v in r.extra.items() if k.startswith("source_"))
+            verdict = ", ".join(f"{k[6:]}={v}" for k, v in r.extra.items() if k.startswith("style_"))
+            print(f"{src}" + (f"  [{known}]" if known else ""))
+            print(f"  -> [{target}] {r.sequence}" + (f"  (classifier: {verdict})" if verdict else ""))
+    for label, share in result.accuracy.items():
+        print(f"style accuracy {label}: {share:.3f} (the run's style classifier)")
     return 0
+
+
+def target_requests(items: list[str]) -> list[dict[str, float | str]]:
+    """-c NAME=V1,V2 (repeatable): every combination of the values, in the order given."""
+    import itertools
+
+    from seqcvae.data.conditions import parse_condition, split_name_value
+
+    values: dict[str, list[float | str]] = {}
+    for item in items:
+        name, raw = split_name_value(item)
+        for v in raw.split(","):
+            values.setdefault(name, []).append(parse_condition(f"{name}={v.strip()}")[1])
+    names = list(values)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(values[n] for n in names))]

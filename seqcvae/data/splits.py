@@ -33,6 +33,10 @@ def train_tokenizer(cfg: RunConfig, texts: Iterable[str]) -> Tokenizer:
         from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer
 
         return SentencePieceTokenizer.train(texts, cfg.data.vocab_size, cfg.data.sp_model_type)
+    if cfg.data.representation == "selfies":
+        from seqcvae.tokenizers.selfies import SelfiesTokenizer
+
+        return SelfiesTokenizer.train(texts)
     return SmilesTokenizer.train(texts)
 
 
@@ -76,7 +80,8 @@ def _tokenizer_key(cfg: RunConfig, rows: np.ndarray) -> str:
     import hashlib
 
     d = cfg.data
-    h = hashlib.sha256(f"{d.kind}|{d.vocab_size}|{d.sp_model_type}|".encode())
+    extra = "" if d.representation == "smiles" else f"{d.representation}|"  # smiles: keys as before
+    h = hashlib.sha256(f"{d.kind}|{d.vocab_size}|{d.sp_model_type}|{extra}".encode())
     h.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
     return h.hexdigest()[:24]
 

@@ -10,7 +10,8 @@ import gzip
 import io
 import itertools
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,11 @@ def iter_table(path: str | Path, sequence_column: str) -> tuple[list[str], Itera
             return [], iter(())
         return list(first), itertools.chain([first], rows)
     delimiter = "\t" if ext == ".tsv" else ","
-    # TSV has no quoting convention: quotes inside sentences are text, not field delimiters.
-    quoting = csv.QUOTE_NONE if ext == ".tsv" else csv.QUOTE_MINIMAL
+    quoting = csv.QUOTE_MINIMAL
+    if ext == ".tsv":
+        head = list(itertools.islice(stream, TSV_SNIFF_LINES))
+        stream = itertools.chain(head, stream)
+        quoting = csv.QUOTE_MINIMAL if tsv_is_quoted(head) else csv.QUOTE_NONE
     reader = csv.DictReader(stream, delimiter=delimiter, quoting=quoting)  # type: ignore[call-overload]
     try:
         columns = list(reader.fieldnames or [])
@@ -101,6 +105,38 @@ def iter_table(path: str | Path, sequence_column: str) -> tuple[list[str], Itera
             f"must use {'tabs' if ext == '.tsv' else 'commas'}"
         )
     return columns, _csv_rows(reader, path, ext)
+
+
+# Lines of a TSV file read to tell CSV-style quoting from none.
+TSV_SNIFF_LINES = 2000
+_QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')
+
+
+def tsv_is_quoted(lines: list[str]) -> bool:
+    """Whether a TSV file's first lines use CSV-style quoting, as Python's csv module, pandas or R
+    write it: a field with a quote, a tab or a line break is enclosed in quotes with its quotes
+    doubled (some writers quote every text field, the header too). A hand-written TSV has no
+    quoting: there a quote is text, and a sentence may start with one.
+
+    Quoted when there is evidence of quoting (the header is quoted, a field holds a doubled
+    quote inside its enclosing quotes, or a quote opens a field that only closes after a tab or
+    a line break) and the quoted reading is consistent: it parses, and every row has the header's
+    width."""
+    raw = [line.rstrip("\r\n").split("\t") for line in _split_lines(iter(lines))]
+    if not raw:
+        return False
+    evidence = all(_QUOTED_FIELD.fullmatch(f) for f in raw[0] if f)
+    for field in (f for row in raw for f in row if f.startswith('"')):
+        whole = _QUOTED_FIELD.fullmatch(field)
+        evidence = evidence or not whole or '""' in field[1:-1]
+    if not evidence:
+        return False
+    try:
+        parsed = list(csv.reader(io.StringIO("".join(lines), newline=""), delimiter="\t", strict=True))
+    except csv.Error:
+        return False
+    width = len(parsed[0])
+    return all(len(row) == width for row in parsed if row)
 
 
 def _line_rows(stream: Iterator[str], column: str, smi: bool) -> Iterator[Row]:
@@ -147,6 +183,14 @@ def require_columns(path: str | Path, columns: list[str], needed: list[str]) -> 
 def read_input_column(path: str | Path, column: str | None, sequence_column: str) -> list[str]:
     """The non-empty sequences of a --input file: `column`, else the run's own sequence column, else
     the only column of a one-column table (plain .txt/.smi files: one sequence per line)."""
+    return read_input_rows(path, column, sequence_column)[0]
+
+
+def read_input_rows(
+    path: str | Path, column: str | None, sequence_column: str, keep: Sequence[str] = ()
+) -> tuple[list[str], dict[str, list[str]]]:
+    """read_input_column, and beside it the columns of `keep` that the file has (e.g. the inputs'
+    own tags), one value per sequence."""
     columns, rows = read_table(path, column or sequence_column)
     if column is None:
         column = sequence_column if sequence_column in columns or len(columns) != 1 else columns[0]
@@ -155,7 +199,9 @@ def read_input_column(path: str | Path, column: str | None, sequence_column: str
             f"--input {str(path)!r} has no column {column!r}; its columns are: "
             f"{', '.join(columns) or '(none)'} (choose one with --column)"
         )
-    return [r[column] for r in rows if r.get(column, "").strip()]
+    rows = [r for r in rows if r.get(column, "").strip()]
+    kept = {name: [r.get(name, "") for r in rows] for name in keep if name in columns and name != column}
+    return [r[column] for r in rows], kept
 
 
 def read_sequences(path: str | Path, column: str | None = None) -> list[str]:

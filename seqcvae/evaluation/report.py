@@ -174,8 +174,16 @@ def evaluate_smiles_file(
 PROTOCOLS = ("conditional", "moses")
 MOSES_SAMPLES = 30_000  # the number of samples the MOSES paper scores
 CONDITIONAL_SAMPLES = 1000
-# The MOSES paper's sampling: every condition unspecified, plain sampling at temperature 1.
-MOSES_SAMPLING: dict[str, Any] = {"strategy": "sample", "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+# The MOSES paper's sampling: every condition unspecified, plain sampling at temperature 1 (and no
+# guidance, which would only double the work: with no condition given, cond and uncond agree).
+MOSES_SAMPLING: dict[str, Any] = {
+    "strategy": "sample",
+    "temperature": 1.0,
+    "top_k": 0,
+    "top_p": 1.0,
+    "guidance": 1.0,
+}
+SAMPLING_KEYS = ("strategy", "temperature", "top_k", "top_p", "guidance", "beam_size")
 
 
 def default_moses_references() -> dict[str, str]:
@@ -197,16 +205,18 @@ def default_moses_references() -> dict[str, str]:
 
 def _sampling_label(protocol: dict[str, Any]) -> str:
     """ "T=0.8, top-p=0.95" (what changes the samples; plain sampling at T=1 is "T=1")."""
+    guidance = protocol.get("guidance", 1.0)
+    suffix = f", guidance={guidance:g}" if guidance != 1 else ""
     if protocol["strategy"] == "greedy":
-        return "greedy"
+        return "greedy" + suffix
     if protocol["strategy"] == "beam":
-        return f"beam search, {protocol['beam_size']} beams"
+        return f"beam search, {protocol['beam_size']} beams" + suffix
     parts = [f"T={protocol['temperature']:g}"]
     if protocol["top_k"]:
         parts.append(f"top-k={protocol['top_k']}")
     if protocol["top_p"] < 1:
         parts.append(f"top-p={protocol['top_p']:g}")
-    return ", ".join(parts)
+    return ", ".join(parts) + suffix
 
 
 def _smiles_metrics(
@@ -235,7 +245,7 @@ def _smiles_metrics(
         records = gen.generate(None, n=n, seed=seed, workers=workers, **sampling)
     else:
         s = gen.default_settings()
-        sampling = {k: getattr(s, k) for k in ("strategy", "temperature", "top_k", "top_p", "beam_size")}
+        sampling = {k: getattr(s, k) for k in SAMPLING_KEYS}
         records = gen.generate(_requests(part, n, seed), seed=seed, workers=workers)
     out = summarise(gen, records)
     train = gen.reference_set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from seqcvae.generation.guidance import GuidedSteps
 from seqcvae.generation.sampling import NEVER_SAMPLED
 from seqcvae.models.cvae import CVAE
 from seqcvae.tokenizers.base import BOS, EOS, PAD
@@ -26,6 +27,7 @@ def beam_search(
     beam_size: int = 5,
     max_length: int = 100,
     length_penalty: float = 1.0,
+    guidance: float = 1.0,
 ) -> torch.Tensor:
     """Most likely sequence per row under p(x | z, c): z (B, Z), c (B, C) -> ids (B, L).
 
@@ -37,12 +39,12 @@ def beam_search(
     the same way. The search stops once no live hypothesis can beat the row's best finished
     one, a bound that holds exactly (log p only falls as tokens are added), so a beam at least as
     wide as the number of extensions per step is exact search. Rows are padded with <pad>.
+    guidance != 1 searches the classifier-free guided distribution (`GuidedSteps`) instead.
     """
     model.eval()
     b, k = z.shape[0], beam_size
     device = z.device
-    zc = torch.cat([z, c], dim=-1).repeat_interleave(k, dim=0)  # (B*k, Z+C)
-    state = model.decoder.start(zc)
+    steps = GuidedSteps(model, z.repeat_interleave(k, dim=0), c.repeat_interleave(k, dim=0), guidance)
     tokens = torch.full((b * k, 1), BOS, dtype=torch.long, device=device)
     scores = torch.zeros(b, k, device=device)  # log p of each live hypothesis
     scores[:, 1:] = float("-inf")  # all beams start identical: keep one alive at first
@@ -52,7 +54,7 @@ def beam_search(
     width = 1
     for t in range(max_length + 1):
         length = t + 1  # tokens of a hypothesis that ends at this step
-        logits, state = model.decoder.step(model.embedding(tokens[:, -1]), state)
+        logits = steps.step(tokens[:, -1])
         logp = logits.float().log_softmax(-1)
         logp[:, list(NEVER_SAMPLED)] = float("-inf")
         v = logp.shape[-1]
@@ -81,7 +83,7 @@ def beam_search(
         keep = flat.gather(1, order)
         rows = (base + keep // v).view(-1)
         tokens = torch.cat([tokens[rows], (keep % v).view(-1, 1)], dim=1)
-        state = model.decoder.reorder(state, rows)
+        steps.reorder(rows)
         # Stop when no live hypothesis can still win: its log p can only fall, and it would end
         # with between length + 1 and max_length + 1 tokens (log p <= 0, so the larger divisor
         # gives the upper bound).

@@ -245,7 +245,13 @@ class Generator:
                 from seqcvae.generation.beam import beam_search
 
                 ids = beam_search(
-                    self.model, zb, c, settings.beam_size, settings.max_length, settings.length_penalty
+                    self.model,
+                    zb,
+                    c,
+                    settings.beam_size,
+                    settings.max_length,
+                    settings.length_penalty,
+                    guidance=settings.guidance,
                 ).tolist()
             else:
                 rows = torch.arange(start, start + len(chunk), device=self.device)

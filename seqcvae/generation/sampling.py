@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from seqcvae.config import SamplingSettings
+from seqcvae.generation.guidance import GuidedSteps
 from seqcvae.models.cvae import CVAE
 from seqcvae.tokenizers.base import BOS, EOS, PAD, UNK
 
@@ -96,12 +97,12 @@ def decode_tokens(
     so a row's sequence depends on (seed, row index, z, c) alone, not on the batch around it.
     Finished rows are padded with <pad>; the loop stops when every row has emitted <eos>.
     drop_finished=False keeps finished rows in the decoder's state (slower; for measurement).
+    settings.guidance != 1 decodes with classifier-free guidance (`GuidedSteps`).
     """
     model.eval()
     b = z.shape[0]
     device = z.device
-    zc = torch.cat([z, c], dim=-1)
-    state = model.decoder.start(zc)
+    steps = GuidedSteps(model, z, c, settings.guidance)
     token = torch.full((b,), BOS, dtype=torch.long, device=device)
     out = torch.full((b, settings.max_length + 1), PAD, dtype=torch.long, device=device)
     uniforms: torch.Tensor | None = None
@@ -115,7 +116,7 @@ def decode_tokens(
     active = torch.arange(b, device=device)
     done = torch.zeros(b, dtype=torch.bool, device=device)
     for t in range(settings.max_length + 1):
-        logits, state = model.decoder.step(model.embedding(token), state)
+        logits = steps.step(token)
         logits[:, NEVER_SAMPLED] = float("-inf")
         if uniforms is None:
             token = logits.argmax(dim=-1)
@@ -130,6 +131,6 @@ def decode_tokens(
             return out[:, : t + 1]
         if drop_finished and n_done * 4 >= len(active):
             keep = (~done).nonzero().squeeze(1)
-            state = model.decoder.reorder(state, keep)
+            steps.reorder(keep)
             active, token, done = active[keep], token[keep], done[keep]
     return out

@@ -1,4 +1,6 @@
-"""Generated samples on disk: one CSV schema for generate, transfer and sweep (no torch, no RDKit).
+"""Generated samples on disk: one column schema for generate, transfer, sweep and the latent tools,
+written as CSV, TSV or Parquet, or as SDF / SMILES lines of the valid molecules (no torch; RDKit
+only for SDF, through seqcvae.chem).
 
 Columns, in this order (a column appears only where it applies):
 
@@ -18,11 +20,13 @@ The writers take any objects with the attributes of `SampleRecord` (generation.g
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from seqcvae.errors import ConfigError
 from seqcvae.formatting import format_cell
 from seqcvae.io.atomic import atomic_open
 
@@ -94,24 +98,125 @@ class SampleSchema:
             head += [CANONICAL, VALID, *self.measured]
         return head + [TARGET_PREFIX + t for t in self.targets]
 
+    def values(
+        self, record: SampleRecord, source: str | None = None, target_index: int | None = None
+    ) -> list[Any]:
+        """The values of one record in column order (None where there is none)."""
+        row: list[Any] = [target_index] if self.target_index else []
+        row += [record.index, source] if self.source else [record.index]
+        extra: Mapping[str, Any] = getattr(record, "extra", {})
+        row += [extra.get(name) for name in self.extra]
+        row.append(record.sequence)
+        if self.measured is not None:
+            row += [record.canonical, int(record.valid)]
+            row += [record.properties.get(p) for p in self.measured]
+        return row + [record.targets.get(t) for t in self.targets]
+
     def row(
         self, record: SampleRecord, source: str | None = None, target_index: int | None = None
     ) -> list[Any]:
         """The cells of one record: empty for a missing value, 6 significant digits for floats."""
-        row: list[Any] = [target_index] if self.target_index else []
-        row += [record.index, source] if self.source else [record.index]
-        extra: Mapping[str, Any] = getattr(record, "extra", {})
-        row += [format_cell(extra.get(name)) for name in self.extra]
-        row.append(record.sequence)
-        if self.measured is not None:
-            row += [record.canonical or "", int(record.valid)]
-            row += [format_cell(record.properties.get(p)) for p in self.measured]
-        return row + [format_cell(record.targets.get(t)) for t in self.targets]
+        return [
+            v if type(v) in (int, str) else format_cell(v) for v in self.values(record, source, target_index)
+        ]
 
 
 def target_names(records: Iterable[SampleRecord]) -> list[str]:
     """The requested conditions of a set of records, sorted by name (generate's and transfer's order)."""
     return sorted({k for r in records for k in r.targets})
+
+
+# Sample files by extension: the one schema as a table, or the valid molecules of a SMILES run.
+SAMPLE_FORMATS = {
+    ".csv": "CSV",
+    ".tsv": "TSV",
+    ".parquet": "Parquet",
+    ".sdf": "SDF (valid molecules, the other columns as properties)",
+    ".smi": "SMILES lines (valid molecules: canonical SMILES and index)",
+}
+MOLECULE_FORMATS = (".sdf", ".smi")
+
+
+def sample_format(path: str | Path, kind: str | None = None, flag: str = "--out") -> str:
+    """The extension of a sample file, checked: one of SAMPLE_FORMATS, and for a text run
+    (`kind` "text") not a molecule format. Fails before any work, naming the path."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SAMPLE_FORMATS:
+        raise ConfigError(
+            f"{flag} {str(path)!r}: unknown extension {suffix or '(none)'!r}; expected "
+            + ", ".join(SAMPLE_FORMATS)
+        )
+    if kind == "text" and suffix in MOLECULE_FORMATS:
+        raise ConfigError(
+            f"{flag} {str(path)!r}: {suffix} holds molecules; a text run writes .csv, .tsv or .parquet"
+        )
+    return suffix
+
+
+def write_samples(
+    path: str | Path,
+    records: Iterable[SampleRecord],
+    schema: SampleSchema,
+    sources: Sequence[str] | None = None,
+    target_index: int | None = None,
+) -> int:
+    """Write records atomically in the format of the path's extension (SAMPLE_FORMATS): readers
+    see the old file or the whole new one, and a write that fails part-way leaves the old file (or
+    none) and no partial file behind. Returns how many records a molecule format (.sdf, .smi) left
+    out as invalid; tables hold every record."""
+    if schema.source and sources is None:
+        raise ValueError("this schema has a source column: give the sources, one per record")
+    suffix = sample_format(path, "smiles" if schema.smiles else "text")
+    rows = (
+        schema.values(r, sources[i] if sources is not None else None, target_index)
+        for i, r in enumerate(records)
+    )
+    columns = schema.columns()
+    if suffix == ".parquet":
+        _write_parquet(path, columns, list(rows))
+        return 0
+    if suffix == ".smi":
+        at = columns.index(CANONICAL)
+        skipped = 0
+        with atomic_open(path, "w", newline="") as fh:
+            for v in rows:
+                if v[at]:
+                    fh.write(f"{v[at]}\t{v[columns.index(INDEX)]}\n")
+                else:
+                    skipped += 1
+        return skipped
+    if suffix == ".sdf":
+        from seqcvae.chem.sdf import SdfRows
+
+        with atomic_open(path, "w") as fh:
+            sink = SdfRows(fh, columns)
+            try:
+                for v in rows:
+                    sink.write([format_cell(x) for x in v])
+            finally:
+                sink.close()
+        return sink.skipped
+    with atomic_open(path, "w", newline="") as fh:
+        w = csv.writer(fh, delimiter="\t" if suffix == ".tsv" else ",")
+        w.writerow(columns)
+        for v in rows:
+            w.writerow([format_cell(x) for x in v])
+    return 0
+
+
+def _write_parquet(path: str | Path, columns: list[str], rows: list[list[Any]]) -> None:
+    """Typed columns (integers, floats, strings; missing values null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = {}
+    for j, name in enumerate(columns):
+        values = [r[j] for r in rows]
+        if any(isinstance(x, float) for x in values):  # a float column: None and NaN are null
+            values = [None if x is None or (isinstance(x, float) and math.isnan(x)) else x for x in values]
+        data[name] = pa.array(values, from_pandas=True) if values else pa.array([], type=pa.string())
+    with atomic_open(path, "wb") as fh:
+        pq.write_table(pa.table(data), fh)
 
 
 def write_samples_csv(
@@ -121,8 +226,7 @@ def write_samples_csv(
     sources: Sequence[str] | None = None,
     target_index: int | None = None,
 ) -> None:
-    """Write records atomically: readers see the old file or the whole new one, and a write that
-    fails part-way leaves the old file (or none) and no partial file behind."""
+    """A sample table as CSV whatever the path's name (a sweep's parts and samples.csv)."""
     if schema.source and sources is None:
         raise ValueError("this schema has a source column: give the sources, one per record")
     with atomic_open(path, "w", newline="") as fh:
@@ -132,18 +236,19 @@ def write_samples_csv(
             w.writerow(schema.row(r, sources[i] if sources is not None else None, target_index))
 
 
-def write_records_csv(
+def write_records(
     path: str | Path,
     records: Sequence[SampleRecord],
     kind: str,
     measured: Sequence[str],
     sources: Sequence[str] | None = None,
     extra: Sequence[str] = (),
-) -> None:
-    """generate's, transfer's and the latent tools' file: the records of a `kind` run with their
-    measured properties, the requested conditions (sorted by name), for transfer and the latent
-    tools each record's input or seed (`sources`), and the tools' own `extra` columns."""
+) -> int:
+    """generate's, transfer's and the latent tools' file, in the format of its extension: the
+    records of a `kind` run with their measured properties, the requested conditions (sorted by
+    name), for transfer and the latent tools each record's input or seed (`sources`), and the
+    tools' own `extra` columns. Returns the records a molecule format left out as invalid."""
     schema = SampleSchema.for_run(
         kind, measured, target_names(records), source=sources is not None, extra=extra
     )
-    write_samples_csv(path, records, schema, sources)
+    return write_samples(path, records, schema, sources)

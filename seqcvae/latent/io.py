@@ -13,7 +13,7 @@ from seqcvae.data.tables import read_input_column
 from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.io.atomic import atomic_open
-from seqcvae.io.records import write_records_csv
+from seqcvae.io.records import write_records
 
 ENCODING_SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
 
@@ -63,6 +63,7 @@ def write_tool_records(
     records: Sequence[Record],
     extra: Sequence[str],
     sources: Sequence[str] | None = None,
-) -> None:
-    """The one sample schema with the tool's own columns (and the seed of each row as `source`)."""
-    write_records_csv(path, records, gen.kind, gen.measured_properties(), sources, extra)
+) -> int:
+    """The one sample schema with the tool's own columns (and the seed of each row as `source`), in
+    the format of the path's extension; returns the invalid rows a molecule format left out."""
+    return write_records(path, records, gen.kind, gen.measured_properties(), sources, extra)

@@ -12,7 +12,7 @@ from seqcvae.chem.properties import analyse_smiles
 from seqcvae.errors import DataError, SeqCVAEError
 from seqcvae.generation.generator import Generator
 from seqcvae.tokenizers.base import UNK
-from seqcvae.tokenizers.smiles import UnreadableSmilesError, split_smiles
+from seqcvae.tokenizers.smiles import UnreadableSmilesError
 
 
 class SeedError(DataError):
@@ -42,9 +42,9 @@ def check_seed(gen: Generator, smiles: str) -> Seed:
     if canon is None:
         raise SeedError(f"seed {smiles!r} is not a SMILES that RDKit can read")
     try:
-        tokens = split_smiles(text)
+        tokens = gen.tokenizer.tokens(text)
     except UnreadableSmilesError:
-        raise SeedError(f"seed {smiles!r} has characters the SMILES tokenizer cannot read") from None
+        raise SeedError(f"seed {smiles!r} has characters the model's tokenizer cannot read") from None
     ids = gen.tokenizer.encode(text)
     unknown = sorted({t for t, i in zip(tokens, ids) if i == UNK})
     if unknown:

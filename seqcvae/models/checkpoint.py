@@ -36,6 +36,32 @@ from seqcvae.errors import CheckpointError
 from seqcvae.io.atomic import replace_dir
 
 FORMAT_VERSION = 1
+
+# `pretrained:NAME` names a checkpoint that ships inside the package (seqcvae/pretrained/NAME, with
+# its MODEL_CARD.md): usable right after install, with no training and no network.
+PRETRAINED_PREFIX = "pretrained:"
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def pretrained_names() -> list[str]:
+    """The names of the checkpoints that ship with the package."""
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / "meta.json").is_file())
+
+
+def pretrained_path(spec: str) -> Path:
+    """The directory of `pretrained:NAME`; an unknown name fails naming the ones there are."""
+    name = spec[len(PRETRAINED_PREFIX) :]
+    names = pretrained_names()
+    if name not in names:
+        raise CheckpointError(
+            f"no pretrained model {name!r}; the package ships: "
+            + (", ".join(f"pretrained:{n}" for n in names) or "none")
+        )
+    return PRETRAINED_DIR / name
+
+
 REQUIRED_FILES = (
     "meta.json",
     "config.json",
@@ -144,8 +170,11 @@ def _write_dir(tmp: Path, data: CheckpointData) -> None:
 
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     """Accept a checkpoint directory or a run directory (then checkpoints/<which>, else best, else
-    last). Where a save was cut between its two renames, only `<name>.old` is there: it is taken
-    for `<name>`, whichever way the checkpoint is named."""
+    last), or `pretrained:NAME` (a checkpoint shipped with the package). Where a save was cut
+    between its two renames, only `<name>.old` is there: it is taken for `<name>`, whichever way
+    the checkpoint is named."""
+    if isinstance(path, str) and path.startswith(PRETRAINED_PREFIX):
+        return pretrained_path(path)
     p = Path(path)
     old = p.with_name(p.name + ".old")
     if (p / "meta.json").exists():
@@ -155,7 +184,8 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     if not p.exists():
         raise CheckpointError(
             f"checkpoint path {str(p)!r} does not exist; give a run directory (from "
-            "`seqcvae train`) or one of its checkpoints/<best|last> directories"
+            "`seqcvae train`), one of its checkpoints/<best|last> directories, or pretrained:NAME "
+            f"({', '.join(pretrained_names()) or 'none shipped'})"
         )
     for name in (which, "best", "last"):
         for cand in (p / "checkpoints" / name, p / "checkpoints" / f"{name}.old"):

@@ -179,6 +179,15 @@ class CVAE(nn.Module):
     ) -> torch.Tensor:
         return self.condition(values, present, tags)
 
+    def unspecified_conditions(self, n: int) -> torch.Tensor:
+        """c (n, C) with every condition unspecified (present 0, tag 0 "any"): the input that
+        condition dropout trains on, under which the decoder models p(x | z) without conditions
+        (classifier-free guidance contrasts it with the conditioned logits)."""
+        ref = self.condition.bias
+        values = ref.new_zeros(n, self.shape.num_continuous)
+        tags = torch.zeros(n, len(self.shape.tag_sizes), dtype=torch.long, device=ref.device)
+        return self.embed_conditions(values, values, tags)
+
     def encode(
         self, tokens: torch.Tensor, lengths: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -49,7 +49,7 @@ class GRUDecoder(nn.Module):
 
     def forward(self, embedded: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits: embedded inputs (B, T, E), zc (B, Z+C) -> (B, T, V)."""
-        out = self.rnn(embedded, self.init_state(zc), self.static(zc))
+        out = self.rnn(embedded, self.init_state(zc), static_input=zc, static_weight=self.static.weight)
         return self.out(self.output_dropout(out))
 
     def start(self, zc: torch.Tensor) -> Any:

@@ -5,7 +5,9 @@ step, and each slice's backward zero-fills a full-size buffer, so backward costs
 traffic: 58% of a training step's time was `fill_` in a profile of the default model
 (scripts/profile_train_step.py). Here the projections are `unbind`-ed once, whose backward is one
 `stack`, and the constant part of the input (z, c) is projected once per sequence, not per step.
-The cell equations and weight layout are those of torch.nn.GRU.
+The cell equations and weight layout are those of torch.nn.GRU, so on CUDA the teacher-forced
+passes run torch's fused GRU (cuDNN) with the same weights instead (`fused_gru`): there the step
+loop's ~10 small kernels per token are what costs, not the backward's memory traffic.
 """
 
 from __future__ import annotations
@@ -45,6 +47,57 @@ def cast_weight(layer: nn.Linear, dtype: torch.dtype) -> torch.Tensor:
     return cached[1]
 
 
+def use_fused(x: torch.Tensor, fused: bool | None) -> bool:
+    """The fused path: `fused` when set (tests compare the two paths on the CPU), else on CUDA."""
+    return x.is_cuda if fused is None else fused
+
+
+def fused_gru(
+    layers: typing.Sequence[GRULayer],
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    dropout: float = 0.0,
+    static_input: torch.Tensor | None = None,
+    static_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The stacked GRU of `layers` as one call of torch's fused GRU (cuDNN on CUDA), with their
+    weights: x (B, T, I), h0 (L, B, H) -> top-layer states (B, T, H). The first layer's constant
+    input term, static_input (B, S) @ static_weight (3H, S)^T, joins its input projection as extra
+    input columns (the fused kernel has no per-sequence bias). `dropout` between layers, as the
+    step loop's StackedGRU."""
+    from torch.func import functional_call
+
+    first = layers[0]
+    w_ih0 = first.w_ih.weight
+    if static_input is not None and static_weight is not None:
+        w_ih0 = torch.cat([w_ih0, static_weight], dim=1)
+        x = torch.cat([x, static_input.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
+    params: dict[str, torch.Tensor] = {}
+    for i, layer in enumerate(layers):
+        params[f"weight_ih_l{i}"] = w_ih0 if i == 0 else layer.w_ih.weight
+        params[f"weight_hh_l{i}"] = layer.w_hh.weight
+        params[f"bias_ih_l{i}"] = layer.w_ih.bias
+        params[f"bias_hh_l{i}"] = layer.w_hh.bias
+    shell = _gru_shell(x.shape[-1], first.hidden, len(layers), dropout, x.device)
+    shell.train(torch.is_grad_enabled() and dropout > 0)
+    out, _ = functional_call(shell, params, (x, h0.contiguous()))
+    return out
+
+
+_SHELLS: dict[tuple[int, int, int, float, str], nn.GRU] = {}
+
+
+def _gru_shell(input_size: int, hidden: int, layers: int, dropout: float, device: torch.device) -> nn.GRU:
+    """An nn.GRU of this shape whose own parameters are never used (functional_call supplies the
+    layers' weights); built once per shape, on the meta device so it holds no memory."""
+    key = (input_size, hidden, layers, dropout, device.type)
+    if key not in _SHELLS:
+        with torch.device("meta"):
+            gru = nn.GRU(input_size, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        _SHELLS[key] = gru
+    return _SHELLS[key]
+
+
 def dropout_layer(p: float) -> nn.Module:
     """nn.Dropout(p), or nn.Identity for p = 0 (which then draws no random numbers at all)."""
     return nn.Dropout(p) if p > 0 else nn.Identity()
@@ -57,6 +110,7 @@ class GRULayer(nn.Module):
         super().__init__()
         self.hidden = hidden
         self.matmul_dtype: torch.dtype | None = None  # None: the parameters' dtype
+        self.fused: bool | None = None  # None: torch's fused GRU on CUDA, the step loop elsewhere
         self.w_ih = nn.Linear(input_size, 3 * hidden)
         self.w_hh = nn.Linear(hidden, 3 * hidden)
         bound = 1.0 / math.sqrt(hidden)
@@ -80,6 +134,8 @@ class GRULayer(nn.Module):
 
         Returns all hidden states (B, T, H).
         """
+        if static is None and use_fused(x, self.fused):
+            return fused_gru([self], x, h0.unsqueeze(0))
         gi = linear(x, self.w_ih, self.matmul_dtype)
         if static is not None:
             gi = gi + static.unsqueeze(1)
@@ -98,10 +154,28 @@ class StackedGRU(nn.Module):
     def __init__(self, input_size: int, hidden: int, layers: int, dropout: float = 0.0):
         super().__init__()
         self.layers = nn.ModuleList(GRULayer(input_size if i == 0 else hidden, hidden) for i in range(layers))
-        self.dropout = dropout_layer(dropout if layers > 1 else 0.0)
+        self.p_dropout = dropout if layers > 1 else 0.0
+        self.dropout = dropout_layer(self.p_dropout)
+        self.fused: bool | None = None  # None: torch's fused GRU on CUDA, the step loop elsewhere
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, I), h0 (L, B, H) -> top-layer states (B, T, H)."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        h0: torch.Tensor,
+        static: torch.Tensor | None = None,
+        static_input: torch.Tensor | None = None,
+        static_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x (B, T, I), h0 (L, B, H) -> top-layer states (B, T, H). The first layer's constant
+        input term is `static` (B, 3H), or static_input @ static_weight^T, which the fused path
+        needs unmultiplied."""
+        if use_fused(x, self.fused) and (static is None or static_input is not None):
+            layers = [typing.cast(GRULayer, m) for m in self.layers]
+            return fused_gru(
+                layers, x, h0, self.p_dropout if self.training else 0.0, static_input, static_weight
+            )
+        if static is None and static_input is not None and static_weight is not None:
+            static = F.linear(static_input, static_weight)
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.dropout(x)

@@ -16,7 +16,7 @@ from seqcvae.errors import ConfigError
 from seqcvae.evaluation.summary import summarise
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.generation.hits import HitSearch, Selection, Selector, find_hits, request_goals
-from seqcvae.io.records import write_records_csv
+from seqcvae.io.records import sample_format, write_records
 from seqcvae.parallel import process_pool
 
 HITS_BUDGET = 200  # default --max-samples: this many samples per hit asked for
@@ -78,6 +78,7 @@ def generate(
     temperature: float | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
+    guidance: float | None = None,
     length_penalty: float | None = None,
     out: str | None = None,
     reference: str | None = None,
@@ -107,6 +108,8 @@ def generate(
         raise ConfigError(
             f"--length-penalty {length_penalty:g} only ranks beam search hypotheses; add --beam K"
         )
+    if out:
+        sample_format(out, gen.kind)  # a molecule format for a text run fails before sampling
     tolerance = dict(tolerance or {})
     _check_text_run(gen, tolerance, valid_only, novel)
     request, goals = request_goals(gen.conditions, given, tolerance, gen.measured_properties())
@@ -132,6 +135,7 @@ def generate(
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
+        guidance=guidance,
         length_penalty=length_penalty,
     )
     seed = _or(seed, gen.config.sample.seed)
@@ -165,7 +169,9 @@ def generate(
             records = selector.select(drawn) if selection.active else drawn
             seconds = time.perf_counter() - t0
     if out:
-        write_records_csv(out, records, gen.kind, gen.measured_properties())
+        left_out = write_records(out, records, gen.kind, gen.measured_properties())
+        if left_out:
+            warn(f"{out} holds the valid molecules only: {left_out} invalid samples are not in it")
     summary = summarise(gen, drawn, reference_set)
     if search is not None:
         summary["hits"] = search.as_dict()

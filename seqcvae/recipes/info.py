@@ -1,4 +1,4 @@
-"""The info recipe: what a checkpoint holds, without loading its model."""
+"""The info recipe: what a checkpoint holds, without building its model."""
 
 from __future__ import annotations
 
@@ -9,14 +9,31 @@ from seqcvae.models.checkpoint import load_checkpoint
 
 
 def checkpoint_info(checkpoint: str | Path, which: str = "best") -> dict[str, Any]:
-    """The checkpoint's path, step, metrics, model shape, conditions and the default sampling
-    settings of generate, transfer and sweep (its [sample] section)."""
+    """The checkpoint's path, position in training, metrics, model shape and size, data,
+    conditions, vocabulary, where it started from (--init-from) and the default sampling settings
+    of generate, transfer and sweep (its [sample] section)."""
     ckpt = load_checkpoint(checkpoint, which=which)
+    meta, cfg = ckpt.meta, ckpt.config
+    data = cfg.get("data", {})
     return {
         "checkpoint": str(ckpt.path),
-        "step": ckpt.meta.get("step"),
-        "metrics": ckpt.meta.get("metrics"),
-        "model": ckpt.meta.get("model_shape"),
+        "kind": meta.get("kind", data.get("kind")),
+        "step": meta.get("step"),
+        "epoch": meta.get("epoch"),
+        "train_seconds": meta.get("elapsed_s"),
+        "metrics": meta.get("metrics"),
+        "model": meta.get("model_shape"),
+        "parameters": sum(t.numel() for t in ckpt.weights.values()),
+        "precision": meta.get("precision"),
+        "data": {
+            "train_path": data.get("train_path"),
+            "val_path": data.get("val_path"),
+            "limit": data.get("limit"),
+            "summary": meta.get("data_summary"),
+        },
+        "vocabulary": (meta.get("model_shape") or {}).get("vocab_size"),
         "conditions": ckpt.conditions,
-        "sample": ckpt.config.get("sample"),
+        "init_from": meta.get("init_from"),
+        "train": cfg.get("train"),
+        "sample": cfg.get("sample"),
     }

@@ -19,6 +19,7 @@ from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.io.atomic import atomic_open, atomic_write_text
 from seqcvae.models.checkpoint import CheckpointData, load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
+from seqcvae.tokenizers.base import Tokenizer
 from seqcvae.training import distributed
 from seqcvae.training.trainer import Trainer, Validator
 
@@ -86,7 +87,6 @@ def check_vocabulary(prepared: RunData, source: Path) -> None:
     from collections import Counter
 
     from seqcvae.tokenizers.base import UNK
-    from seqcvae.tokenizers.smiles import split_smiles
 
     if prepared.kind != "smiles":
         return
@@ -98,7 +98,7 @@ def check_vocabulary(prepared: RunData, source: Path) -> None:
         rows += len(bad)
         if len(bad):
             for smi in store.iter_sequences(bad):
-                counts.update({t for t in split_smiles(smi) if t not in known})
+                counts.update({t for t in prepared.tokenizer.tokens(smi) if t not in known})
     if rows:
         named = ", ".join(f"{tok!r} ({n} rows)" for tok, n in counts.most_common(8))
         more = f" and {len(counts) - 8} more" if len(counts) > 8 else ""
@@ -141,19 +141,44 @@ def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
             shutil.rmtree(run_dir)
 
 
-def diagnostics_validator(cfg: RunConfig) -> Validator:
+def diagnostics_validator(cfg: RunConfig, tokenizer: Tokenizer | None = None) -> Validator:
     """Validation diagnostics on the first val_max_sequences in file order (batches are
     length-sorted only within them, so the subset is not biased towards short sequences):
     negative ELBO (one posterior sample, fixed seed), IW-NLL with val_iw_samples, KL, active units,
-    mutual information and greedy reconstruction accuracy."""
+    mutual information and greedy reconstruction accuracy; with train.val_samples > 0 and a SMILES
+    `tokenizer`, also the RDKit validity of that many prior samples at T = 1 (fixed seed)."""
     t = cfg.train
 
     def validate(model: CVAE, ds: TokenDataset) -> dict[str, float]:
-        return evaluate_model(
+        out = evaluate_model(
             model, ds, k=t.val_iw_samples, batch_size=512, max_sequences=t.val_max_sequences, seed=12345
         )
+        if t.val_samples > 0 and tokenizer is not None and cfg.data.kind == "smiles":
+            out["validity"] = prior_validity(model, tokenizer, t.val_samples, cfg.data.max_length)
+        return out
 
     return validate
+
+
+def prior_validity(model: CVAE, tokenizer: Tokenizer, n: int, max_length: int) -> float:
+    """RDKit validity of n SMILES decoded from z ~ N(0, I) with no condition, T = 1, no nucleus."""
+    import torch
+
+    from seqcvae.chem.mol import canonicalize
+    from seqcvae.config import SamplingSettings
+    from seqcvae.generation.sampling import decode_tokens
+    from seqcvae.tokenizers.base import content_ids
+
+    gen = torch.Generator().manual_seed(12345)
+    device = next(model.parameters()).device
+    z = torch.randn(n, model.shape.latent_dim, generator=gen).to(device)
+    c = model.unspecified_conditions(n)
+    settings = SamplingSettings(strategy="sample", temperature=1.0, top_p=1.0, max_length=max_length)
+    with torch.no_grad():
+        ids = decode_tokens(model, z, c, settings, seed=12345)
+    smiles = [tokenizer.decode(content_ids(row.tolist())) for row in ids.cpu()]
+    model.train()
+    return sum(canonicalize(s) is not None for s in smiles) / n
 
 
 def write_reference(run_dir: Path, canonical: Iterable[str]) -> None:
@@ -250,7 +275,7 @@ def _train(
         cfg,
         run_dir,
         prepared,
-        validate=diagnostics_validator(cfg),
+        validate=diagnostics_validator(cfg, prepared.tokenizer),
         log=log,
         progress=progress,
         dist_info=info,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
+from seqcvae.chem.sdf import SdfRows
 from seqcvae.io.atomic import atomic_open
-from seqcvae.io.records import CANONICAL, SampleRecord, SampleSchema
+from seqcvae.io.records import SampleRecord
 from seqcvae.sweep.plan import SweepPlan
 
 IMAGE_DIR = "molecules"
@@ -47,43 +47,19 @@ def draw_examples(out: Path, i: int, records: Sequence[SampleRecord], plan: Swee
         img.save(fh, format="PNG")
 
 
-class SdfSink:
-    """Valid molecules of the merged samples as SDF records, each with the row's other columns
-    (measured values, target_*) as properties."""
-
-    def __init__(self, writer: Any, schema: SampleSchema):
-        self._writer = writer
-        self._columns = schema.columns()
-        self._canonical = self._columns.index(CANONICAL)
-        self._skip = {"sequence", CANONICAL, "valid"}
-
-    def write(self, row: Sequence[str]) -> None:
-
-        from seqcvae.chem.mol import mol_from_smiles
-
-        mol = mol_from_smiles(row[self._canonical])
-        if mol is None:
-            return
-        for name, value in zip(self._columns, row):
-            if name not in self._skip and value != "":
-                mol.SetProp(name, value)
-        self._writer.write(mol)
-
-
 @contextlib.contextmanager
-def sdf_sink(out: Path, plan: SweepPlan, wanted: bool) -> Iterator[SdfSink | None]:
-    """molecules.sdf, replaced when the block ends cleanly (None when not wanted or not SMILES)."""
+def sdf_sink(out: Path, plan: SweepPlan, wanted: bool) -> Iterator[SdfRows | None]:
+    """molecules.sdf (valid molecules of the merged samples, each row's other columns as properties),
+    replaced when the block ends cleanly (None when not wanted or not SMILES)."""
     if not (wanted and plan.smiles):
         yield None
         return
-    from rdkit import Chem
-
     with atomic_open(out / SDF_FILE, "w") as fh:
-        writer = Chem.SDWriter(fh)
+        sink = SdfRows(fh, plan.schema().columns())
         try:
-            yield SdfSink(writer, plan.schema())
+            yield sink
         finally:
-            writer.close()
+            sink.close()
 
 
 def write_plots(out: Path, plan: SweepPlan) -> list[str] | str:

@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from seqcvae.chem.sdf import SdfRows
 from seqcvae.errors import ConfigError
 from seqcvae.formatting import format_cell, json_safe
 from seqcvae.io.atomic import atomic_open, atomic_write_text
 from seqcvae.io.records import TARGET_PREFIX, VALID, SampleRecord, write_samples_csv
-from seqcvae.sweep.outputs import SdfSink, sdf_sink
+from seqcvae.sweep.outputs import sdf_sink
 from seqcvae.sweep.plan import SweepPlan
 from seqcvae.sweep.spec import SweepSpec
 from seqcvae.sweep.summary import overall_summary
@@ -127,7 +128,7 @@ class _PairCollector:
 
 
 def _stream_samples(
-    out: Path, plan: SweepPlan, done: list[int], pairs: _PairCollector, sdf: SdfSink | None
+    out: Path, plan: SweepPlan, done: list[int], pairs: _PairCollector, sdf: SdfRows | None
 ) -> None:
     """samples.csv: the finished parts one after another, their rows seen once on the way."""
     with atomic_open(out / "samples.csv", "w", newline="") as fh:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from seqcvae import distributed
-from seqcvae.errors import SeqCVAEError
+from seqcvae.evaluation.style import fit_style_classifier
 from seqcvae.generation.generator import Generator
 from seqcvae.sweep.outputs import draw_examples, write_plots
 from seqcvae.sweep.parts import check_spec_file, finished, is_done, merge, write_part
@@ -23,21 +23,6 @@ from seqcvae.sweep.spec import SweepSpec
 from seqcvae.sweep.summary import progress_line, summarise_target
 
 __all__ = ["run_sweep", "run_targets"]
-
-
-def _style_classifier(gen: Generator, tags: list[str]) -> Any:
-    """TF-IDF classifier of the swept tags, trained on the run's training file (None if absent)."""
-    if not tags:
-        return None
-    from seqcvae.data.prepare import prepare_table
-    from seqcvae.data.splits import resolve_data_path
-    from seqcvae.text.metrics import StyleClassifier
-
-    try:
-        train = prepare_table(resolve_data_path(gen.config.data.train_path), gen.config.data)
-    except SeqCVAEError:
-        return None
-    return StyleClassifier().fit(train.sequences, {t: train.tag_columns[t] for t in tags})
 
 
 def run_targets(
@@ -52,7 +37,7 @@ def run_targets(
     """Generate and summarise this rank's unfinished targets. Returns how many it ran."""
     (out / "parts").mkdir(parents=True, exist_ok=True)
     reference = gen.reference_set() if plan.smiles else None
-    style = _style_classifier(gen, plan.tags) if gen.kind == "text" else None
+    style = fit_style_classifier(gen, plan.tags) if gen.kind == "text" and plan.tags else None
     ran = 0
     total = len(plan.requests)
     for i, request in enumerate(plan.requests):

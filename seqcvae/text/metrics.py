@@ -84,6 +84,12 @@ class StyleClassifier:
             self.models[name] = model
         return self
 
+    def predict(self, texts: Sequence[str], field: str) -> list[str] | None:
+        """The classifier's verdict for each text in tag field `field` (None: no model for it)."""
+        if field not in self.models or not texts:
+            return None if field not in self.models else []
+        return [str(p) for p in self.models[field].predict(list(texts))]
+
     def accuracy(self, texts: Sequence[str], tags: Mapping[str, Sequence[str]]) -> dict[str, float]:
         out = {}
         for name, labels in tags.items():

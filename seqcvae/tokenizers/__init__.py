@@ -24,8 +24,12 @@ def load_tokenizer(data: dict) -> Tokenizer:
     kind = data.get("kind")
     if kind == SmilesTokenizer.kind:
         return SmilesTokenizer.from_dict(data)
+    if kind == "selfies":
+        from seqcvae.tokenizers.selfies import SelfiesTokenizer
+
+        return SelfiesTokenizer.from_dict(data)
     if kind == "sentencepiece":
         from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer
 
         return SentencePieceTokenizer.from_dict(data)
-    raise CheckpointError(f"unknown tokenizer kind {kind!r}; expected smiles or sentencepiece")
+    raise CheckpointError(f"unknown tokenizer kind {kind!r}; expected smiles, selfies or sentencepiece")

@@ -30,6 +30,10 @@ class Tokenizer(Protocol):
     @property
     def vocab_size(self) -> int: ...
 
+    def tokens(self, text: str) -> list[str]:
+        """The token strings of a text, one per id of encode (for messages naming unknown ones)."""
+        ...
+
     def encode(self, text: str) -> list[int]:
         """Token ids without <bos>/<eos>."""
         ...

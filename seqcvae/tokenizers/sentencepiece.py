@@ -78,6 +78,8 @@ class SentencePieceTokenizer:
     def pieces(self, text: str) -> list[str]:
         return list(self.sp.encode(text, out_type=str))
 
+    tokens = pieces
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": base64.b64encode(self.model_proto).decode("ascii")}
 

@@ -47,6 +47,9 @@ class SmilesTokenizer:
     def vocab_size(self) -> int:
         return len(self.vocab)
 
+    def tokens(self, text: str) -> list[str]:
+        return split_smiles(text)
+
     def encode(self, text: str) -> list[int]:
         return [self.vocab.id(t) for t in split_smiles(text)]
 

@@ -88,10 +88,13 @@ class Budget:
         p = self.plan
         return p.steps if p is not None and p.same_budget(t.epochs, t.max_steps, t.max_minutes) else None
 
-    def expected_steps(self, bound: int) -> int:
-        """For the progress bar."""
+    def expected_steps(self, bound: int) -> int | None:
+        """For the progress bar: the planned step count; None (unknown) while a time budget is
+        still being measured, rather than the epochs' bound that the clock will cut short."""
         planned = self.planned_steps()
-        return bound if planned is None else planned
+        if planned is not None:
+            return planned
+        return None if self.train.max_minutes > 0 and self.plan is None else bound
 
     def exhausted(self, step: int, elapsed: float) -> bool:
         t = self.train

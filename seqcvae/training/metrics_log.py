@@ -31,19 +31,46 @@ METRIC_COLUMNS = [
     "sequences_per_s",
     "tokens_per_s",
     "elapsed_s",
+    "validity",  # train.val_samples > 0: RDKit validity of that many prior samples
 ]
+# Validation figures a validator may add (metrics.csv and checkpoints carry them when present).
+OPTIONAL_VAL_METRICS = ("validity",)
 # Columns under their earlier names: a metrics.csv begun before the rename (resumed now) keeps its
 # header, and the value goes under the old name.
 EARLIER_NAMES = {"nelbo": "elbo"}
 
 
 class MetricsLog:
-    """Appends rows to run_dir/metrics.csv (floats to 6 significant digits)."""
+    """Appends rows to run_dir/metrics.csv (floats to 6 significant digits); with `tensorboard`
+    (a directory) each row's numbers also become TensorBoard scalars, train/<name> or val/<name>
+    at the row's step."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, tensorboard: Path | None = None):
         self.path = Path(path)
+        self._board: Any = None
+        if tensorboard is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                from seqcvae.errors import ConfigError
+
+                raise ConfigError(
+                    "train.tensorboard = true needs the tensorboard package: "
+                    "pip install 'seqcvae[tensorboard]' (or set train.tensorboard = false)"
+                ) from None
+            self._board = SummaryWriter(log_dir=str(tensorboard))
+
+    def close(self) -> None:
+        if self._board is not None:
+            self._board.close()
 
     def write(self, row: dict[str, Any]) -> None:
+        if self._board is not None:
+            step = int(row["step"])
+            for name, value in row.items():
+                if name not in ("step", "epoch", "split") and isinstance(value, (int, float)):
+                    self._board.add_scalar(f"{row.get('split', 'train')}/{name}", float(value), step)
+            self._board.flush()
         path = self.path
         new = not path.exists()
         columns = METRIC_COLUMNS

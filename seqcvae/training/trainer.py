@@ -29,7 +29,7 @@ from seqcvae.models.losses import gaussian_kl, mmd_to_standard_normal, reconstru
 from seqcvae.training import build, distributed, policy, resume
 from seqcvae.training.augment import encoder_view
 from seqcvae.training.budget import Budget, step_bound
-from seqcvae.training.metrics_log import VAL_METRICS, MetricsLog, TrainWindow
+from seqcvae.training.metrics_log import OPTIONAL_VAL_METRICS, VAL_METRICS, MetricsLog, TrainWindow
 from seqcvae.training.policy import StepResult
 
 # Validation diagnostics of the model on held-out data (injected, so training never imports evaluation).
@@ -85,7 +85,8 @@ class Trainer:
         self.best_val = math.inf  # the lowest validation negative ELBO (checkpoints/best)
         self.generator = torch.Generator().manual_seed(t.seed)
         self.budget = Budget(t, log)
-        self.metrics = MetricsLog(self.run_dir / "metrics.csv")
+        board = self.run_dir / "tensorboard" if t.tensorboard and self.dist.is_main else None
+        self.metrics = MetricsLog(self.run_dir / "metrics.csv", board)
         self._validated_at = -1  # the step of the last validation (never twice at one step)
 
     @property
@@ -194,6 +195,7 @@ class Trainer:
                 "epoch": self.epoch,
                 "split": "val",
                 **{k: val[k] for k in VAL_METRICS},
+                **{k: val[k] for k in OPTIONAL_VAL_METRICS if k in val},
                 "active_units": int(val["active_units"]),
                 "elapsed_s": self.elapsed,
             }
@@ -203,9 +205,11 @@ class Trainer:
             f"(rec {val['rec']:.3f}, KL {val['kl']:.3f}) nats/sequence, IW-NLL {val['iw_nll']:.3f}, "
             f"active units {int(val['active_units'])}, MI {val['mutual_info']:.2f}, "
             f"reconstructed {val['recon_accuracy']:.3f}"
+            + (f", valid {val['validity']:.3f}" if "validity" in val else "")
         )
         ckpts = self.run_dir / "checkpoints"
-        metrics = {**last, **{f"val_{k}": val[k] for k in VAL_METRICS}}
+        kept = [*VAL_METRICS, *(k for k in OPTIONAL_VAL_METRICS if k in val)]
+        metrics = {**last, **{f"val_{k}": val[k] for k in kept}}
         if val["nelbo"] < self.best_val:
             self.best_val = val["nelbo"]
             save_checkpoint(ckpts / "best", self.checkpoint_data(metrics, resumable=False))
@@ -289,13 +293,17 @@ class Trainer:
                 self._validate(val_ds, last, bound)
         except KeyboardInterrupt:
             bar.close()
+            self.metrics.close()
             if self.dist.is_main:
                 self.log("interrupted: saving checkpoints/last so that --resume can continue")
                 save_checkpoint(
                     self.run_dir / "checkpoints" / "last", self.checkpoint_data(last, resumable=True)
                 )
             raise
+        bar.total = self.step  # where the budget really stopped the run
+        bar.refresh()
         bar.close()
+        self.metrics.close()
         return {
             "step": self.step,
             "epoch": self.epoch,

@@ -5,7 +5,7 @@ sampled), how fast verified hits come for a LogP/TPSA target with tolerances, an
 for the same properties on the same molecules with the same number of worker processes (parse +
 measure: the most checking can deliver). Repeats are interleaved; medians are reported.
 
-    python scripts/bench_verified.py                       # the research checkpoint
+    python scripts/bench_verified.py                       # the research checkpoint, pretrained:moses-latent
     python scripts/bench_verified.py runs/x --n 5000 --workers 2 --hits 200 --json out.json
     python scripts/bench_verified.py --peer                # also the MOSES VAE peer's sampling speed
 
@@ -36,15 +36,7 @@ sys.path.insert(0, str(ROOT))
 from seqcvae.chem.properties import analyse_many, prepare_worker  # noqa: E402
 from seqcvae.parallel import process_pool  # noqa: E402
 
-CHECKPOINTS = [
-    ROOT / "pretrained" / "smiles_latent_moses300k",
-    ROOT / "seqcvae" / "pretrained" / "moses-latent",
-]
 PEER = ROOT.parent / "shared" / "bench" / "peer_moses_vae.sh"
-
-
-def _default_run() -> str:
-    return str(next((p for p in CHECKPOINTS if p.is_dir()), "pretrained:moses-latent"))
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -137,7 +129,12 @@ class Bench:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("run", nargs="?", default=_default_run(), help="run or checkpoint directory")
+    ap.add_argument(
+        "run",
+        nargs="?",
+        default="pretrained:moses-latent",
+        help="run or checkpoint directory (default: the research checkpoint)",
+    )
     ap.add_argument("--n", type=int, default=5000, help="molecules per throughput measurement")
     ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="RDKit processes")

@@ -21,10 +21,15 @@ FIXTURE = Path(__file__).parent / "fixtures" / "ckpt_b4cbcff_smiles_tiny"
 def _generate_these(monkeypatch: pytest.MonkeyPatch, molecules: list[str]) -> None:
     """The model "generates" these molecules (a tiny model's samples are rarely valid)."""
 
-    def fake(self: Generator, requests: list, *args: object, **kwargs: object) -> list[str]:
-        return molecules[: len(requests)]
+    def fake(
+        self: Generator, requests: list, seed: int = 0, batch_size: int = 1000, *args: object, **kw: object
+    ):
+        chosen = molecules[: len(requests)]
+        for start in range(0, len(chosen), batch_size):
+            yield chosen[start : start + batch_size]
 
-    monkeypatch.setattr(Generator, "sample_sequences", fake)
+    # sample_sequences and generate_batches (generate, --hits) both draw through sample_batches
+    monkeypatch.setattr(Generator, "sample_batches", fake)
 
 
 @pytest.fixture(scope="module")

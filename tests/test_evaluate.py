@@ -168,13 +168,13 @@ def _spy_sampling(monkeypatch) -> list:
     from seqcvae.generation.generator import Generator
 
     calls: list = []
-    original = Generator.sample_sequences
+    original = Generator.sample_batches  # what sample_sequences and generate_batches draw through
 
     def spy(self, requests, seed=0, batch_size=1000, settings=None, z=None):
         calls.append((list(requests), settings))
         return original(self, requests, seed, batch_size, settings, z)
 
-    monkeypatch.setattr(Generator, "sample_sequences", spy)
+    monkeypatch.setattr(Generator, "sample_batches", spy)
     return calls
 
 

@@ -67,7 +67,8 @@ def test_text_runs_write_the_same_schema_without_smiles_columns(tmp_path, capsys
     assert main(["transfer", *common, "--text", "good food", "--out", str(tr)]) == 0
     capsys.readouterr()
     assert _header(gen) == ["index", "sequence", "target_sentiment"]
-    assert _header(tr) == ["index", "source", "sequence", "target_sentiment"]
+    # transfer adds the style classifier's verdict on each output (the run's training file is there)
+    assert _header(tr) == ["index", "source", "style_sentiment", "sequence", "target_sentiment"]
     # a text sweep's files (written end to end in tests/test_sweep.py::test_text_tag_sweep)
     plan = plan_sweep(Generator.load(TEXT_RUN), SweepSpec.from_dict({"targets": {"sentiment": "pos"}}))
     assert plan.schema().columns() == ["target_index", "index", "sequence", "target_sentiment"]

@@ -26,12 +26,12 @@ def test_the_weights_match_the_model_card(name):
 
 
 def test_the_latent_model_samples_at_its_documented_validity(one_thread):
-    """The model card: 0.715 of 200 unconditional samples with --seed 0 at the run's sampling
-    settings (0.729 of 2,000), so the shipped weights are the measured ones."""
+    """The model card: 0.785 of 200 unconditional samples with --seed 0 at the run's sampling
+    settings (0.761 of 2,000), so the shipped weights are the measured ones."""
     gen = Generator.load("pretrained:moses-latent")
     records = gen.generate({}, n=200, seed=0)
     validity = sum(r.valid for r in records) / len(records)
-    assert 0.64 <= validity <= 0.82
+    assert 0.70 <= validity <= 0.87
 
 
 def test_an_unknown_pretrained_name_lists_the_shipped_ones(capsys):

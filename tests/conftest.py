@@ -101,3 +101,18 @@ def overfit_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[st
     finally:
         torch.set_num_threads(threads)
     return root / "run", mols
+
+
+def generate_these(monkeypatch: pytest.MonkeyPatch, molecules: list[str]) -> None:
+    """The model "generates" these molecules (a tiny model's samples are rarely valid)."""
+    from seqcvae.generation.generator import Generator
+
+    def fake(
+        self: Generator, requests: list, seed: int = 0, batch_size: int = 1000, *args: object, **kw: object
+    ):
+        chosen = molecules[: len(requests)]
+        for start in range(0, len(chosen), batch_size):
+            yield chosen[start : start + batch_size]
+
+    # sample_sequences and generate_batches (generate, --hits) both draw through sample_batches
+    monkeypatch.setattr(Generator, "sample_batches", fake)

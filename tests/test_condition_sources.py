@@ -13,23 +13,9 @@ import pytest
 
 from seqcvae.cli import main
 from seqcvae.generation.generator import Generator
-from tests.conftest import read_sample
+from tests.conftest import generate_these, read_sample
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ckpt_b4cbcff_smiles_tiny"
-
-
-def _generate_these(monkeypatch: pytest.MonkeyPatch, molecules: list[str]) -> None:
-    """The model "generates" these molecules (a tiny model's samples are rarely valid)."""
-
-    def fake(
-        self: Generator, requests: list, seed: int = 0, batch_size: int = 1000, *args: object, **kw: object
-    ):
-        chosen = molecules[: len(requests)]
-        for start in range(0, len(chosen), batch_size):
-            yield chosen[start : start + batch_size]
-
-    # sample_sequences and generate_batches (generate, --hits) both draw through sample_batches
-    monkeypatch.setattr(Generator, "sample_batches", fake)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +61,7 @@ def test_training_warns_when_a_file_column_disagrees_with_rdkit(mixed_run):
 def test_generate_labels_how_each_property_is_measured(mixed_run, capsys, monkeypatch):
     run, _ = mixed_run
     molecules = [r["SMILES"] for r in read_sample(30)]
-    _generate_these(monkeypatch, molecules)
+    generate_these(monkeypatch, molecules)
     args = ["generate", "--checkpoint", str(run), "--n", "30", "-c", "LogP=-2", "-c", "MolWt=300"]
     assert main([*args, "-c", "TPSA=60", "-c", "pIC50=7"]) == 0
     out = capsys.readouterr().out
@@ -117,7 +103,7 @@ def test_old_checkpoint_without_its_training_file_says_so(tmp_path, capsys, monk
     gen = Generator.load(ckpt)
     assert gen.condition_sources == {"LogP": None, "MolWt": None}
     molecules = [r["SMILES"] for r in read_sample(10)]
-    _generate_these(monkeypatch, molecules)
+    generate_these(monkeypatch, molecules)
     assert main(["generate", "--checkpoint", str(ckpt), "--n", "10", "-c", "LogP=2"]) == 0
     captured = capsys.readouterr()
     assert "LogP (RDKit; training values' source not recorded)" in captured.out

@@ -16,21 +16,7 @@ from rdkit import Chem
 from seqcvae.cli import main
 from seqcvae.evaluation.summary import summarise
 from seqcvae.generation.generator import Generator, Record
-from tests.conftest import read_sample
-
-
-def _generate_these(monkeypatch: pytest.MonkeyPatch, molecules: list[str]) -> None:
-    """The model "generates" these molecules (a tiny model's samples are rarely valid)."""
-
-    def fake(
-        self: Generator, requests: list, seed: int = 0, batch_size: int = 1000, *args: object, **kw: object
-    ):
-        chosen = molecules[: len(requests)]
-        for start in range(0, len(chosen), batch_size):
-            yield chosen[start : start + batch_size]
-
-    # sample_sequences and generate_batches (generate, --hits) both draw through sample_batches
-    monkeypatch.setattr(Generator, "sample_batches", fake)
+from tests.conftest import generate_these, read_sample
 
 
 def _records(smiles: list[str]) -> list[Record]:
@@ -71,7 +57,7 @@ def test_reference_table_is_read_as_a_table(tmp_path):
 def test_generate_reference_is_canonicalised(tiny_run, tmp_path, capsys, monkeypatch):
     """--reference TABLE holding the generated molecules in non-canonical form: novelty 0 (not 1)."""
     molecules = [r["SMILES"] for r in read_sample(40)]
-    _generate_these(monkeypatch, molecules)
+    generate_these(monkeypatch, molecules)
     forms = [_random_form(s, i) for i, s in enumerate(molecules)]
     assert sum(f != s for f, s in zip(forms, molecules)) > 20  # the file is not in canonical form
     ref = tmp_path / "ref.csv.gz"

@@ -50,11 +50,10 @@ def _requests(part: PreparedData, n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def _text_metrics(gen: Generator, part: PreparedData, n: int, seed: int) -> dict[str, Any]:
-    from seqcvae.text.metrics import StyleClassifier, distinct_n, self_bleu
+    from seqcvae.evaluation.style import train_style_classifier
+    from seqcvae.text.metrics import distinct_n, self_bleu
 
-    cfg = gen.config
-    train = prepare_table(resolve_data_path(cfg.data.train_path), cfg.data)
-    clf = StyleClassifier().fit(train.sequences, train.tag_columns)
+    clf = train_style_classifier(gen)
     out: dict[str, Any] = {"classifier_accuracy_on_held_out": clf.accuracy(part.sequences, part.tag_columns)}
     requests = _requests(part, n, seed)
     texts = [r.sequence for r in gen.generate(requests, seed=seed)]

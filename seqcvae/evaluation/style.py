@@ -10,17 +10,24 @@ from seqcvae.generation.generator import Generator
 from seqcvae.text.metrics import StyleClassifier
 
 
-def fit_style_classifier(gen: Generator, tags: Sequence[str] | None = None) -> StyleClassifier | None:
-    """Trained on the run's training file for `tags` (default: every tag field); None when the
-    file cannot be read any more (a moved run) or there are no tags."""
+def train_style_classifier(gen: Generator, tags: Sequence[str] | None = None) -> StyleClassifier:
+    """Trained on the run's training file for `tags` (default: every tag field); a DataError when
+    the file cannot be read any more (a moved run)."""
     from seqcvae.data.prepare import prepare_table
     from seqcvae.data.splits import resolve_data_path
 
     names = list(tags) if tags is not None else [c.name for c in gen.conditions.categorical]
+    train = prepare_table(resolve_data_path(gen.config.data.train_path), gen.config.data)
+    return StyleClassifier().fit(train.sequences, {t: train.tag_columns[t] for t in names})
+
+
+def fit_style_classifier(gen: Generator, tags: Sequence[str] | None = None) -> StyleClassifier | None:
+    """train_style_classifier, or None when the training file cannot be read or there are no tags
+    (the caller then judges nothing)."""
+    names = list(tags) if tags is not None else [c.name for c in gen.conditions.categorical]
     if not names:
         return None
     try:
-        train = prepare_table(resolve_data_path(gen.config.data.train_path), gen.config.data)
+        return train_style_classifier(gen, names)
     except SeqCVAEError:
         return None
-    return StyleClassifier().fit(train.sequences, {t: train.tag_columns[t] for t in names})

@@ -159,14 +159,16 @@ def write_samples(
     schema: SampleSchema,
     sources: Sequence[str] | None = None,
     target_index: int | None = None,
+    fmt: str | None = None,
 ) -> int:
-    """Write records atomically in the format of the path's extension (SAMPLE_FORMATS): readers
+    """Write records atomically in the format of the path's extension (SAMPLE_FORMATS; `fmt`, e.g.
+    ".csv", whatever the path's name): readers
     see the old file or the whole new one, and a write that fails part-way leaves the old file (or
     none) and no partial file behind. Returns how many records a molecule format (.sdf, .smi) left
     out as invalid; tables hold every record."""
     if schema.source and sources is None:
         raise ValueError("this schema has a source column: give the sources, one per record")
-    suffix = sample_format(path, "smiles" if schema.smiles else "text")
+    suffix = fmt or sample_format(path, "smiles" if schema.smiles else "text")
     rows = (
         schema.values(r, sources[i] if sources is not None else None, target_index)
         for i, r in enumerate(records)
@@ -199,8 +201,7 @@ def write_samples(
     with atomic_open(path, "w", newline="") as fh:
         w = csv.writer(fh, delimiter="\t" if suffix == ".tsv" else ",")
         w.writerow(columns)
-        for v in rows:
-            w.writerow([format_cell(x) for x in v])
+        w.writerows([format_cell(x) for x in v] for v in rows)
     return 0
 
 
@@ -227,13 +228,7 @@ def write_samples_csv(
     target_index: int | None = None,
 ) -> None:
     """A sample table as CSV whatever the path's name (a sweep's parts and samples.csv)."""
-    if schema.source and sources is None:
-        raise ValueError("this schema has a source column: give the sources, one per record")
-    with atomic_open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(schema.columns())
-        for i, r in enumerate(records):
-            w.writerow(schema.row(r, sources[i] if sources is not None else None, target_index))
+    write_samples(path, records, schema, sources, target_index, fmt=".csv")
 
 
 def write_records(

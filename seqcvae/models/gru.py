@@ -78,19 +78,19 @@ def fused_gru(
         params[f"weight_hh_l{i}"] = layer.w_hh.weight
         params[f"bias_ih_l{i}"] = layer.w_ih.bias
         params[f"bias_hh_l{i}"] = layer.w_hh.bias
-    shell = _gru_shell(x.shape[-1], first.hidden, len(layers), dropout, x.device)
+    shell = _gru_shell(x.shape[-1], first.hidden, len(layers), dropout)
     shell.train(torch.is_grad_enabled() and dropout > 0)
     out, _ = functional_call(shell, params, (x, h0.contiguous()))
     return out
 
 
-_SHELLS: dict[tuple[int, int, int, float, str], nn.GRU] = {}
+_SHELLS: dict[tuple[int, int, int, float], nn.GRU] = {}
 
 
-def _gru_shell(input_size: int, hidden: int, layers: int, dropout: float, device: torch.device) -> nn.GRU:
+def _gru_shell(input_size: int, hidden: int, layers: int, dropout: float) -> nn.GRU:
     """An nn.GRU of this shape whose own parameters are never used (functional_call supplies the
     layers' weights); built once per shape, on the meta device so it holds no memory."""
-    key = (input_size, hidden, layers, dropout, device.type)
+    key = (input_size, hidden, layers, dropout)  # on the meta device: one shell serves every device
     if key not in _SHELLS:
         with torch.device("meta"):
             gru = nn.GRU(input_size, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)

@@ -336,7 +336,14 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-BUILTIN_CONFIGS = ("smiles_default", "smiles_latent", "smiles_tiny", "text_vader", "text_tiny")
+BUILTIN_CONFIGS = (
+    "smiles_default",
+    "smiles_latent",
+    "smiles_moses",
+    "smiles_tiny",
+    "text_vader",
+    "text_tiny",
+)
 
 
 def builtin_config_path(name: str) -> Path:

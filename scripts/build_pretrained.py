@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Rebuild a model that ships inside the package (`pretrained:NAME`) from the MOSES data in the
+molsets 0.3.1 wheel (MIT licence), with the commands its model card states.
+
+Steps:
+  1. the MOSES splits: `scripts/prepare_moses_full.py` downloads the wheel with pip (or takes
+     --wheel PATH or --from-dir DIR), checks every sha256 and writes data/moses_full/;
+  2. the training commands of the recipe, in order, into --runs (one run directory per stage;
+     a later stage starts --init-from the one before); a stage whose run already finished is
+     skipped, one that was stopped part-way is resumed, so rerunning the script continues;
+  3. --install copies the last stage's best checkpoint (weights, config, tokenizer, conditions,
+     metadata; no optimizer state) into seqcvae/pretrained/NAME and prints the weights' sha256
+     for the model card (MODEL_CARD.md is not rewritten: measure, then edit it).
+
+Usage:
+  python scripts/build_pretrained.py moses --from-dir ../shared/data/moses --install
+  python scripts/build_pretrained.py moses-latent --wheel molsets-0.3.1-py3-none-any.whl
+  python scripts/build_pretrained.py moses --dry-run     # print the commands only
+
+Training runs on the CPU for 1.5-2.5 hours per recipe on 2 cores (train.threads=1, as the
+shipped models were trained); a GPU takes `train.device=cuda` through --set. The result is the
+same recipe, not the same bytes: floating-point order differs between machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED = ROOT / "seqcvae" / "pretrained"
+SHIPPED_FILES = ("meta.json", "config.json", "tokenizer.json", "conditions.json", "model.safetensors")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # run directory under --runs
+    args: tuple[str, ...]  # `seqcvae train` arguments after the data ones
+    init_from: str | None = None  # an earlier stage's name
+
+
+SUBSET = ("data.limit=300000", "train.threads=1")
+# moses-latent's second stage planned 9,000 steps and the shipped weights are its step-6,000
+# checkpoint (stopped there for time, MODEL_CARD.md); rebuilt here it runs the full 9,000.
+RECIPES: dict[str, tuple[Stage, ...]] = {
+    "moses": (Stage("moses", ("--config", "smiles_moses", *SUBSET)),),
+    "moses-latent": (
+        Stage("moses_latent_1", ("--config", "smiles_latent", *SUBSET)),
+        Stage(
+            "moses_latent_2",
+            (
+                *SUBSET,
+                "train.kl_schedule=constant",
+                "train.kl_max=0.15",
+                "train.lr=1e-3",
+                "train.min_lr=1e-4",
+                "train.warmup_steps=200",
+                "train.max_steps=9000",
+                "train.val_every_steps=1500",
+            ),
+            init_from="moses_latent_1",
+        ),
+    ),
+}
+
+
+def stage_command(stage: Stage, runs: Path, train_path: Path, extra: list[str]) -> list[str]:
+    """The `seqcvae train` command of one stage (resumed where its run directory exists)."""
+    run = runs / stage.name
+    exe = [sys.executable, "-m", "seqcvae", "train"]
+    if (run / "checkpoints" / "last" / "meta.json").exists():
+        return [*exe, "--resume", str(run)]
+    head = ["--init-from", str(runs / stage.init_from)] if stage.init_from else []
+    return [*exe, *head, "--out", str(run), *stage.args, f"data.train_path={train_path}", *extra]
+
+
+def finished(run: Path) -> bool:
+    """A run whose last checkpoint reached its planned step count."""
+    meta = run / "checkpoints" / "last" / "meta.json"
+    if not meta.exists():
+        return False
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    steps = (data.get("schedule") or {}).get("steps")
+    return bool(steps) and int(data.get("step", 0)) >= int(steps)
+
+
+def install(run: Path, name: str) -> str:
+    """Copy the run's best checkpoint into the package; returns the weights' sha256."""
+    src = run / "checkpoints" / "best"
+    dest = PRETRAINED / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in SHIPPED_FILES:
+        shutil.copyfile(src / f, dest / f)
+    return hashlib.sha256((dest / "model.safetensors").read_bytes()).hexdigest()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("name", choices=sorted(RECIPES), help="the shipped model to rebuild")
+    ap.add_argument("--wheel", help="path to molsets-0.3.1-py3-none-any.whl (default: pip download)")
+    ap.add_argument("--from-dir", help="folder with the wheel's train/test/test_scaffolds .csv.gz")
+    ap.add_argument("--data", default=str(ROOT / "data" / "moses_full"), help="where the splits go")
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "pretrained"), help="run directories")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override")
+    ap.add_argument("--install", action="store_true", help="copy the result into seqcvae/pretrained")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    args = ap.parse_args()
+
+    data, runs = Path(args.data), Path(args.runs)
+    train_path = data / "train.csv.gz"
+    prepare = [sys.executable, str(ROOT / "scripts" / "prepare_moses_full.py"), "--out", str(data)]
+    prepare += ["--wheel", args.wheel] if args.wheel else []
+    prepare += ["--from-dir", args.from_dir] if args.from_dir else []
+    stages = RECIPES[args.name]
+    if args.dry_run:
+        print(" ".join(prepare))
+        for stage in stages:
+            print(" ".join(stage_command(stage, runs, train_path, args.set)))
+        return 0
+    if not train_path.is_file():
+        subprocess.run(prepare, check=True)
+    for stage in stages:
+        run = runs / stage.name
+        if finished(run):
+            print(f"{stage.name}: finished, skipped ({run})")
+            continue
+        cmd = stage_command(stage, runs, train_path, args.set)
+        print("+ " + " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT)
+    last = runs / stages[-1].name
+    if args.install:
+        digest = install(last, args.name)
+        print(f"installed pretrained:{args.name} from {last}; model.safetensors sha256 {digest}")
+        print(
+            "now measure it (scripts/bench_property_control.py, evaluate --protocol moses) and "
+            "update its MODEL_CARD.md"
+        )
+    else:
+        print(f"built {last}; --install copies it into seqcvae/pretrained/{args.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -124,3 +124,16 @@ def test_cells_empty_for_missing_values_and_source_column():
     text = SampleSchema.for_run("text", ["LogP"], ["sentiment"])
     assert text.columns() == ["index", "sequence", "target_sentiment"]
     assert text.row(_Rec(0, "good food", targets={"sentiment": "pos"})) == [0, "good food", "pos"]
+
+
+def test_target_index_per_record(tmp_path):
+    from seqcvae.io.records import write_records
+
+    records = [_Rec(i, "CCO", "CCO", True, {"LogP": 0.5}, {"LogP": float(i)}) for i in range(3)]
+    path = tmp_path / "s.csv"
+    write_records(path, records, "smiles", ["LogP"], target_index=[0, 0, 1])
+    lines = path.read_text().splitlines()
+    assert lines[0] == "target_index,index,sequence,canonical_smiles,valid,LogP,target_LogP"
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "0", "1"]
+    with pytest.raises(ValueError, match="2 target indices for 3 records"):
+        write_records(path, records, "smiles", ["LogP"], target_index=[0, 1])

@@ -30,7 +30,17 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="target, repeatable: -c LogP=2.5 -c MolWt=300, or a range -c MolWt=250:350 (conditioned "
         "at its midpoint); unnamed ones are free",
     )
-    g.add_argument("--n", type=int, help="number of samples (default 1000)")
+    g.add_argument(
+        "--requests",
+        metavar="FILE",
+        help="one target per row: a .csv/.tsv with a header of condition names and an optional n "
+        "column (the row's samples, with --hits its hits; an empty cell: free), or .toml with "
+        "[[request]] tables; -c values apply to every row that does not set them; each row's samples "
+        "carry its target_index",
+    )
+    g.add_argument(
+        "--n", type=int, help="number of samples (default 1000); with --requests, per row without an n"
+    )
     g.add_argument(
         "--out",
         help="sample file, one row per sample kept; the extension picks the format: .csv, .tsv, "
@@ -86,6 +96,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         f"process after each batch (default {common.default_workers()})",
     )
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar (on stderr, when a terminal)")
     common.add_device_option(g)
     return g
 
@@ -143,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     common.check_sample_file("--out", args.out)
     if args.reference and not Path(args.reference).is_file():
         raise DataError(f"--reference {args.reference!r} does not exist or is not a file")
+    if args.requests and not Path(args.requests).is_file():
+        raise DataError(f"--requests {args.requests!r} does not exist or is not a file")
     result = generate(
         args.checkpoint,
         given,
@@ -167,12 +180,18 @@ def run(args: argparse.Namespace) -> int:
         valid_only=args.valid_only,
         unique=args.unique,
         novel=args.novel,
+        requests=args.requests,
+        progress=not args.no_progress,
         warn=common.warn,
     )
     search = result.search
     if search is not None and not search.complete:
+        if args.requests:
+            return _incomplete_requests(result.searches, search, args.hits, args.out)
         return _incomplete(search, args.out)
     records, summary, seconds = result.records, result.summary, result.seconds
+    if "requests" in summary and not args.json:
+        _print_requests(summary["requests"])
     if args.json:
         print(common.dumps(summary))
     elif result.kind == "text":
@@ -203,6 +222,56 @@ def _print_selection(summary: dict[str, Any]) -> None:
         )
     elif kept:
         print(f"kept       {kept['records']} of {kept['of']} ({', '.join(kept['selection'])})")
+
+
+def _value(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _print_requests(requests: list[dict[str, Any]]) -> None:
+    """One line per request: its targets, samples (hits, kept), and how close they landed."""
+    fmt = common.fmt
+    for r in requests:
+        ranges = r.get("ranges", {})
+        where = " ".join(
+            f"{k}={_value(ranges[k][0])}:{_value(ranges[k][1])}" if k in ranges else f"{k}={_value(v)}"
+            for k, v in r["targets"].items()
+        )
+        parts = []
+        if "hits" in r:
+            h = r["hits"]
+            parts.append(f"{h['hits']} hits of {h['samples']} samples (acceptance {h['acceptance']:.4f})")
+        elif "kept" in r:
+            parts.append(f"kept {r['kept']} of {r['n']}")
+        else:
+            parts.append(f"n {r['n']}")
+        if "validity" in r:
+            parts.append(f"validity {fmt(r['validity'])}")
+        else:
+            parts.append(f"uniqueness {fmt(r['uniqueness'])}")
+        for name in r.get("tolerance", {}):
+            parts.append(f"{name} MAE {fmt(r[f'{name}_mae'])} (hit {fmt(r[f'{name}_hit_rate'])})")
+        print(f"request {r['target_index']} {where or '(all free)'}: {', '.join(parts)}")
+
+
+def _incomplete_requests(searches: list[HitSearch], overall: HitSearch, wanted: int, out: str | None) -> int:
+    """The one line of a request file's searches that stopped short: which requests, where the hits are."""
+    wrote = f"; wrote the {len(overall.hits)} hits to {out}" if out else ""
+    if overall.interrupted:
+        common.eprint(
+            f"interrupted at request {len(searches) - 1}: {len(overall.hits)} hits in "
+            f"{len(overall.drawn)} samples drawn{wrote}"
+        )
+        return 130
+    short = [(k, s) for k, s in enumerate(searches) if not s.complete]
+    shown = "; ".join(
+        f"target_index {k}: {len(s.hits)} of {s.wanted} hits in {len(s.drawn)} samples" for k, s in short[:5]
+    )
+    more = f"; and {len(short) - 5} more" if len(short) > 5 else ""
+    raise SeqCVAEError(
+        f"--hits {wanted}: the --max-samples budget ran out for {len(short)} of {len(searches)} requests "
+        f"({shown}{more}){wrote}; raise --max-samples or widen the tolerances"
+    )
 
 
 def _incomplete(search: HitSearch, out: str | None) -> int:

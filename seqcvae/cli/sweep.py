@@ -41,6 +41,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=1, help="RDKit worker processes")
     sw.add_argument("--no-plots", action="store_true")
     sw.add_argument("--json", action="store_true")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar (on stderr, when a terminal)")
     common.add_device_option(sw)
     return sw
 
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         log=common.eprint if args.json else print,  # --json: stdout holds only the JSON
         warn=common.warn,
+        progress=not args.no_progress,
     )
     if overall:
         print(common.dumps(overall) if args.json else summary_text(overall, args.out))

@@ -155,6 +155,7 @@ def find_hits(
     settings: SamplingSettings,
     pool: Pool | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    progress: Callable[[int, int], None] | None = None,
 ) -> HitSearch:
     """The first n records (in row order) that `selector` accepts, drawing at most max_samples
     samples of `request` in batches (checked in `pool` while the next batch is sampled, see
@@ -164,7 +165,8 @@ def find_hits(
     Every sample is measured on the goals' properties only; a candidate that meets them is then
     measured on the model's other properties (QED, the slowest, is often not a goal), and one
     RDKit cannot measure is invalid, as a full check would find it. The hits carry every property;
-    the other samples drawn, the goals' properties."""
+    the other samples drawn, the goals' properties. `progress(samples, hits)`, when given, is told
+    after each batch how many samples and hits that batch added."""
     gen.conditions.check_names(request)
     measured = gen.measured_properties()
     goal_names = {g.name for g in selector.selection.goals}
@@ -178,12 +180,15 @@ def find_hits(
     batches = gen.generate_batches(requests, seed, batch_size, settings, True, pool, properties=first)
     try:
         for batch in batches:
+            before = (len(drawn), len(hits))
             for rec in batch:
                 drawn.append(rec)
                 if selector.accepts(rec, finish):
                     hits.append(rec)
                     if len(hits) == n:
                         break
+            if progress is not None:
+                progress(len(drawn) - before[0], len(hits) - before[1])
             if len(hits) == n:
                 break
     except KeyboardInterrupt:

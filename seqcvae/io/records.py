@@ -4,8 +4,8 @@ only for SDF, through seqcvae.chem).
 
 Columns, in this order (a column appears only where it applies):
 
-    target_index       sweep: which target of the sweep the sample belongs to
-    index              the sample's number (counted per target in a sweep)
+    target_index       sweep, generate --requests: which target (request) the sample belongs to
+    index              the sample's number (counted per target in a sweep and per request)
     source             transfer: the input sequence that was transferred; latent tools: the seed
     <extra>            latent tools: their own columns (radius, step, similarity, ...)
     sequence           the generated sequence, as generated (a SMILES string or a text)
@@ -158,32 +158,40 @@ def write_samples(
     records: Iterable[SampleRecord],
     schema: SampleSchema,
     sources: Sequence[str] | None = None,
-    target_index: int | None = None,
+    target_index: int | Sequence[int] | None = None,
     fmt: str | None = None,
 ) -> int:
     """Write records atomically in the format of the path's extension (SAMPLE_FORMATS; `fmt`, e.g.
     ".csv", whatever the path's name): readers
     see the old file or the whole new one, and a write that fails part-way leaves the old file (or
-    none) and no partial file behind. Returns how many records a molecule format (.sdf, .smi) left
+    none) and no partial file behind. `target_index`: one for every record (a sweep's part), or one
+    per record (generate --requests). Returns how many records a molecule format (.sdf, .smi) left
     out as invalid; tables hold every record."""
     if schema.source and sources is None:
         raise ValueError("this schema has a source column: give the sources, one per record")
     suffix = fmt or sample_format(path, "smiles" if schema.smiles else "text")
+    per_record = target_index if isinstance(target_index, Sequence) else None
+    every = None if isinstance(target_index, Sequence) else target_index
     rows = (
-        schema.values(r, sources[i] if sources is not None else None, target_index)
+        schema.values(
+            r,
+            sources[i] if sources is not None else None,
+            per_record[i] if per_record is not None else every,
+        )
         for i, r in enumerate(records)
     )
     columns = schema.columns()
     if suffix == ".parquet":
         _write_parquet(path, columns, list(rows))
         return 0
-    if suffix == ".smi":
+    if suffix == ".smi":  # canonical SMILES, index (and target_index where there is one)
         at = columns.index(CANONICAL)
+        names = [columns.index(INDEX)] + ([columns.index(TARGET_INDEX)] if schema.target_index else [])
         skipped = 0
         with atomic_open(path, "w", newline="") as fh:
             for v in rows:
                 if v[at]:
-                    fh.write(f"{v[at]}\t{v[columns.index(INDEX)]}\n")
+                    fh.write("\t".join(str(x) for x in (v[at], *(v[j] for j in names))) + "\n")
                 else:
                     skipped += 1
         return skipped
@@ -225,7 +233,7 @@ def write_samples_csv(
     records: Iterable[SampleRecord],
     schema: SampleSchema,
     sources: Sequence[str] | None = None,
-    target_index: int | None = None,
+    target_index: int | Sequence[int] | None = None,
 ) -> None:
     """A sample table as CSV whatever the path's name (a sweep's parts and samples.csv)."""
     write_samples(path, records, schema, sources, target_index, fmt=".csv")
@@ -238,12 +246,21 @@ def write_records(
     measured: Sequence[str],
     sources: Sequence[str] | None = None,
     extra: Sequence[str] = (),
+    target_index: Sequence[int] | None = None,
 ) -> int:
     """generate's, transfer's and the latent tools' file, in the format of its extension: the
     records of a `kind` run with their measured properties, the requested conditions (sorted by
-    name), for transfer and the latent tools each record's input or seed (`sources`), and the
-    tools' own `extra` columns. Returns the records a molecule format left out as invalid."""
+    name), for transfer and the latent tools each record's input or seed (`sources`), the
+    tools' own `extra` columns, and for generate --requests each record's request (`target_index`,
+    one per record). Returns the records a molecule format left out as invalid."""
+    if target_index is not None and len(target_index) != len(records):
+        raise ValueError(f"{len(target_index)} target indices for {len(records)} records")
     schema = SampleSchema.for_run(
-        kind, measured, target_names(records), source=sources is not None, extra=extra
+        kind,
+        measured,
+        target_names(records),
+        source=sources is not None,
+        target_index=target_index is not None,
+        extra=extra,
     )
-    return write_samples(path, records, schema, sources)
+    return write_samples(path, records, schema, sources, target_index)

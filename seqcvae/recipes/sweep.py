@@ -23,14 +23,16 @@ def sweep(
     plots: bool = True,
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] = print,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Sweep the run at `checkpoint` into `out`: the TOML spec at `spec_path` with `overrides`
     (already-parsed option values, None = not given); what neither gives takes the checkpoint's
-    sample seed and batch size. Returns the overall summary (empty on torchrun processes but rank 0)."""
+    sample seed and batch size. Returns the overall summary (empty on torchrun processes but rank 0).
+    `progress`: a bar of the targets done on stderr (off when stderr is not a terminal)."""
     gen = Generator.load(checkpoint, which=which, device=device)
     checkpoint_sample = {"seed": gen.config.sample.seed, "batch_size": gen.config.sample.batch_size}
     spec = load_spec(spec_path, overrides, defaults=checkpoint_sample)
     for request in (spec.grid()[0], spec.grid()[-1]):
         for warning in gen.conditions.out_of_range(request):
             warn(warning)
-    return run_sweep(gen, spec, out, workers=workers, plots=plots, log=log)
+    return run_sweep(gen, spec, out, workers=workers, plots=plots, log=log, progress=progress)

@@ -19,24 +19,29 @@ class StyleScorer(Protocol):
     def accuracy(self, texts: Sequence[str], tags: Mapping[str, Sequence[Any]]) -> Mapping[str, float]: ...
 
 
-def _property_stats(
-    plan: SweepPlan, request: Mapping[str, Any], valid: Sequence[SampleRecord]
+def property_stats(
+    measured: Sequence[str],
+    targets: Mapping[str, float],
+    tolerance: Mapping[str, float],
+    valid: Sequence[SampleRecord],
 ) -> dict[str, Any]:
-    """Per measured property: mean and std over the valid samples; for swept ones also the MAE
-    against the target and the hit rate (|measured - target| <= tolerance); hit_rate: all within."""
+    """Per property of `measured`: mean and std over the valid samples; for those with a target
+    (`targets`, each scored within `tolerance`) also the MAE against it and the hit rate
+    (|measured - target| <= tolerance); hit_rate: all within. A sweep's targets and generate's
+    requests (recipes.generate) are scored by this one function."""
     out: dict[str, Any] = {}
     hits_all = np.ones(len(valid), dtype=bool)
-    for p in plan.measured:
+    for p in measured:
         x = np.array([r.properties.get(p, math.nan) for r in valid], dtype=np.float64)
         out[f"{p}_mean"] = float(np.nanmean(x)) if len(x) else math.nan
         out[f"{p}_std"] = float(np.nanstd(x)) if len(x) else math.nan
-        if p in plan.continuous:
-            err = np.abs(x - float(request[p]))
-            hit = err <= plan.tolerance[p]
+        if p in targets:
+            err = np.abs(x - float(targets[p]))
+            hit = err <= tolerance[p]
             hits_all &= hit
             out[f"{p}_mae"] = float(np.nanmean(err)) if len(x) else math.nan
             out[f"{p}_hit_rate"] = float(hit.mean()) if len(x) else math.nan
-    out["hit_rate"] = float(hits_all.mean()) if len(valid) and plan.continuous else math.nan
+    out["hit_rate"] = float(hits_all.mean()) if len(valid) and targets else math.nan
     return out
 
 
@@ -57,7 +62,9 @@ def summarise_target(
     if plan.smiles:
         sets = set_summary(records, reference)
         out.update({k: sets[k] for k in ("validity", "uniqueness", "novelty")})
-        out.update(_property_stats(plan, request, [r for r in records if r.valid]))
+        targets = {p: float(request[p]) for p in plan.continuous}
+        valid = [r for r in records if r.valid]
+        out.update(property_stats(plan.measured, targets, plan.tolerance, valid))
     else:
         texts = [r.sequence for r in records]
         diversity = text_summary(texts)

@@ -28,7 +28,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="target, repeatable: -c LogP=2.5 -c MolWt=300, or a range -c MolWt=250:350 (conditioned "
-        "at its midpoint); unnamed ones are free",
+        "at its midpoint); unnamed ones are free; a list -c sentiment=pos,neg or -c LogP=1,2,3 is one "
+        "request per value (--n each; several lists: their product), as rows of --requests",
     )
     g.add_argument(
         "--requests",
@@ -196,13 +197,14 @@ def run(args: argparse.Namespace) -> int:
         print(common.dumps(summary))
     elif result.kind == "text":
         drawn = int(summary["generated"])
+        accuracy = "".join(f", {part}" for part in _accuracy_parts(summary))
         print(
             f"generated {drawn} in {seconds:.1f} s ({drawn / max(seconds, 1e-9):.0f}/s); uniqueness "
             f"{common.fmt(summary['uniqueness'])}, distinct-1 {common.fmt(summary['distinct_1'])}, "
-            f"distinct-2 {common.fmt(summary['distinct_2'])}"
+            f"distinct-2 {common.fmt(summary['distinct_2'])}{accuracy}"
         )
         _print_selection(summary)
-        if not args.out:
+        if not args.out and "requests" not in summary:
             for r in records[: min(len(records), 10)]:
                 print(f"  {r.sequence}")
     else:
@@ -249,9 +251,18 @@ def _print_requests(requests: list[dict[str, Any]]) -> None:
             parts.append(f"validity {fmt(r['validity'])}")
         else:
             parts.append(f"uniqueness {fmt(r['uniqueness'])}")
+            parts.append(f"distinct-1 {fmt(r['distinct_1'])}, distinct-2 {fmt(r['distinct_2'])}")
+            parts += _accuracy_parts(r)
         for name in r.get("tolerance", {}):
             parts.append(f"{name} MAE {fmt(r[f'{name}_mae'])} (hit {fmt(r[f'{name}_hit_rate'])})")
         print(f"request {r['target_index']} {where or '(all free)'}: {', '.join(parts)}")
+        for example in r.get("examples", []):
+            print(f"  {example}")
+
+
+def _accuracy_parts(summary: dict[str, Any]) -> list[str]:
+    """ "sentiment accuracy 0.91" per tag the style classifier judged."""
+    return [f"{tag} accuracy {common.fmt(a)}" for tag, a in summary.get("style_accuracy", {}).items()]
 
 
 def _incomplete_requests(searches: list[HitSearch], overall: HitSearch, wanted: int, out: str | None) -> int:

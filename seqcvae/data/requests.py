@@ -22,6 +22,7 @@ same code as -c values. Requests are numbered from 0 in file order (the sample f
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +53,16 @@ class RequestFile:
     path: str
     columns: list[str]  # the condition names it uses, in file order
     rows: list[RequestRow]
+    flag: str = FLAG  # where the requests came from, for messages ("-c" for value lists)
 
     def check_columns(self, known: Collection[str]) -> None:
         """Every condition the file names is one of the model's (`known`)."""
         for name in self.columns:
             if name not in known:
+                if self.flag != FLAG:
+                    raise ConfigError(
+                        f"-c {name}: not a condition of this model; it knows {', '.join(known) or 'none'}"
+                    )
                 raise ConfigError(
                     f"{FLAG} {self.path!r}: {name!r} is not a condition of this model; columns are "
                     f"its conditions ({', '.join(known) or 'none'}) and {COUNT!r}, the samples of a row"
@@ -64,6 +70,8 @@ class RequestFile:
 
     def error(self, row: RequestRow, exc: Exception) -> str:
         """A message about one row: the file, the row, then what was wrong with it."""
+        if self.flag != FLAG:
+            return f"{row.where}: {exc}"
         return f"{FLAG} {self.path!r} {row.where}: {exc}"
 
 
@@ -169,6 +177,35 @@ def _toml_value(path: Path, where: str, name: str, value: Any) -> float | str | 
     raise ConfigError(
         f'{FLAG} {str(path)!r} {where}: {name}={value!r}: expected a number, a range "LOW:HIGH" or a tag'
     )
+
+
+LIST_SEPARATOR = ","
+
+
+def expand_lists(given: Mapping[str, Any]) -> tuple[dict[str, Any], RequestFile | None]:
+    """-c values given as lists (`-c sentiment=pos,neg`, `-c LogP=1,2,3`): one request per value,
+    several lists their product in the order given, as rows of a request file whose messages name
+    the -c values. Returns the single-valued conditions (which apply to every row) and the rows,
+    or (given, None) when no value is a list."""
+    lists = {
+        name: value.split(LIST_SEPARATOR)
+        for name, value in given.items()
+        if isinstance(value, str) and LIST_SEPARATOR in value
+    }
+    if not lists:
+        return dict(given), None
+    for name, values in lists.items():
+        if not all(v.strip() for v in values):
+            raise ConfigError(
+                f"-c {name}={given[name]}: an empty value in the list; expected VALUE1,VALUE2,..."
+            )
+    single = {k: v for k, v in given.items() if k not in lists}
+    rows = []
+    for i, combo in enumerate(itertools.product(*lists.values())):
+        row = {name: parse_condition_value(v) for name, v in zip(lists, combo)}
+        where = "-c " + " ".join(f"{k}={v.strip()}" for k, v in zip(lists, combo))
+        rows.append(RequestRow(row, None, f"{where} (target_index {i})"))
+    return single, RequestFile("-c", list(lists), rows, flag="-c")
 
 
 def merged(given: Mapping[str, Any], row: RequestRow) -> dict[str, Any]:

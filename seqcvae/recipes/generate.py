@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seqcvae.data.goals import Goal, is_range, not_a_property
-from seqcvae.data.requests import FLAG, RequestFile, merged, read_requests
+from seqcvae.data.requests import FLAG, RequestFile, expand_lists, merged, read_requests
 from seqcvae.errors import ConfigError, SeqCVAEError
+from seqcvae.evaluation.style import fit_style_classifier
 from seqcvae.evaluation.summary import set_summary, summarise, text_summary
 from seqcvae.generation.generator import Generator, Record
 from seqcvae.generation.hits import HitSearch, Selection, Selector, find_hits, request_goals
@@ -22,8 +23,12 @@ from seqcvae.io.records import sample_format, write_records
 from seqcvae.parallel import process_pool
 from seqcvae.sweep.summary import property_stats
 
+if TYPE_CHECKING:
+    from seqcvae.text.metrics import StyleClassifier
+
 HITS_BUDGET = 200  # default --max-samples: this many samples per hit asked for
 OUT_OF_RANGE_SHOWN = 3  # out-of-range warnings shown for a request file; the rest are counted
+EXAMPLES = 3  # text runs: samples shown per request
 
 
 @dataclass(frozen=True)
@@ -149,17 +154,21 @@ def _targets(
     return targets
 
 
-def _warn_out_of_range(gen: Generator, targets: Sequence[Target], warn: Callable[[str], None]) -> None:
-    """The targets outside the training range; of a request file, the first few and a count."""
+def _warn_out_of_range(
+    gen: Generator, targets: Sequence[Target], warn: Callable[[str], None], flag: str = FLAG
+) -> None:
+    """The targets outside the training range; of a request file (or -c lists), the first few and a
+    count."""
     if len(targets) == 1 and not targets[0].where:
         for warning in gen.conditions.out_of_range(targets[0].request):
             warn(warning)
         return
-    warnings = [f"{FLAG} {t.where}: {w}" for t in targets for w in gen.conditions.out_of_range(t.request)]
+    prefix = f"{FLAG} " if flag == FLAG else ""
+    warnings = [f"{prefix}{t.where}: {w}" for t in targets for w in gen.conditions.out_of_range(t.request)]
     for warning in warnings[:OUT_OF_RANGE_SHOWN]:
         warn(warning)
     if len(warnings) > OUT_OF_RANGE_SHOWN:
-        warn(f"{FLAG}: {len(warnings) - OUT_OF_RANGE_SHOWN} more targets are outside the training range")
+        warn(f"{flag}: {len(warnings) - OUT_OF_RANGE_SHOWN} more targets are outside the training range")
 
 
 def _request_summary(
@@ -171,11 +180,13 @@ def _request_summary(
     reference: set[str] | None,
     search: HitSearch | None,
     selection: Selection,
+    style: StyleClassifier | None = None,
 ) -> dict[str, Any]:
     """One request's line of the summary: its targets, samples drawn (and hits or samples kept),
     for SMILES validity, uniqueness, novelty and per measured continuous target the mean, std, MAE
     and hit rate within its tolerance over the valid samples (sweep.summary.property_stats); for
-    text uniqueness and distinct-1/2."""
+    text uniqueness, distinct-1/2, the style accuracy of each tag it sets (by `style`, the run's
+    classifier) and its first EXAMPLES samples."""
     out: dict[str, Any] = {"target_index": k, "targets": dict(target.request), "n": len(drawn)}
     ranges = {g.name: [g.low, g.high] for g in target.goals if g.name in target.ranges}
     if ranges:
@@ -187,6 +198,8 @@ def _request_summary(
     if gen.kind != "smiles":
         diversity = text_summary([r.sequence for r in drawn])
         out.update({key: diversity[key] for key in ("uniqueness", "distinct_1", "distinct_2")})
+        out.update(_style(style, target.request, drawn))
+        out["examples"] = [r.sequence for r in drawn[:EXAMPLES]]
         return out
     sets = set_summary(drawn, reference)
     out.update({key: sets[key] for key in ("validity", "uniqueness", "novelty")})
@@ -196,6 +209,28 @@ def _request_summary(
     out["tolerance"] = tol
     out.update(property_stats(names, goal, tol, [r for r in drawn if r.valid]))
     return out
+
+
+def _style(
+    style: StyleClassifier | None, request: Mapping[str, Any], drawn: Sequence[Record]
+) -> dict[str, Any]:
+    """{"style_accuracy": {tag: fraction of the samples the classifier gives the asked value}} for
+    the tags a text request sets; {} without a classifier or a tag."""
+    tags = {k: v for k, v in request.items() if style is not None and k in style.models}
+    if style is None or not tags or not drawn:
+        return {}
+    texts = [r.sequence for r in drawn]
+    return {"style_accuracy": style.accuracy(texts, {k: [v] * len(texts) for k, v in tags.items()})}
+
+
+def _style_classifier(gen: Generator, targets: Sequence[Target]) -> StyleClassifier | None:
+    """A text run's style classifier for the tags its requests set (trained on the run's training
+    file; None for SMILES runs, requests without tags, or a training file that is gone)."""
+    if gen.kind != "text":
+        return None
+    tags = {c.name for c in gen.conditions.categorical}
+    asked = sorted({k for t in targets for k in t.request if k in tags})
+    return fit_style_classifier(gen, asked) if asked else None
 
 
 def _combined(searches: Sequence[HitSearch], targets: Sequence[Target], selection: Selection) -> HitSearch:
@@ -261,6 +296,14 @@ def generate(
     Every record's index counts within its request. `progress`: a progress bar on stderr (tqdm; off
     when stderr is not a terminal)."""
     file = read_requests(requests) if requests is not None else None
+    single, lists = expand_lists(given)
+    if lists is not None:
+        if file is not None:
+            raise ConfigError(
+                f"-c {lists.columns[0]}={given[lists.columns[0]]}: a list of values and {FLAG} together; "
+                "put the values in the request file"
+            )
+        given, file = single, lists
     gen = Generator.load(checkpoint, which=which, device=device)
     if length_penalty is not None and not beam_size and gen.config.sample.strategy != "beam":
         raise ConfigError(
@@ -282,7 +325,7 @@ def generate(
         )
 
     selection = selection_of(())
-    _warn_out_of_range(gen, targets, warn)
+    _warn_out_of_range(gen, targets, warn, file.flag if file is not None else FLAG)
     reference_set = gen.reference_set(reference, workers=max(1, workers)) if reference or novel else None
     if novel and reference_set is None:
         raise ConfigError(
@@ -381,6 +424,9 @@ def generate(
         summary["hits"] = overall.as_dict()
     elif selection.active:
         summary["kept"] = {"records": len(records), "of": len(every), "selection": selection.describe()}
+    style = _style_classifier(gen, targets)
+    if file is None and style is not None:
+        summary.update(_style(style, targets[0].request, every))
     if file is not None:
         novelty_reference = reference_set if reference_set is not None or not smiles else gen.reference_set()
         summary["requests"] = [
@@ -393,6 +439,7 @@ def generate(
                 novelty_reference,
                 searches[k] if searches else None,
                 selection,
+                style,
             )
             for k in range(len(drawn_per))
         ]

@@ -106,7 +106,7 @@ def measure(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--base", default="pretrained:moses", help="the model to fine-tune")
-    ap.add_argument("--test", default=str(DEFAULT_TEST), help="MOSES scaffold-test split (the family's source)")
+    ap.add_argument("--test", default=str(DEFAULT_TEST), help="MOSES scaffold-test split (the source)")
     ap.add_argument("--scaffold", default=QUINOLINE, help="the family's Bemis-Murcko scaffold")
     ap.add_argument("--train-size", type=int, default=2000)
     ap.add_argument("--held-out", type=int, default=1000)

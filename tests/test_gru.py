@@ -1,7 +1,8 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
-from seqcvae.models.gru import GRULayer, StackedGRU, last_valid, reverse_padded
+from seqcvae.models.gru import GRULayer, StackedGRU, gru_gates, last_valid, reverse_padded
 
 
 def _copy_from_torch(layer: GRULayer, ref: torch.nn.GRU, idx: int = 0) -> None:
@@ -62,6 +63,101 @@ def test_bf16_products_stay_close_to_fp32():
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref, atol=3e-2, rtol=0)
     assert not torch.equal(out, ref)  # the bf16 path really ran
+
+
+def _written_out_gates(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The GRU cell after its matrix products, one line per equation (the step loop's formula
+    before gru_gates)."""
+    i_r, i_z, i_n = gi.chunk(3, dim=1)
+    h_r, h_z, h_n = gh.chunk(3, dim=1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    return n + z * (h - n)
+
+
+def _written_out_linear(
+    x: torch.Tensor, layer: torch.nn.Linear, dtype: torch.dtype | None, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    if dtype is None:
+        return layer(x)
+    w = layer.weight.to(dtype) if weight is None else weight
+    return F.linear(x.to(dtype), w).to(x.dtype) + layer.bias
+
+
+def _written_out_layer(
+    layer: GRULayer, x: torch.Tensor, h0: torch.Tensor, static: torch.Tensor | None
+) -> torch.Tensor:
+    gi = _written_out_linear(x, layer.w_ih, layer.matmul_dtype)
+    if static is not None:
+        gi = gi + static.unsqueeze(1)
+    dtype = layer.matmul_dtype
+    w_hh = layer.w_hh.weight.to(dtype) if dtype is not None else None  # cast once, as the loop does
+    h, outs = h0, []
+    for g in gi.unbind(1):
+        h = _written_out_gates(g, _written_out_linear(h, layer.w_hh, dtype, w_hh), h)
+        outs.append(h)
+    return torch.stack(outs, dim=1)
+
+
+def test_gru_gates_are_the_written_out_formula_bit_for_bit():
+    torch.manual_seed(3)
+    leaves = [torch.randn(6, 3 * 16, requires_grad=True), torch.randn(6, 3 * 16, requires_grad=True)]
+    leaves.append(torch.randn(6, 16, requires_grad=True))
+    ref = _written_out_gates(*leaves)
+    out = gru_gates(*leaves)
+    assert torch.equal(out, ref)
+    assert out.grad_fn is not None and type(out.grad_fn).__name__ == "_GRUGatesBackward"
+    g = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, leaves, g)):
+        assert torch.equal(a, b)
+    with torch.no_grad():  # sampling: no autograd node, nothing saved
+        plain = gru_gates(*leaves)
+    assert plain.grad_fn is None and torch.equal(plain, ref)
+    assert gru_gates(*(t.detach() for t in leaves)).grad_fn is None
+
+
+def test_gru_gates_gradcheck():
+    torch.manual_seed(4)
+    hidden = 3
+    args = (
+        torch.randn(4, 3 * hidden, dtype=torch.float64, requires_grad=True),
+        torch.randn(4, 3 * hidden, dtype=torch.float64, requires_grad=True),
+        torch.randn(4, hidden, dtype=torch.float64, requires_grad=True),
+    )
+    assert torch.autograd.gradcheck(gru_gates, args)
+    for skip in range(3):  # gradients reach each input alone too
+        part = tuple(a.detach().requires_grad_(i != skip) for i, a in enumerate(args))
+        assert torch.autograd.gradcheck(gru_gates, part)
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("static", [False, True], ids=["plain", "static"])
+def test_the_step_loop_is_the_written_out_layer_bit_for_bit(dtype, static):
+    """Outputs and every gradient (parameters, inputs, h0, static) of a GRULayer equal those of
+    the written-out formula, with float32 and with bfloat16 matrix products."""
+    torch.manual_seed(5)
+    layer = GRULayer(5, 8)
+    layer.matmul_dtype = dtype
+    x = torch.randn(3, 7, 5, requires_grad=True)
+    h0 = torch.randn(3, 8, requires_grad=True)
+    s = torch.randn(3, 24, requires_grad=True) if static else None
+    leaves = [x, h0, *([s] if s is not None else []), *layer.parameters()]
+    grads = []
+    for forward in (layer, lambda *a: _written_out_layer(layer, *a)):
+        out = forward(x, h0, s)
+        loss = (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum()
+        grads.append((out.detach(), torch.autograd.grad(loss, leaves)))
+    (out, g), (ref_out, ref_g) = grads
+    assert torch.equal(out, ref_out)
+    for a, b in zip(g, ref_g):
+        assert torch.equal(a, b)
+    if dtype is not None:
+        with torch.no_grad():  # sampling's steps: StackedGRU.step runs the cell without autograd
+            rnn = StackedGRU(5, 8, 1)
+            rnn.layers[0] = layer
+            h = rnn.step(x[:, 0], h0.unsqueeze(0), s)
+        assert torch.equal(h[0], ref_out[:, 0])
 
 
 def _set_fused(model: torch.nn.Module, fused: bool) -> None:

@@ -18,6 +18,7 @@ import typing
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 def linear(
@@ -26,12 +27,13 @@ def linear(
     """layer(x), with the matrix product in `dtype` (e.g. bfloat16) and the result in x's dtype.
 
     The bias add and everything around it stay in float32, so the recurrent state keeps full
-    precision; only the products (forward and backward) run in the faster dtype.
+    precision; only the products (forward and backward) run in the faster dtype. The bias add
+    promotes the product to float32 (exactly, as .to would) in the same kernel.
     """
     if dtype is None or dtype == x.dtype:
         return layer(x)
     w = cast_weight(layer, dtype) if weight is None else weight
-    return F.linear(x.to(dtype), w).to(x.dtype) + layer.bias
+    return torch.add(F.linear(x.to(dtype), w), layer.bias)
 
 
 def cast_weight(layer: nn.Linear, dtype: torch.dtype) -> torch.Tensor:
@@ -98,6 +100,67 @@ def _gru_shell(input_size: int, hidden: int, layers: int, dropout: float) -> nn.
     return _SHELLS[key]
 
 
+def gru_gates(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """torch.nn.GRU's cell after its matrix products: gi (B, 3H) = x W_ih^T + b_ih and
+    gh (B, 3H) = h W_hh^T + b_hh, gates in the order r, z, n; h (B, H) -> h' (B, H) =
+    n + z (h - n), with r = sigmoid(i_r + h_r), z = sigmoid(i_z + h_z), n = tanh(i_n + r h_n).
+
+    The same numbers, bit for bit, as those lines written out (tests/test_gru.py), with 6 of their
+    10 kernels in place and, under autograd, one node (_GRUGates) instead of ~11, whose
+    hand-written backward fills d gi and d gh directly (the written-out lines' backward also
+    concatenates the per-gate gradients twice). Without autograd (sampling) nothing is saved.
+    Measured in BENCHMARKS.md (issue 15, the GRU cell's gate arithmetic): the decoder's cell
+    (B x H = 128 x 512) 1.25x, a training step ~1.05x; small cells gain nothing (Python overhead).
+    """
+    if torch.is_grad_enabled() and (gi.requires_grad or gh.requires_grad or h.requires_grad):
+        return typing.cast(torch.Tensor, _GRUGates.apply(gi, gh, h))
+    return _gates_forward(gi, gh, h)[0]
+
+
+def _gates_forward(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """-> h', r, z, n, h_n. Each element's operations are those of the written-out formula in the
+    same order (a + b = b + a and a * b = b * a exactly), and sigmoid and tanh run on contiguous
+    (B, H) tensors as there: their vectorised and scalar (tail) kernels may round differently, so
+    which elements fall in the tail must not change either."""
+    i_r, i_z, i_n = gi.chunk(3, 1)
+    h_r, h_z, h_n = gh.chunk(3, 1)
+    r = (i_r + h_r).sigmoid_()
+    z = (i_z + h_z).sigmoid_()
+    n = (r * h_n).add_(i_n).tanh_()
+    return (h - n).mul_(z).add_(n), r, z, n, h_n
+
+
+# The out= forms of the gates' derivatives, looked up once (each call goes through Python, and
+# at the encoder's width, H = 128, Python calls rather than kernels set the cell's cost).
+_TANH_BACKWARD = torch.ops.aten.tanh_backward.grad_input
+_SIGMOID_BACKWARD = torch.ops.aten.sigmoid_backward.grad_input
+
+
+class _GRUGates(torch.autograd.Function):
+    """gru_gates under autograd: saves h_n, h, r, z and n; the backward writes the gates'
+    gradients into one (B, 3H) buffer, d gi, and d gh is its copy with the n third times r."""
+
+    @staticmethod
+    def forward(ctx: typing.Any, gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        out, r, z, n, h_n = _gates_forward(gi, gh, h)
+        ctx.save_for_backward(h_n, h, r, z, n)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: typing.Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h_n, h, r, z, n = ctx.saved_tensors
+        d_h = g * z
+        d_gi = h_n.new_empty(h_n.shape[0], 3 * h_n.shape[1])
+        d_r, d_z, d_an = d_gi.chunk(3, 1)  # d_an: of a_n = i_n + r h_n
+        _TANH_BACKWARD(torch.sub(g, d_h, out=d_an), n, grad_input=d_an)  # d n = d h' (1 - z)
+        _SIGMOID_BACKWARD(torch.mul(d_an, h_n, out=d_r), r, grad_input=d_r)
+        _SIGMOID_BACKWARD(torch.sub(h, n, out=d_z).mul_(g), z, grad_input=d_z)
+        d_gh = d_gi.clone()
+        d_gh[:, 2 * h_n.shape[1] :].mul_(r)
+        return d_gi, d_gh, d_h
+
+
 def dropout_layer(p: float) -> nn.Module:
     """nn.Dropout(p), or nn.Identity for p = 0 (which then draws no random numbers at all)."""
     return nn.Dropout(p) if p > 0 else nn.Identity()
@@ -122,12 +185,7 @@ class GRULayer(nn.Module):
 
         w_hh: the recurrent weight already cast to matmul_dtype (saves a cast per step).
         """
-        i_r, i_z, i_n = gi.chunk(3, dim=1)
-        h_r, h_z, h_n = linear(h, self.w_hh, self.matmul_dtype, w_hh).chunk(3, dim=1)
-        r = torch.sigmoid(i_r + h_r)
-        z = torch.sigmoid(i_z + h_z)
-        n = torch.tanh(i_n + r * h_n)
-        return n + z * (h - n)
+        return gru_gates(gi, linear(h, self.w_hh, self.matmul_dtype, w_hh), h)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, I), h0 (B, H), static (B, 3H) added to every step's input projection.
@@ -138,7 +196,7 @@ class GRULayer(nn.Module):
             return fused_gru([self], x, h0.unsqueeze(0))
         gi = linear(x, self.w_ih, self.matmul_dtype)
         if static is not None:
-            gi = gi + static.unsqueeze(1)
+            gi = gi.add_(static.unsqueeze(1))  # gi is linear's own output: no copy needed
         w_hh = cast_weight(self.w_hh, self.matmul_dtype) if self.matmul_dtype is not None else None
         h = h0
         outs = []

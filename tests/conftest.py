@@ -116,3 +116,11 @@ def generate_these(monkeypatch: pytest.MonkeyPatch, molecules: list[str]) -> Non
 
     # sample_sequences and generate_batches (generate, --hits) both draw through sample_batches
     monkeypatch.setattr(Generator, "sample_batches", fake)
+
+
+@pytest.fixture
+def molecules(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The model "generates" the shipped sample's first 200 molecules in order (all valid)."""
+    mols = [r["SMILES"] for r in read_sample(200)]
+    generate_these(monkeypatch, mols)
+    return mols

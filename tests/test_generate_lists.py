@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from seqcvae.cli import main
-from tests.conftest import generate_these, read_sample
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SMILES_RUN = FIXTURES / "ckpt_b4cbcff_smiles_tiny"  # conditions LogP, MolWt
@@ -20,13 +19,6 @@ TEXT_RUN = FIXTURES / "ckpt_b4cbcff_text_tiny"  # tags sentiment, domain
 
 def _generate(run: Path, *args: str) -> int:
     return main(["generate", "--checkpoint", str(run), "--workers", "0", *args])
-
-
-@pytest.fixture
-def molecules(monkeypatch) -> list[str]:
-    mols = [r["SMILES"] for r in read_sample(200)]
-    generate_these(monkeypatch, mols)
-    return mols
 
 
 class AlwaysPositive:

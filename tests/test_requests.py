@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from seqcvae.cli import main
-from tests.conftest import generate_these, read_sample
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SMILES_RUN = FIXTURES / "ckpt_b4cbcff_smiles_tiny"  # conditions LogP, MolWt
@@ -27,14 +26,6 @@ def _rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
 
 def _generate(run: Path, *args: str) -> int:
     return main(["generate", "--checkpoint", str(run), "--workers", "0", *args])
-
-
-@pytest.fixture
-def molecules(monkeypatch) -> list[str]:
-    """The model "generates" the sample's molecules in order (all valid)."""
-    mols = [r["SMILES"] for r in read_sample(200)]
-    generate_these(monkeypatch, mols)
-    return mols
 
 
 def test_csv_requests_end_to_end(molecules, tmp_path, capsys):

@@ -15,11 +15,17 @@ def rankdata(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based), ties share their mean rank (as scipy.stats.rankdata)."""
     x = np.asarray(x, dtype=np.float64)
     order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
     sorted_x = x[order]
-    # Boundaries of runs of equal values.
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    # Boundaries of runs of equal values (the temporaries freed before the ranks are allocated:
+    # the sweep's overall Spearman ranks every valid sample).
+    change = np.empty(len(x), dtype=bool)
+    change[:1] = True
+    np.not_equal(sorted_x[1:], sorted_x[:-1], out=change[1:])
+    del sorted_x
+    starts = np.flatnonzero(change)
+    del change
     ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x), dtype=np.float64)
     for s, e in zip(starts, ends):
         ranks[order[s:e]] = 0.5 * (s + e - 1) + 1.0
     return ranks

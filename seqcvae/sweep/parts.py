@@ -122,9 +122,18 @@ class _PairCollector:
             self._pending[p] = []
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            p: np.concatenate(c) if c else np.empty((0, 2), dtype=np.float64) for p, c in self._chunks.items()
-        }
+        """One (n, 2) array per property; the collected chunks are handed over (freed as they are
+        copied, so that the pairs are held once, not twice)."""
+        out: dict[str, np.ndarray] = {}
+        for p, chunks in self._chunks.items():
+            joined = np.empty((sum(len(c) for c in chunks), 2), dtype=np.float64)
+            at = 0
+            while chunks:
+                c = chunks.pop(0)
+                joined[at : at + len(c)] = c
+                at += len(c)
+            out[p] = joined
+        return out
 
 
 def _stream_samples(

@@ -89,14 +89,16 @@ def overall_summary(
         if not len(tm):
             continue
         t, m = tm.T
+        error = t - m
+        np.abs(error, out=error)
         means = [(s[f"target_{p}"], s[f"{p}_mean"]) for s in summaries if not math.isnan(s[f"{p}_mean"])]
         overall[p] = {
             "valid_samples": len(t),
             "spearman": spearman(t, m),
-            "mae": float(np.abs(t - m).mean()),
+            "mae": float(error.mean()),
             "spearman_of_target_means": spearman(*zip(*means)) if len(means) >= 3 else math.nan,
             "mean_of_target_maes": float(np.mean([s[f"{p}_mae"] for s in summaries])),
-            "hit_rate": float(np.mean(np.abs(t - m) <= plan.tolerance[p])),
+            "hit_rate": float(np.count_nonzero(error <= plan.tolerance[p]) / len(error)),
             "tolerance": plan.tolerance[p],
         }
     if plan.smiles and summaries:

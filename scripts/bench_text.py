@@ -13,13 +13,20 @@ message) when they are absent.
     python scripts/bench_text.py vader [--minutes 9] [KEY=VALUE ...]
     python scripts/bench_text.py ptb
     python scripts/bench_text.py yelp
-Writes runs/bench_text_<corpus>/bench.json and prints it.
+    python scripts/bench_text.py ptb --resume train.max_minutes=60   # continue, a larger budget
+Writes runs/bench_text_<corpus>/bench.json and prints it. With train.val_every_steps=N the json
+also holds the validation curve: IW-NLL (k = train.val_iw_samples) and KL per sentence at each
+validation, with the elapsed training time and the word perplexity that NLL gives over the
+validation file's mean words per sentence (an estimate; the test figures are exact).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -29,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from seqcvae.config import load_config  # noqa: E402
 from seqcvae.evaluation.report import evaluate_run, format_report  # noqa: E402
-from seqcvae.recipes.train import train  # noqa: E402
+from seqcvae.recipes.train import RESUME_KEYS, config_for_resume, train  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "text"
 
@@ -71,6 +78,39 @@ def corpus_overrides(corpus: str, work: Path) -> tuple[list[str], str | None]:
     raise SystemExit(f"unknown corpus {corpus!r}; expected vader, ptb or yelp")
 
 
+def words_per_sentence(path: str) -> float:
+    """Mean whitespace words per non-empty line of a text file or of a TSV's text column."""
+    words = lines = 0
+    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as fh:
+        rows = csv.DictReader(fh, delimiter="\t") if ".tsv" in path else None
+        texts = (r["text"] for r in rows) if rows is not None else fh
+        for text in texts:
+            if text.strip():
+                words += len(text.split())
+                lines += 1
+    return words / max(lines, 1)
+
+
+def validation_curve(run: Path, words: float) -> list[dict[str, float]]:
+    """The validation rows of metrics.csv with the word perplexity their IW-NLL gives."""
+    out = []
+    with open(run / "metrics.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["split"] != "val" or not row["iw_nll"]:
+                continue
+            nll = float(row["iw_nll"])
+            out.append(
+                {
+                    "step": int(row["step"]),
+                    "elapsed_s": round(float(row["elapsed_s"]), 1),
+                    "iw_nll": nll,
+                    "kl": float(row["kl"]),
+                    "ppl_word_estimate": round(math.exp(nll / (words + 1)), 2),
+                }
+            )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("corpus", choices=["vader", "ptb", "yelp"])
@@ -78,6 +118,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=50)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--max-sequences", type=int, default=0)
+    ap.add_argument("--resume", action="store_true", help="continue the run (only budget overrides)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     if args.corpus != "vader" and not (SHARED / args.corpus).exists():
@@ -88,7 +129,11 @@ def main() -> None:
     overrides, test_file = corpus_overrides(args.corpus, out)
     cfg = load_config("text_vader", [*overrides, f"train.max_minutes={args.minutes}", *args.overrides])
     t0 = time.perf_counter()
-    train(cfg, out / "run", progress=False)
+    if args.resume:
+        budget = [o for o in args.overrides if o.split("=", 1)[0] in RESUME_KEYS]
+        train(config_for_resume(out / "run").with_overrides(budget), out / "run", resume=True, progress=False)
+    else:
+        train(cfg, out / "run", progress=False)
     train_s = time.perf_counter() - t0
     report = evaluate_run(
         out / "run", data=test_file, k=args.k, n_samples=args.n, max_sequences=args.max_sequences
@@ -103,6 +148,8 @@ def main() -> None:
             "overrides": [*overrides, *args.overrides],
         }
     )
+    if cfg.data.val_path:
+        report["validation_curve"] = validation_curve(out / "run", words_per_sentence(cfg.data.val_path))
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     print(format_report(report))
     print(json.dumps(report, indent=2))

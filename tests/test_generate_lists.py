@@ -38,7 +38,7 @@ def always_positive(monkeypatch):
         asked.append(list(tags or []))
         return AlwaysPositive()
 
-    monkeypatch.setattr("seqcvae.recipes.generate.fit_style_classifier", fit)
+    monkeypatch.setattr("seqcvae.recipes.generate.summary.fit_style_classifier", fit)
     return asked
 
 

@@ -10,25 +10,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from seqcvae.data.goals import Goal, is_range, not_a_property
-from seqcvae.data.requests import FLAG, RequestFile, expand_lists, merged, read_requests
-from seqcvae.errors import ConfigError, SeqCVAEError
-from seqcvae.evaluation.style import fit_style_classifier
-from seqcvae.evaluation.summary import set_summary, summarise, text_summary
+from seqcvae.data.goals import Goal
+from seqcvae.data.requests import FLAG, expand_lists, read_requests
+from seqcvae.errors import ConfigError
+from seqcvae.evaluation.summary import summarise
 from seqcvae.generation.generator import Generator, Record
-from seqcvae.generation.hits import HitSearch, Selection, Selector, find_hits, request_goals
+from seqcvae.generation.hits import HitSearch, Selection, Selector, find_hits
 from seqcvae.io.records import sample_format, write_records
 from seqcvae.parallel import process_pool
-from seqcvae.sweep.summary import property_stats
-
-if TYPE_CHECKING:
-    from seqcvae.text.metrics import StyleClassifier
+from seqcvae.recipes.generate.summary import request_summary, style_accuracy, style_classifier
+from seqcvae.recipes.generate.targets import Target, build_targets, warn_out_of_range
 
 HITS_BUDGET = 200  # default --max-samples: this many samples per hit asked for
-OUT_OF_RANGE_SHOWN = 3  # out-of-range warnings shown for a request file; the rest are counted
-EXAMPLES = 3  # text runs: samples shown per request
 
 
 @dataclass(frozen=True)
@@ -49,19 +44,6 @@ class Generated:
     target_index: list[int] | None = None
 
 
-@dataclass(frozen=True)
-class Target:
-    """One request of a run: the request conditioned on, its goals, how many samples (or hits) it
-    gets, and each measured continuous target with the tolerance it is scored within."""
-
-    request: dict[str, Any]
-    goals: list[Goal]
-    count: int
-    scored: dict[str, tuple[float, float]]  # name -> (target, tolerance)
-    where: str = ""  # in the request file ("" without one)
-    ranges: tuple[str, ...] = ()  # the conditions given as LOW:HIGH
-
-
 def _or(given: Any, default: Any) -> Any:
     """A given value, or the checkpoint's setting where none was given."""
     return default if given is None else given
@@ -77,160 +59,6 @@ def _check_text_run(gen: Generator, tolerance: Mapping[str, float], valid_only: 
             f"{', '.join(flags)}: a text run has no RDKit measurements (validity, properties, novelty); "
             "--hits N and --unique work on text"
         )
-
-
-def _check_goals(gen: Generator, goals: list[Goal], hits: int | None, tolerance: Mapping[str, float]) -> None:
-    """Tolerances belong to hits, and a hit's goals must be measurable."""
-    if hits is None and tolerance:
-        raise ConfigError("--tolerance sets which measured molecules are hits: add --hits N")
-    blind = [g.name for g in goals if g.name not in gen.measured_properties()]
-    if hits is not None and blind:
-        raise ConfigError(
-            f"--hits: {blind[0]} cannot be measured with RDKit, so its hits cannot be verified; "
-            f"drop -c {blind[0]} or --hits"
-        )
-
-
-def _scored(
-    gen: Generator, given: Mapping[str, Any], goals: list[Goal], tolerance: Mapping[str, float]
-) -> dict[str, tuple[float, float]]:
-    """The measured continuous targets of a request, each with the tolerance its hit rate is
-    scored within: the given one or 5% of the training range; for a range, its half-width around
-    its midpoint."""
-    if gen.kind != "smiles":
-        return {}
-    measured = set(gen.measured_properties())
-    cont = {c.name: c for c in gen.conditions.continuous}
-    out: dict[str, tuple[float, float]] = {}
-    for g in goals:
-        if g.name not in measured:
-            continue
-        if is_range(given[g.name]):
-            out[g.name] = (g.condition, (g.high - g.low) / 2)
-        else:
-            out[g.name] = (g.condition, tolerance.get(g.name, cont[g.name].default_tolerance()))
-    return out
-
-
-def _targets(
-    gen: Generator,
-    given: Mapping[str, Any],
-    file: RequestFile | None,
-    tolerance: Mapping[str, float],
-    hits: int | None,
-    count: int,
-) -> list[Target]:
-    """The request of `given` (the -c conditions), or with a request file one per row: its
-    conditions over the -c ones, checked as -c values are (errors name the file and the row)."""
-    measurable = gen.measured_properties()
-    if file is None:
-        request, goals = request_goals(gen.conditions, given, tolerance, measurable)
-        _check_goals(gen, goals, hits, tolerance)
-        return [Target(request, goals, count, _scored(gen, given, goals, tolerance))]
-    file.check_columns(gen.conditions.names)
-    request_goals(gen.conditions, given, {}, measurable)  # a bad -c value is an error about -c
-    _check_goals(gen, [], hits, tolerance)
-    rows = [merged(given, row) for row in file.rows]
-    cont = [c.name for c in gen.conditions.continuous]
-    for name, tol in tolerance.items():
-        if name not in cont:
-            raise ConfigError(f"--tolerance {name}={tol:g}: {not_a_property(name, cont)}")
-        if not any(name in r for r in rows):
-            raise ConfigError(
-                f"--tolerance {name}={tol:g}: no request sets {name}; add a {name} column to {FLAG} "
-                f"or -c {name}=VALUE"
-            )
-    targets = []
-    for row, req in zip(file.rows, rows):
-        own = {k: v for k, v in tolerance.items() if k in req}
-        try:
-            request, goals = request_goals(gen.conditions, req, own, measurable)
-            _check_goals(gen, goals, hits, own)
-        except SeqCVAEError as exc:
-            raise type(exc)(file.error(row, exc)) from None
-        n = count if row.n is None else row.n
-        ranges = tuple(k for k, v in req.items() if is_range(v))
-        targets.append(Target(request, goals, n, _scored(gen, req, goals, own), row.where, ranges))
-    return targets
-
-
-def _warn_out_of_range(
-    gen: Generator, targets: Sequence[Target], warn: Callable[[str], None], flag: str = FLAG
-) -> None:
-    """The targets outside the training range; of a request file (or -c lists), the first few and a
-    count."""
-    if len(targets) == 1 and not targets[0].where:
-        for warning in gen.conditions.out_of_range(targets[0].request):
-            warn(warning)
-        return
-    prefix = f"{FLAG} " if flag == FLAG else ""
-    warnings = [f"{prefix}{t.where}: {w}" for t in targets for w in gen.conditions.out_of_range(t.request)]
-    for warning in warnings[:OUT_OF_RANGE_SHOWN]:
-        warn(warning)
-    if len(warnings) > OUT_OF_RANGE_SHOWN:
-        warn(f"{flag}: {len(warnings) - OUT_OF_RANGE_SHOWN} more targets are outside the training range")
-
-
-def _request_summary(
-    gen: Generator,
-    k: int,
-    target: Target,
-    drawn: Sequence[Record],
-    kept: Sequence[Record],
-    reference: set[str] | None,
-    search: HitSearch | None,
-    selection: Selection,
-    style: StyleClassifier | None = None,
-) -> dict[str, Any]:
-    """One request's line of the summary: its targets, samples drawn (and hits or samples kept),
-    for SMILES validity, uniqueness, novelty and per measured continuous target the mean, std, MAE
-    and hit rate within its tolerance over the valid samples (sweep.summary.property_stats); for
-    text uniqueness, distinct-1/2, the style accuracy of each tag it sets (by `style`, the run's
-    classifier) and its first EXAMPLES samples."""
-    out: dict[str, Any] = {"target_index": k, "targets": dict(target.request), "n": len(drawn)}
-    ranges = {g.name: [g.low, g.high] for g in target.goals if g.name in target.ranges}
-    if ranges:
-        out["ranges"] = ranges  # a range's target is its midpoint
-    if search is not None:
-        out["hits"] = search.as_dict()
-    elif selection.active:
-        out["kept"] = len(kept)
-    if gen.kind != "smiles":
-        diversity = text_summary([r.sequence for r in drawn])
-        out.update({key: diversity[key] for key in ("uniqueness", "distinct_1", "distinct_2")})
-        out.update(_style(style, target.request, drawn))
-        out["examples"] = [r.sequence for r in drawn[:EXAMPLES]]
-        return out
-    sets = set_summary(drawn, reference)
-    out.update({key: sets[key] for key in ("validity", "uniqueness", "novelty")})
-    names = list(target.scored)
-    goal = {name: t for name, (t, _) in target.scored.items()}
-    tol = {name: tol for name, (_, tol) in target.scored.items()}
-    out["tolerance"] = tol
-    out.update(property_stats(names, goal, tol, [r for r in drawn if r.valid]))
-    return out
-
-
-def _style(
-    style: StyleClassifier | None, request: Mapping[str, Any], drawn: Sequence[Record]
-) -> dict[str, Any]:
-    """{"style_accuracy": {tag: fraction of the samples the classifier gives the asked value}} for
-    the tags a text request sets; {} without a classifier or a tag."""
-    tags = {k: v for k, v in request.items() if style is not None and k in style.models}
-    if style is None or not tags or not drawn:
-        return {}
-    texts = [r.sequence for r in drawn]
-    return {"style_accuracy": style.accuracy(texts, {k: [v] * len(texts) for k, v in tags.items()})}
-
-
-def _style_classifier(gen: Generator, targets: Sequence[Target]) -> StyleClassifier | None:
-    """A text run's style classifier for the tags its requests set (trained on the run's training
-    file; None for SMILES runs, requests without tags, or a training file that is gone)."""
-    if gen.kind != "text":
-        return None
-    tags = {c.name for c in gen.conditions.categorical}
-    asked = sorted({k for t in targets for k in t.request if k in tags})
-    return fit_style_classifier(gen, asked) if asked else None
 
 
 def _combined(searches: Sequence[HitSearch], targets: Sequence[Target], selection: Selection) -> HitSearch:
@@ -313,7 +141,7 @@ def generate(
         sample_format(out, gen.kind)  # a molecule format for a text run fails before sampling
     tolerance = dict(tolerance or {})
     _check_text_run(gen, tolerance, valid_only, novel)
-    targets = _targets(gen, given, file, tolerance, hits, n if hits is None else hits)
+    targets = build_targets(gen, given, file, tolerance, hits, n if hits is None else hits)
     smiles = gen.kind == "smiles"
 
     def selection_of(goals: Sequence[Goal]) -> Selection:
@@ -325,7 +153,7 @@ def generate(
         )
 
     selection = selection_of(())
-    _warn_out_of_range(gen, targets, warn, file.flag if file is not None else FLAG)
+    warn_out_of_range(gen, targets, warn, file.flag if file is not None else FLAG)
     reference_set = gen.reference_set(reference, workers=max(1, workers)) if reference or novel else None
     if novel and reference_set is None:
         raise ConfigError(
@@ -424,13 +252,13 @@ def generate(
         summary["hits"] = overall.as_dict()
     elif selection.active:
         summary["kept"] = {"records": len(records), "of": len(every), "selection": selection.describe()}
-    style = _style_classifier(gen, targets)
+    style = style_classifier(gen, targets)
     if file is None and style is not None:
-        summary.update(_style(style, targets[0].request, every))
+        summary.update(style_accuracy(style, targets[0].request, every))
     if file is not None:
         novelty_reference = reference_set if reference_set is not None or not smiles else gen.reference_set()
         summary["requests"] = [
-            _request_summary(
+            request_summary(
                 gen,
                 k,
                 targets[k],

@@ -120,7 +120,7 @@ def main() -> None:
     ap.add_argument("--max-sequences", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue the run (only budget overrides)")
     ap.add_argument("overrides", nargs="*")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
     if args.corpus != "vader" and not (SHARED / args.corpus).exists():
         print(f"skipped: {SHARED / args.corpus} is absent")
         return

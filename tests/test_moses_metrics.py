@@ -366,9 +366,9 @@ def test_fcd_wiring_with_a_fake_model(monkeypatch):
     calls: list[list[str]] = []
 
     class FakeFCD:
-        def precalc(self, smiles):
+        def get_predictions(self, smiles):
             calls.append(list(smiles))
-            return {"mu": np.array([float(len(smiles))]), "sigma": np.eye(1)}
+            return np.full((len(smiles), 1), float(len(smiles)))
 
         def metric(self, ref, gen):
             return 1000.0 * float(ref["mu"][0]) + float(gen["mu"][0])
@@ -386,6 +386,29 @@ def test_fcd_wiring_with_a_fake_model(monkeypatch):
     calls.clear()
     assert math.isnan(molecule_metrics(generated, references={"Test": reference}, fcd=False)["FCD/Test"])
     assert calls == []
+
+
+def test_fcd_statistics_go_to_chemnet_in_chunks(monkeypatch):
+    # fcd_torch's memory grows with the list it is given (the full MOSES test split needed over
+    # 24 GB in one call): the activations are taken FCD_CHUNK molecules at a time, and mu and sigma
+    # are those of all of them at once
+    calls: list[int] = []
+    rng = np.random.default_rng(0)
+    table = {f"C{'C' * i}O": rng.normal(size=3) for i in range(23)}
+
+    class FakeFCD:
+        def get_predictions(self, smiles):
+            calls.append(len(smiles))
+            return np.stack([table[s] for s in smiles])
+
+    monkeypatch.setattr(moses.fcd, "fcd_available", lambda: True)
+    monkeypatch.setattr(moses.fcd, "_fcd_model", lambda *args, **kwargs: FakeFCD())
+    monkeypatch.setattr(moses.fcd, "FCD_CHUNK", 5)
+    stats = moses.fcd.fcd_statistics(list(table), workers=1, device="cpu")
+    assert calls == [5, 5, 5, 5, 3]
+    acts = np.stack(list(table.values()))
+    np.testing.assert_allclose(stats["mu"], acts.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(stats["sigma"], np.cov(acts.T), rtol=1e-12)
 
 
 def test_only_invalid_generated():

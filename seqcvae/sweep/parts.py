@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,13 +100,13 @@ def finished(out: Path, plan: SweepPlan) -> list[int]:
 
 
 class _PairCollector:
-    """The (target, measured) pairs of the valid samples, per swept property, as float64 arrays."""
+    """The (target, measured) values of the valid samples, per swept property, as two float64
+    arrays (8 bytes a value while they are collected: no Python object per sample)."""
 
     def __init__(self, plan: SweepPlan, columns: list[str]):
         self._valid = columns.index(VALID) if plan.smiles else None
         self._cols = {p: (columns.index(TARGET_PREFIX + p), columns.index(p)) for p in plan.continuous}
-        self._chunks: dict[str, list[np.ndarray]] = {p: [] for p in plan.continuous}
-        self._pending: dict[str, list[tuple[float, float]]] = {p: [] for p in plan.continuous}
+        self._values = {p: (array("d"), array("d")) for p in plan.continuous}
 
     def valid(self, row: Sequence[str]) -> bool:
         return self._valid is not None and row[self._valid] == "1"
@@ -113,27 +114,16 @@ class _PairCollector:
     def add(self, row: Sequence[str]) -> None:
         for p, (target, measured) in self._cols.items():
             if row[measured]:
-                self._pending[p].append((float(row[target]), float(row[measured])))
+                t, m = self._values[p]
+                t.append(float(row[target]))
+                m.append(float(row[measured]))
 
-    def end_part(self) -> None:
-        for p, pending in self._pending.items():
-            if pending:
-                self._chunks[p].append(np.array(pending, dtype=np.float64))
-            self._pending[p] = []
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """One (n, 2) array per property; the collected chunks are handed over (freed as they are
-        copied, so that the pairs are held once, not twice)."""
-        out: dict[str, np.ndarray] = {}
-        for p, chunks in self._chunks.items():
-            joined = np.empty((sum(len(c) for c in chunks), 2), dtype=np.float64)
-            at = 0
-            while chunks:
-                c = chunks.pop(0)
-                joined[at : at + len(c)] = c
-                at += len(c)
-            out[p] = joined
-        return out
+    def arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per property (targets, measured values), viewing the collected buffers (no copy)."""
+        return {
+            p: (np.frombuffer(t, dtype=np.float64), np.frombuffer(m, dtype=np.float64))
+            for p, (t, m) in self._values.items()
+        }
 
 
 def _stream_samples(
@@ -154,7 +144,6 @@ def _stream_samples(
                     pairs.add(row)
                     if sdf is not None:
                         sdf.write(row)
-            pairs.end_part()
 
 
 def _write_summary_csv(path: Path, summaries: list[dict[str, Any]]) -> None:

@@ -76,19 +76,20 @@ def summarise_target(
 
 
 def overall_summary(
-    plan: SweepPlan, summaries: Sequence[Mapping[str, Any]], pairs: Mapping[str, np.ndarray]
+    plan: SweepPlan,
+    summaries: Sequence[Mapping[str, Any]],
+    pairs: Mapping[str, tuple[np.ndarray, np.ndarray]],
 ) -> dict[str, Any]:
     """overall.json: per swept property Spearman, MAE and hit rate over every valid sample
-    (`pairs[p]`: one (target, measured) row per valid sample), and over the targets' means."""
+    (`pairs[p]`: the targets and the measured values of the valid samples), and over the targets' means."""
     overall: dict[str, Any] = {
         "targets": len(plan.requests),
         "finished": len(summaries),
         "n_per_target": plan.spec.n,
     }
-    for p, tm in pairs.items():
-        if not len(tm):
+    for p, (t, m) in pairs.items():
+        if not len(t):
             continue
-        t, m = tm.T
         error = t - m
         np.abs(error, out=error)
         means = [(s[f"target_{p}"], s[f"{p}_mean"]) for s in summaries if not math.isnan(s[f"{p}_mean"])]

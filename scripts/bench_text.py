@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import math
 import sys
@@ -35,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seqcvae.config import load_config  # noqa: E402
+from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.evaluation.report import evaluate_run, format_report  # noqa: E402
 from seqcvae.recipes.train import RESUME_KEYS, config_for_resume, train  # noqa: E402
 
@@ -78,17 +78,10 @@ def corpus_overrides(corpus: str, work: Path) -> tuple[list[str], str | None]:
     raise SystemExit(f"unknown corpus {corpus!r}; expected vader, ptb or yelp")
 
 
-def words_per_sentence(path: str) -> float:
-    """Mean whitespace words per non-empty line of a text file or of a TSV's text column."""
-    words = lines = 0
-    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as fh:
-        rows = csv.DictReader(fh, delimiter="\t") if ".tsv" in path else None
-        texts = (r["text"] for r in rows) if rows is not None else fh
-        for text in texts:
-            if text.strip():
-                words += len(text.split())
-                lines += 1
-    return words / max(lines, 1)
+def words_per_sentence(path: str, column: str) -> float:
+    """Mean whitespace words per non-empty sequence of a file, read as training reads it."""
+    texts = [t for t in read_sequences(path, column=column) if t.strip()]
+    return sum(len(t.split()) for t in texts) / max(len(texts), 1)
 
 
 def validation_curve(run: Path, words: float) -> list[dict[str, float]]:
@@ -149,7 +142,9 @@ def main() -> None:
         }
     )
     if cfg.data.val_path:
-        report["validation_curve"] = validation_curve(out / "run", words_per_sentence(cfg.data.val_path))
+        report["validation_curve"] = validation_curve(
+            out / "run", words_per_sentence(cfg.data.val_path, cfg.data.sequence_column)
+        )
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     print(format_report(report))
     print(json.dumps(report, indent=2))

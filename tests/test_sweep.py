@@ -670,8 +670,6 @@ def _check_streamed(r, targets, n, one_target):
 
 @pytest.fixture(scope="module")
 def streamed_100k(tiny_run, tmp_path_factory):
-    # a small sweep first: one-time costs of a first merge (imports, caches) are not per sample
-    _streamed(tiny_run, tmp_path_factory.mktemp("warm") / "sweep", 2, 100)
     return _streamed(tiny_run, tmp_path_factory.mktemp("mem") / "sweep", 100, 1000)
 
 

@@ -13,7 +13,7 @@ message) when they are absent.
     python scripts/bench_text.py vader [--minutes 9] [KEY=VALUE ...]
     python scripts/bench_text.py ptb
     python scripts/bench_text.py yelp
-    python scripts/bench_text.py ptb --resume train.max_minutes=60   # continue, a larger budget
+    python scripts/bench_text.py ptb --resume --minutes 60   # continue, a larger budget
 Writes runs/bench_text_<corpus>/bench.json and prints it. With train.val_every_steps=N the json
 also holds the validation curve: IW-NLL (k = train.val_iw_samples) and KL per sentence at each
 validation, with the elapsed training time and the word perplexity that NLL gives over the
@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from seqcvae.config import load_config  # noqa: E402
 from seqcvae.data.tables import read_sequences  # noqa: E402
+from seqcvae.errors import SeqCVAEError  # noqa: E402
 from seqcvae.evaluation.report import evaluate_run, format_report  # noqa: E402
-from seqcvae.recipes.train import RESUME_KEYS, config_for_resume, train  # noqa: E402
+from seqcvae.recipes.train import resume_config, train  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "text"
 
@@ -107,7 +108,9 @@ def validation_curve(run: Path, words: float) -> list[dict[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("corpus", choices=["vader", "ptb", "yelp"])
-    ap.add_argument("--minutes", type=float, default=9.0, help="training-loop budget")
+    ap.add_argument(
+        "--minutes", type=float, help="training-loop budget (default 9; with --resume: the run's own)"
+    )
     ap.add_argument("--k", type=int, default=50)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--max-sequences", type=int, default=0)
@@ -120,13 +123,14 @@ def main() -> None:
     out = ROOT / "runs" / f"bench_text_{args.corpus}"
     out.mkdir(parents=True, exist_ok=True)
     overrides, test_file = corpus_overrides(args.corpus, out)
-    cfg = load_config("text_vader", [*overrides, f"train.max_minutes={args.minutes}", *args.overrides])
+    minutes = [] if args.minutes is None else [f"train.max_minutes={args.minutes}"]
     t0 = time.perf_counter()
-    if args.resume:
-        budget = [o for o in args.overrides if o.split("=", 1)[0] in RESUME_KEYS]
-        train(config_for_resume(out / "run").with_overrides(budget), out / "run", resume=True, progress=False)
+    if args.resume:  # only the budget may change (a clear error names any other override)
+        cfg = resume_config(out / "run", [*minutes, *args.overrides])
+        train(cfg, out / "run", resume=True, progress=False)
     else:
-        train(cfg, out / "run", progress=False)
+        minutes = minutes or ["train.max_minutes=9.0"]
+        train(load_config("text_vader", [*overrides, *minutes, *args.overrides]), out / "run", progress=False)
     train_s = time.perf_counter() - t0
     report = evaluate_run(
         out / "run", data=test_file, k=args.k, n_samples=args.n, max_sequences=args.max_sequences
@@ -151,4 +155,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SeqCVAEError as exc:  # bad input: one line, status 2
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 8
+CONFIG_VERSION = 9
 
 
 @dataclass
@@ -107,6 +107,11 @@ class TrainConfig:
     # the aggregate posterior onto the prior (fewer holes for prior samples) without penalising
     # how much z says about each sequence; 0 = off.
     mmd_weight: float = number(0.0, ge=0)
+    # Weight of a tag adversary on z (runs with data.tags): a small classifier learns to predict
+    # each tag from z while the encoder is trained to leave its prediction uncertain (maximum
+    # entropy), so z keeps the content and leaves the style to the tags (John et al. 2019); in nats
+    # per sequence, as the other terms; 0 = off (no adversary in the model).
+    adversary_weight: float = number(0.0, ge=0)
     val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
     # SMILES runs: at each validation also the RDKit validity of N prior samples (T = 1, no
     # condition) in metrics.csv (column validity); 0 = off.
@@ -263,6 +268,11 @@ def _v7_to_v8(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v8_to_v9(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 9 added train.adversary_weight (default 0: no tag adversary)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
@@ -272,6 +282,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     5: _v5_to_v6,
     6: _v6_to_v7,
     7: _v7_to_v8,
+    8: _v8_to_v9,
 }
 
 
@@ -304,6 +315,11 @@ def check_consistency(cfg: RunConfig) -> None:
                 f"model.{part}_hidden = {width} must be divisible by model.heads = "
                 f"{cfg.model.heads} for the transformer {part}"
             )
+    if cfg.train.adversary_weight > 0 and not cfg.data.tags:
+        raise ConfigError(
+            f"train.adversary_weight = {cfg.train.adversary_weight} needs tag conditions to hide "
+            "from z, and data.tags is empty; set data.tags or train.adversary_weight=0"
+        )
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -32,6 +32,8 @@ class CVAEShape(ModelConfig):
     # before issue 13 have max(data.max_length, sample.max_length) + 2).
     max_positions: int = 128
     pad_id: int = 0  # the tokenizer's padding id (embedding padding_idx, ignored by the loss)
+    # Width of the tag adversary on z (train.adversary_weight > 0 with tags), 0 = none.
+    tag_adversary: int = 0
 
     @classmethod
     def from_config(
@@ -70,6 +72,8 @@ class CVAEOutput:
     z: torch.Tensor  # (B, Z)
     prior_mu: torch.Tensor | None  # (B, Z) for the conditional prior, else None
     prior_logvar: torch.Tensor | None
+    # The tag adversary's logits (own, probe), each (B, n_j) per tag (TagAdversary; training).
+    tag_logits: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
 
 
 class ConditionalPrior(nn.Module):
@@ -86,6 +90,35 @@ class ConditionalPrior(nn.Module):
     def forward(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.net(c).chunk(2, dim=-1)
         return mu, logvar.clamp(-8.0, 4.0)
+
+
+class TagAdversary(nn.Module):
+    """Predicts each tag from z: a shared hidden layer, one linear head per tag (John et al. 2019).
+
+    `forward` gives two sets of logits per tag: `own` from z.detach(), through which the adversary
+    learns to recognise the tags (its cross-entropy trains only its weights), and `probe` from z
+    through frozen copies of its weights, through which the encoder is trained to leave the
+    adversary uncertain (the entropy of its prediction trains only the encoder). Maximising the
+    adversary's error instead (a plain gradient reversal) lets the encoder write the opposite
+    tag into z, which hides nothing."""
+
+    def __init__(self, latent_dim: int, tag_sizes: list[int], hidden: int):
+        super().__init__()
+        self.trunk = nn.Linear(latent_dim, hidden)
+        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in tag_sizes)
+        self._heads: list[nn.Linear] = list(self.heads)  # type: ignore[arg-type]
+
+    def _logits(self, z: torch.Tensor, frozen: bool) -> list[torch.Tensor]:
+        def lin(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+            w, b = (layer.weight.detach(), layer.bias.detach()) if frozen else (layer.weight, layer.bias)
+            return nn.functional.linear(x, w, b)
+
+        h = nn.functional.silu(lin(self.trunk, z))
+        return [lin(head, h) for head in self._heads]
+
+    def forward(self, z: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(own, probe): logits (B, n_j) per tag; see the class."""
+        return self._logits(z.detach(), frozen=False), self._logits(z, frozen=True)
 
 
 class CVAE(nn.Module):
@@ -147,6 +180,9 @@ class CVAE(nn.Module):
                 dropout=s.dropout,
             )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
+        self.tag_adversary: TagAdversary | None = None
+        if s.tag_adversary and s.tag_sizes:
+            self.tag_adversary = TagAdversary(s.latent_dim, s.tag_sizes, s.tag_adversary)
 
     @property
     def max_length(self) -> int | None:

@@ -21,6 +21,7 @@ from seqcvae.models.checkpoint import CheckpointData, load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.tokenizers.base import Tokenizer
 from seqcvae.training import distributed
+from seqcvae.training.build import ADVERSARY_HIDDEN
 from seqcvae.training.trainer import Trainer, Validator
 
 # The settings a resumed run may change: its budget and device (_train keeps the rest as saved).
@@ -41,6 +42,17 @@ def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConf
             f"with --resume only the budget can change ({', '.join(RESUME_KEYS)}); not {bad[0]!r}"
         )
     return config_for_resume(run_dir).with_overrides(list(overrides))
+
+
+def start_shape(start: CheckpointData, cfg: RunConfig, fine_tune: bool) -> CVAEShape:
+    """The model shape of a run that starts from a checkpoint: the checkpoint's own (resume), or,
+    fine-tuning, the same with a tag adversary added or dropped as this run's
+    train.adversary_weight asks (the adversary is a training aid: the model works without it)."""
+    shape = CVAEShape(**start.meta["model_shape"])
+    if fine_tune:
+        wanted = ADVERSARY_HIDDEN if cfg.train.adversary_weight > 0 and shape.tag_sizes else 0
+        shape.tag_adversary = shape.tag_adversary if wanted and shape.tag_adversary else wanted
+    return shape
 
 
 # What a run started --init-from a trained model keeps from it: the architecture (its weights fit
@@ -279,7 +291,7 @@ def _train(
         log=log,
         progress=progress,
         dist_info=info,
-        shape=CVAEShape(**start.meta["model_shape"]) if start else None,
+        shape=start_shape(start, cfg, fine_tune=ckpt is None) if start else None,
     )
     if init_from is not None:
         trainer.initialise(init_from)

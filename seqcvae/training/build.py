@@ -51,10 +51,15 @@ def precision_label(model: CVAE, device: torch.device, matmul_dtype: torch.dtype
     return "bf16" if matmul_dtype == torch.bfloat16 and has_gru else "fp32"
 
 
+# Hidden width of the tag adversary (train.adversary_weight > 0).
+ADVERSARY_HIDDEN = 128
+
+
 def model_shape(cfg: RunConfig, prepared: RunData) -> CVAEShape:
     """The model's shape for a new run. A Transformer's positions cover the longest training
-    sequence, data.max_length tokens plus <bos> and <eos>; the sampling length plays no part."""
-    return CVAEShape.from_config(
+    sequence, data.max_length tokens plus <bos> and <eos>; the sampling length plays no part.
+    A tag adversary is part of it when train.adversary_weight > 0 and the run has tags."""
+    shape = CVAEShape.from_config(
         cfg.model,
         vocab_size=prepared.tokenizer.vocab_size,
         num_continuous=prepared.conditions.num_continuous,
@@ -62,6 +67,9 @@ def model_shape(cfg: RunConfig, prepared: RunData) -> CVAEShape:
         max_positions=cfg.data.max_length + 2,
         pad_id=PAD,
     )
+    if cfg.train.adversary_weight > 0 and shape.tag_sizes:
+        shape.tag_adversary = ADVERSARY_HIDDEN
+    return shape
 
 
 def check_sample_length(cfg: RunConfig, model: CVAE) -> None:
@@ -88,7 +96,7 @@ class TrainForward(torch.nn.Module):
     ) -> Any:
         c = self.model.embed_conditions(b.cond_values, present, tags)
         enc_tokens, enc_lengths = encoder_view if encoder_view is not None else (None, None)
-        return self.model(
+        out = self.model(
             b.tokens,
             b.lengths,
             c,
@@ -97,6 +105,9 @@ class TrainForward(torch.nn.Module):
             encoder_tokens=enc_tokens,
             encoder_lengths=enc_lengths,
         )
+        if self.model.tag_adversary is not None:
+            out.tag_logits = self.model.tag_adversary(out.z)
+        return out
 
 
 def forward_module(model: CVAE, dist: DistInfo, device: torch.device) -> torch.nn.Module:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from seqcvae.config import TrainConfig
 from seqcvae.models.losses import free_bits_kl
@@ -61,3 +62,19 @@ def step_loss(
     Scaled by the process count `world`, since DistributedDataParallel averages the gradients."""
     kl_opt = free_bits_kl(kl_dim, free_bits)
     return (rec.sum() + beta * kl_opt.sum()) * (world / n_tokens)
+
+
+def tag_adversary_loss(
+    own: list[torch.Tensor], probe: list[torch.Tensor], tags: torch.Tensor
+) -> torch.Tensor:
+    """The tag adversary's terms, summed over rows and tags (nats): its cross-entropy on the rows'
+    true tags (own logits; trains the adversary) minus the entropy of its prediction (probe
+    logits; trains the encoder to leave it uncertain). tags (B, T): tag indices, 0 ("any") is
+    not a label and the row is skipped for that tag."""
+    total = tags.new_zeros((), dtype=torch.float32)
+    for j, (lg, pr) in enumerate(zip(own, probe)):
+        labelled = tags[:, j] != 0
+        total = total + F.cross_entropy(lg.float(), tags[:, j], ignore_index=0, reduction="sum")
+        logp = F.log_softmax(pr.float()[labelled, 1:], dim=-1)  # index 0 ("any") is no tag
+        total = total + (logp.exp() * logp).sum()  # minus the entropy
+    return total

@@ -13,6 +13,8 @@ from seqcvae.models.checkpoint import CheckpointData, rng_state, set_rng_state
 from seqcvae.training.annealing import SchedulePlan
 from seqcvae.training.build import reseed_per_rank
 
+ADVERSARY = "tag_adversary."  # weight names of the tag adversary (models.cvae.TagAdversary)
+
 if TYPE_CHECKING:
     from seqcvae.training.trainer import Trainer
 
@@ -47,8 +49,12 @@ def restore(trainer: Trainer, ckpt: CheckpointData) -> None:
 
 
 def initialise(trainer: Trainer, ckpt: CheckpointData) -> None:
-    """A new run from a trained model's weights; the model's shape already is the checkpoint's."""
-    trainer.model.load_state_dict(ckpt.weights)
+    """A new run from a trained model's weights; the model's shape already is the checkpoint's,
+    but for a tag adversary this run adds (it starts untrained) or drops."""
+    own = dict(trainer.model.state_dict())
+    weights = {k: v for k, v in ckpt.weights.items() if k in own or not k.startswith(ADVERSARY)}
+    weights.update({k: v for k, v in own.items() if k.startswith(ADVERSARY) and k not in weights})
+    trainer.model.load_state_dict(weights)
     trainer.init_from = {"checkpoint": str(ckpt.path.resolve()), "step": ckpt.meta.get("step")}
     meta_init = ckpt.meta.get("init_from")
     if meta_init:  # a chain of fine-tunes keeps where it began

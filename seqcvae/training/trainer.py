@@ -149,6 +149,10 @@ class Trainer:
         if prior is not None:
             mmd = mmd_to_standard_normal(out.z.float(), prior.to(self.device))
             loss = loss + t.mmd_weight * mmd * rec.shape[0] * (world / n_tokens)
+        if out.tag_logits is not None and t.adversary_weight > 0:
+            own, probe = out.tag_logits
+            adv = policy.tag_adversary_loss(own, probe, b.cond_tags)
+            loss = loss + t.adversary_weight * adv * (world / n_tokens)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,144 @@
+"""The tag adversary on z (train.adversary_weight): gradient reversal, its loss, its place in the
+model and in fine-tuning, and that it really takes the tag out of z."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from seqcvae.cli import main
+from seqcvae.config import load_config
+from seqcvae.errors import ConfigError
+from seqcvae.generation.generator import Generator
+from seqcvae.models.checkpoint import load_checkpoint
+from seqcvae.models.cvae import TagAdversary
+from seqcvae.training.policy import tag_adversary_loss
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+POSITIVE = ["great", "lovely", "superb", "friendly", "tasty"]
+NEGATIVE = ["awful", "rude", "bland", "dirty", "cold"]
+THINGS = ["food", "staff", "room", "pizza", "coffee", "service", "bread", "music"]
+
+
+def write_corpus(path, n: int = 600, seed: int = 0) -> None:
+    """Sentences whose sentiment words follow the tag and whose other words are random content."""
+    rng = random.Random(seed)
+    lines = ["sentiment\ttext"]
+    for i in range(n):
+        tag, words = ("pos", POSITIVE) if i % 2 else ("neg", NEGATIVE)
+        a, b = rng.sample(THINGS, 2)
+        lines.append(f"{tag}\tthe {a} was {rng.choice(words)} and the {b} was {rng.choice(words)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def train_run(out, data, *extra: str) -> int:
+    return main(
+        [
+            "train",
+            "--config",
+            "text_tiny",
+            "--out",
+            str(out),
+            "--no-progress",
+            f"data.train_path={str(data)!r}",
+            f"data.val_path={str(data)!r}",
+            "data.tags=['sentiment']",
+            "data.limit=0",
+            "data.vocab_size=60",
+            *extra,
+        ]
+    )
+
+
+def test_the_adversary_learns_from_its_own_logits_and_the_encoder_from_the_probe():
+    """Its cross-entropy reaches only the adversary's weights; the entropy term reaches only z."""
+    adv = TagAdversary(4, [3], 8)
+    z = torch.randn(5, 4, requires_grad=True)
+    own, probe = adv(z)
+    torch.nn.functional.cross_entropy(own[0], torch.tensor([1, 2, 1, 2, 1])).backward(retain_graph=True)
+    assert z.grad is None and adv.trunk.weight.grad is not None
+    adv.zero_grad()
+    (probe[0].softmax(-1) * probe[0].log_softmax(-1)).sum().backward()
+    assert z.grad is not None and adv.trunk.weight.grad is None
+    assert all(torch.equal(a, b) for a, b in zip(own, probe))
+
+
+def test_the_adversary_loss_is_cross_entropy_minus_entropy_over_known_tags():
+    own = [torch.tensor([[0.0, 0.0, 0.0], [0.0, 2.0, 0.0], [5.0, 0.0, 0.0]])]
+    probe = [torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 3.0], [0.0, 9.0, 0.0]])]
+    tags = torch.tensor([[1], [2], [0]])  # row 3: tag "any", not a label
+    ce = -torch.log_softmax(own[0][0], 0)[1] - torch.log_softmax(own[0][1], 0)[2]
+    p = torch.softmax(probe[0][:2, 1:], -1)
+    entropy = -(p * p.log()).sum()
+    assert torch.isclose(tag_adversary_loss(own, probe, tags), ce - entropy)
+    # a probe that cannot tell the tags apart has the largest entropy, log 2 per labelled row
+    flat = [torch.zeros(3, 3)]
+    assert torch.isclose(tag_adversary_loss(own, flat, tags), ce - 2 * torch.log(torch.tensor(2.0)))
+
+
+def test_an_adversary_without_tags_is_refused():
+    with pytest.raises(ConfigError, match=r"train.adversary_weight = 1.0 needs tag conditions.*data.tags"):
+        load_config("smiles_tiny", ["train.adversary_weight=1"])
+
+
+def test_a_run_with_the_adversary_trains_saves_and_generates(tmp_path):
+    data = tmp_path / "corpus.tsv"
+    write_corpus(data, n=200)
+    out = tmp_path / "adv"
+    assert train_run(out, data, "train.adversary_weight=2", "train.max_steps=6") == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt.meta["model_shape"]["tag_adversary"] > 0
+    assert any(k.startswith("tag_adversary.") for k in ckpt.weights)
+    gen = Generator.load(out)
+    text = "the food was great and the staff was lovely"
+    recs = gen.transfer([text], {"sentiment": "neg"}, {"sentiment": "pos"})
+    assert len(recs) == 1 and isinstance(recs[0].sequence, str)
+    # fine-tuning without the adversary drops it; with it, a run without one gains a new one
+    plain = tmp_path / "plain"
+    assert train_run(plain, data, "train.max_steps=2") == 0
+    assert not any(k.startswith("tag_adversary.") for k in load_checkpoint(plain).weights)
+    for source, weight, has in ((out, 0, False), (plain, 2, True)):
+        tuned = tmp_path / f"tuned_{weight}"
+        args = ["train", "--init-from", str(source), "--out", str(tuned), "--no-progress"]
+        args += [f"data.train_path={str(data)!r}", f"data.val_path={str(data)!r}"]
+        assert main([*args, "train.max_steps=2", f"train.adversary_weight={weight}"]) == 0
+        tuned_ckpt = load_checkpoint(tuned)
+        assert any(k.startswith("tag_adversary.") for k in tuned_ckpt.weights) is has
+        # the rest of the model came from the source
+        src = load_checkpoint(source).weights["embedding.weight"]
+        assert tuned_ckpt.weights["embedding.weight"].shape == src.shape
+
+
+def train_toy(weight: float, steps: int = 400) -> float:
+    """A linear autoencoder of 5 coordinates (one is the tag, +-2; four are content, sd 1) through a
+    3-d z, trained with the adversary's loss at `weight`; returns how well a logistic regression
+    reads the tag off z (training accuracy, 1.0 = z carries the tag)."""
+    from sklearn.linear_model import LogisticRegression
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(1, 3, (512,), generator=g)
+    x = torch.cat([2 * (labels.float() * 2 - 3).unsqueeze(1), torch.randn(512, 4, generator=g)], dim=1)
+    torch.manual_seed(0)
+    enc, dec, adv = torch.nn.Linear(5, 3), torch.nn.Linear(3, 5), TagAdversary(3, [3], 16)
+    params = [*enc.parameters(), *dec.parameters(), *adv.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    for _ in range(steps):
+        z = enc(x)
+        loss = (dec(z) - x).pow(2).sum()
+        if weight > 0:
+            loss = loss + weight * tag_adversary_loss(*adv(z), labels.unsqueeze(1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    z = enc(x).detach().numpy()
+    return float(LogisticRegression(max_iter=1000).fit(z, labels.numpy()).score(z, labels.numpy()))
+
+
+def test_the_adversary_takes_the_tag_out_of_z():
+    """Without the adversary the autoencoder's z carries the tag (it must reconstruct it); with it,
+    a linear probe reads the tag off z hardly better than chance, while the content is kept."""
+    assert train_toy(0.0) > 0.99
+    assert train_toy(20.0) < 0.65

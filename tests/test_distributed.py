@@ -73,3 +73,20 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
         np.testing.assert_allclose([float(x) for x in ra[3:6]], [float(x) for x in rb[3:6]], rtol=1e-4)
     # One process wrote the run: a single header and one row per step.
     assert (two / "metrics.csv").read_text().count("step,epoch") == 1
+
+
+def test_two_processes_match_one_with_a_tag_adversary(tmp_path: Path) -> None:
+    """The adversary's logits come out of the module DistributedDataParallel wraps, so its
+    weights are averaged like the rest: two processes still train exactly like one."""
+    cache = tmp_path / "cache"
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = ["train", "--config", "text_tiny", "--no-progress", "data.limit=400", "data.tags=['sentiment']"]
+    args += ["train.threads=1", "train.max_steps=4", "train.adversary_weight=3"]
+    args += ["train.condition_dropout=0.3"]
+    _run([*args, "--out", str(one)], 1, cache)
+    _run([*args, "--out", str(two)], 2, cache)
+    a = load_file(str(one / "checkpoints" / "last" / "model.safetensors"))
+    b = load_file(str(two / "checkpoints" / "last" / "model.safetensors"))
+    assert a.keys() == b.keys() and any(k.startswith("tag_adversary.") for k in a)
+    worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    assert worst < 1e-5, f"weights differ by up to {worst}"

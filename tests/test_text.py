@@ -313,3 +313,22 @@ def test_transfer_reads_each_inputs_own_tag_from_the_file(text_run, tmp_path, ca
     argv = ["transfer", "--checkpoint", str(text_run), "--input", str(bad), "-c", "sentiment=neg"]
     assert main(argv) == 2
     assert "ecstatic" in capsys.readouterr().err
+
+
+def test_transfer_beam_and_guidance_reach_the_decoder(text_run, tmp_path, capsys):
+    """--beam N and --guidance W decode as Generator.transfer does with the same settings."""
+    from seqcvae.generation.generator import Generator
+
+    gen = Generator.load(text_run)
+    for extra, settings in (
+        (["--beam", "3"], {"strategy": "beam", "beam_size": 3}),
+        (["--guidance", "3"], {"strategy": "greedy", "guidance": 3.0}),
+        (["--beam", "3", "--guidance", "2.5"], {"strategy": "beam", "beam_size": 3, "guidance": 2.5}),
+    ):
+        rows = _transfer(text_run, tmp_path, "x", "-c", "sentiment=neg", *extra)
+        want = gen.transfer(INPUTS[:2], {"sentiment": "neg"}, **settings)
+        assert [r["sequence"] for r in rows] == [r.sequence for r in want], extra
+    capsys.readouterr()
+    bad = ["transfer", "--checkpoint", str(text_run), "--text", "x", "-c", "sentiment=neg", "--beam", "0"]
+    assert main(bad) == 2
+    assert "--beam 0: expected a number of hypotheses >= 1" in capsys.readouterr().err

@@ -44,7 +44,18 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="the inputs' own tag(s), if known, e.g. --source sentiment=neg (an --input table's "
         "column named like a tag field gives each row its own)",
     )
-    tr.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    how = tr.add_mutually_exclusive_group()
+    how.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    how.add_argument(
+        "--beam", type=int, metavar="N", help="beam search over N hypotheses instead of greedy decoding"
+    )
+    tr.add_argument(
+        "--guidance",
+        type=common.guidance_weight,
+        metavar="W",
+        help="classifier-free guidance over the target: each step decodes from uncond + W * (cond - "
+        "uncond); above 1 follows the target harder (default: the checkpoint's sample.guidance)",
+    )
     tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
     tr.add_argument(
         "--out",
@@ -61,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     targets = target_requests(args.condition)
     if not targets:
         raise SeqCVAEError("give the target with --condition NAME=VALUE, e.g. -c sentiment=pos")
+    if args.beam is not None and args.beam < 1:
+        raise SeqCVAEError(f"--beam {args.beam}: expected a number of hypotheses >= 1")
     source = common.conditions(args.source)
     common.check_sample_file("--out", args.out)
     result = transfer(
@@ -74,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         sample=args.sample,
+        beam=args.beam or 0,
+        guidance=args.guidance,
         out=args.out,
     )
     if args.out:

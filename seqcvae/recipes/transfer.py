@@ -58,13 +58,17 @@ def transfer(
     device: str = "cpu",
     seed: int | None = None,
     sample: bool = False,
+    beam: int = 0,
+    guidance: float | None = None,
     out: str | None = None,
     judge: bool = True,
 ) -> Transferred:
     """Re-decode the inputs (`texts`, then the `input_path` file's `column`) of the run at
     `checkpoint` under each of the `target` conditions (one request or several), from their
     source conditions where known (`source` for all of them, else a tag column of the file named
-    like the tag field); greedy, or sampled with `seed` (default: the checkpoint's sample.seed).
+    like the tag field); greedy, sampled with `seed` (default: the checkpoint's sample.seed) or
+    by beam search over `beam` hypotheses, with classifier-free `guidance` over the targets
+    (default: the checkpoint's sample.guidance).
     Each output records the input's known tags (source_<tag>) and, for a text run whose training
     file can be read (`judge`), the style classifier's verdict (style_<tag>). `out`: the file of
     the outputs (its extension picks the format, seqcvae.io.records.SAMPLE_FORMATS)."""
@@ -84,13 +88,18 @@ def transfer(
     sources: list[str] = []
     records: list[Record] = []
     accuracy: dict[str, float] = {}
+    decoding: dict[str, Any] = {"strategy": "beam" if beam else "sample" if sample else "greedy"}
+    if beam:
+        decoding["beam_size"] = beam
+    if guidance is not None:
+        decoding["guidance"] = guidance
     for request in requests:
         recs = gen.transfer(
             inputs,
             request,
             own if any(own) else None,
             seed=gen.config.sample.seed if seed is None else seed,
-            strategy="sample" if sample else "greedy",
+            **decoding,
         )
         for rec, known in zip(recs, own):
             rec.extra.update({f"source_{k}": v for k, v in known.items() if k in tag_names})

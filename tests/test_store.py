@@ -156,3 +156,31 @@ def test_unwritable_cache_dir_is_data_error(tmp_path: Path) -> None:
     cfg = DataConfig(properties=["LogP"], cache_dir=str(blocker / "cache"))
     with pytest.raises(DataError, match="data.cache_dir"):
         open_store(_write(tmp_path, MESSY[:2]), cfg)
+
+
+def test_a_build_clears_what_killed_builds_left(tmp_path: Path) -> None:
+    """A build killed outright (SIGTERM, SIGKILL, the OOM killer) runs no cleanup and leaves its
+    hidden temporary directory in the cache; the next build removes those older than a day and
+    leaves younger ones (another process may be building right now) and the entries alone."""
+    import os
+    import time
+
+    cfg = DataConfig(properties=["LogP"], max_length=30, max_skip_fraction=0.9, cache_dir=str(tmp_path / "c"))
+    path = _write(tmp_path, MESSY)
+    entry = open_store(path, cfg).directory
+    root = entry.parent
+    dead, live = root / f".other.csv-{'0' * 24}-abcd_123", root / f".{entry.name}-efgh4567"
+    foreign = root / ".git"  # data.cache_dir may be any directory: only builds' own are swept
+    foreign.mkdir()
+    for d in (dead, live):
+        (d / "build").mkdir(parents=True)
+        (d / "build" / "part").write_bytes(b"x" * 1000)
+    day_ago = time.time() - 25 * 3600
+    for d in (dead, entry, foreign):
+        os.utime(d, (day_ago, day_ago))
+    open_store(path, cfg)  # reused: no build, nothing swept
+    assert dead.exists()
+    path.write_text("\n".join([*MESSY, "CCCl,1.2"]) + "\n", encoding="utf-8")  # new content: a build
+    open_store(path, cfg)
+    assert not dead.exists()
+    assert live.exists() and entry.exists() and foreign.exists()

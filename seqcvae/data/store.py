@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -34,6 +35,12 @@ STORE_VERSION = 1
 # Data settings that change which rows are kept or what they hold (not validation or vocabulary).
 _ROW_SETTINGS = ("kind", "sequence_column", "properties", "tags", "max_length", "too_long", "limit")
 _BATCH = 20_000
+# A build's temporary directory older than this is a dead build's (killed with no cleanup): the
+# full MOSES training split, the largest file seen, builds in about 15 minutes.
+STALE_BUILD_SECONDS = 24 * 3600
+# The name of a build's temporary directory: "." + the entry's name (file name, "-", 24 hex digits
+# of store_key) + "-" + tempfile.mkdtemp's random suffix.
+_BUILD_DIR = re.compile(r"^\..+-[0-9a-f]{24}-[a-z0-9_]{8}$")
 
 
 def cache_root(cfg: DataConfig) -> Path:
@@ -218,6 +225,23 @@ def open_store(
     return store
 
 
+def remove_dead_builds(root: Path, older_than: float = STALE_BUILD_SECONDS) -> None:
+    """Delete the hidden temporary directories under the cache `root` that builds killed outright
+    left behind (no `finally` runs under SIGKILL or the OOM killer), once older than `older_than`
+    seconds; younger ones may belong to a build in progress."""
+    import time
+
+    limit = time.time() - older_than
+    for d in root.glob(".*"):
+        if not _BUILD_DIR.match(d.name):  # only our own: data.cache_dir may be any directory
+            continue
+        try:
+            if d.is_dir() and d.stat().st_mtime < limit:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:  # removed meanwhile by another process
+            continue
+
+
 def _build(path: Path, cfg: DataConfig, workers: int, directory: Path) -> None:
     """Write rows + meta into a temporary directory, then rename it into place (atomic)."""
     import datasets
@@ -233,6 +257,7 @@ def _build(path: Path, cfg: DataConfig, workers: int, directory: Path) -> None:
     chunks = iter_prepared(path, cfg, workers=workers)
     first = next(chunks, None)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_builds(directory.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
         # from_generator hashes its arguments: pass a key to the (unpicklable) chunk iterator.

@@ -130,7 +130,8 @@ def main() -> None:
         train(cfg, out / "run", resume=True, progress=False)
     else:
         minutes = minutes or ["train.max_minutes=9.0"]
-        train(load_config("text_vader", [*overrides, *minutes, *args.overrides]), out / "run", progress=False)
+        cfg = load_config("text_vader", [*overrides, *minutes, *args.overrides])
+        train(cfg, out / "run", progress=False)
     train_s = time.perf_counter() - t0
     report = evaluate_run(
         out / "run", data=test_file, k=args.k, n_samples=args.n, max_sequences=args.max_sequences

@@ -7,6 +7,7 @@ lives in the trainer.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -106,7 +107,6 @@ class TagAdversary(nn.Module):
         super().__init__()
         self.trunk = nn.Linear(latent_dim, hidden)
         self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in tag_sizes)
-        self._heads: list[nn.Linear] = list(self.heads)  # type: ignore[arg-type]
 
     def _logits(self, z: torch.Tensor, frozen: bool) -> list[torch.Tensor]:
         def lin(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -114,7 +114,7 @@ class TagAdversary(nn.Module):
             return nn.functional.linear(x, w, b)
 
         h = nn.functional.silu(lin(self.trunk, z))
-        return [lin(head, h) for head in self._heads]
+        return [lin(cast(nn.Linear, head), h) for head in self.heads]
 
     def forward(self, z: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """(own, probe): logits (B, n_j) per tag; see the class."""

@@ -21,7 +21,7 @@ from seqcvae.models.checkpoint import CheckpointData, load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.tokenizers.base import Tokenizer
 from seqcvae.training import distributed
-from seqcvae.training.build import ADVERSARY_HIDDEN
+from seqcvae.training.build import with_adversary
 from seqcvae.training.trainer import Trainer, Validator
 
 # The settings a resumed run may change: its budget and device (_train keeps the rest as saved).
@@ -49,10 +49,7 @@ def start_shape(start: CheckpointData, cfg: RunConfig, fine_tune: bool) -> CVAES
     fine-tuning, the same with a tag adversary added or dropped as this run's
     train.adversary_weight asks (the adversary is a training aid: the model works without it)."""
     shape = CVAEShape(**start.meta["model_shape"])
-    if fine_tune:
-        wanted = ADVERSARY_HIDDEN if cfg.train.adversary_weight > 0 and shape.tag_sizes else 0
-        shape.tag_adversary = shape.tag_adversary if wanted and shape.tag_adversary else wanted
-    return shape
+    return with_adversary(shape, cfg.train) if fine_tune else shape
 
 
 # What a run started --init-from a trained model keeps from it: the architecture (its weights fit

@@ -67,8 +67,15 @@ def model_shape(cfg: RunConfig, prepared: RunData) -> CVAEShape:
         max_positions=cfg.data.max_length + 2,
         pad_id=PAD,
     )
-    if cfg.train.adversary_weight > 0 and shape.tag_sizes:
-        shape.tag_adversary = ADVERSARY_HIDDEN
+    return with_adversary(shape, cfg.train)
+
+
+def with_adversary(shape: CVAEShape, t: TrainConfig) -> CVAEShape:
+    """`shape` with a tag adversary when t.adversary_weight > 0 and the model has tags (keeping
+    the width it already has), else without one; the adversary is a training aid, the rest of the
+    model is the same either way."""
+    wanted = t.adversary_weight > 0 and bool(shape.tag_sizes)
+    shape.tag_adversary = (shape.tag_adversary or ADVERSARY_HIDDEN) if wanted else 0
     return shape
 
 

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seqcvae.errors import SeqCVAEError  # noqa: E402
+from seqcvae.evaluation.report import transfer_rows  # noqa: E402
 from seqcvae.evaluation.style import train_style_classifier  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 
@@ -64,22 +65,6 @@ def read_test(path: Path, n: int) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def decode(
-    gen: Generator, rows: list[tuple[str, str, str, str]], field: str, to_target: bool, **sampling: Any
-) -> list[str]:
-    """Each source sentence, encoded under its source tag, decoded under the target (or its own) tag."""
-    out: list[str | None] = [None] * len(rows)
-    wanted = [(r[2] if to_target else r[0]) for r in rows]
-    for value in sorted(set(wanted)):
-        idx = [i for i, w in enumerate(wanted) if w == value]
-        recs = gen.transfer(
-            [rows[i][1] for i in idx], {field: value}, [{field: rows[i][0]} for i in idx], **sampling
-        )
-        for i, r in zip(idx, recs):
-            out[i] = r.sequence
-    return [s or "" for s in out]
-
-
 def main() -> int:
     import sacrebleu
     from sklearn.linear_model import LogisticRegression
@@ -101,7 +86,7 @@ def main() -> int:
     gen = Generator.load(args.run)
     field = args.field or gen.conditions.categorical[0].name
     rows = read_test(test, args.n)
-    src = [r[1] for r in rows]
+    own, src = [r[0] for r in rows], [r[1] for r in rows]
     refs = [corpus_tokens(r[3]) for r in rows]
     targets = [r[2] for r in rows]
     clf = train_style_classifier(gen, [field])
@@ -109,19 +94,18 @@ def main() -> int:
         "run": args.run,
         "test": str(test),
         "sentences": len(rows),
-        "classifier_accuracy_on_sources": clf.accuracy(src, {field: [r[0] for r in rows]})[field],
+        "classifier_accuracy_on_sources": clf.accuracy(src, {field: own})[field],
     }
     t0 = time.perf_counter()
-    recon = decode(gen, rows, field, to_target=False)
+    recon = transfer_rows(gen, field, src, own, own)
     result["reconstruction"] = {
         "bleu_to_input": sacrebleu.corpus_bleu(recon, [src], force=True).score,
         "exact": float(np.mean([a == b for a, b in zip(recon, src)])),
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    mu = gen.encode(src, [{field: r[0]} for r in rows]).numpy()
-    labels = np.array([r[0] for r in rows])
+    mu = gen.encode(src, [{field: t} for t in own]).numpy()
     result["style_probe_on_z"] = float(
-        cross_val_score(LogisticRegression(max_iter=2000), mu, labels, cv=5).mean()
+        cross_val_score(LogisticRegression(max_iter=2000), mu, np.array(own), cv=5).mean()
     )
     settings = []
     for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
@@ -130,7 +114,7 @@ def main() -> int:
             sampling: dict[str, Any] = {"strategy": strategy, "guidance": w}
             if strategy == "beam":
                 sampling["beam_size"] = args.beam_size
-            out = decode(gen, rows, field, to_target=True, **sampling)
+            out = transfer_rows(gen, field, src, own, targets, **sampling)
             acc = clf.accuracy(out, {field: targets})[field]
             bleu = sacrebleu.corpus_bleu(out, [src], force=True).score
             settings.append(

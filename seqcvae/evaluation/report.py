@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,26 @@ def _requests(part: PreparedData, n: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
+def transfer_rows(
+    gen: Generator,
+    field: str,
+    texts: Sequence[str],
+    sources: Sequence[str],
+    targets: Sequence[str],
+    **sampling: Any,
+) -> list[str]:
+    """Text i encoded under tag `field` = sources[i] and decoded under targets[i] (one
+    Generator.transfer call per target value), in input order."""
+    out = [""] * len(texts)
+    for value in sorted(set(targets)):
+        rows = [i for i, t in enumerate(targets) if t == value]
+        own = [{field: sources[i]} for i in rows]
+        recs = gen.transfer([texts[i] for i in rows], {field: value}, own, **sampling)
+        for i, r in zip(rows, recs):
+            out[i] = r.sequence
+    return out
+
+
 def _text_metrics(gen: Generator, part: PreparedData, n: int, seed: int) -> dict[str, Any]:
     from seqcvae.evaluation.style import train_style_classifier
     from seqcvae.text.metrics import distinct_n, self_bleu
@@ -74,18 +95,7 @@ def _text_metrics(gen: Generator, part: PreparedData, n: int, seed: int) -> dict
         m = min(n, len(part))
         src = part.sequences[:m]
         targets = [values[(values.index(v) + 1) % len(values)] for v in part.tag_columns[field][:m]]
-        outs: list[tuple[int, str]] = []
-        for value in sorted(set(targets)):
-            rows = [i for i, t in enumerate(targets) if t == value]
-            recs = gen.transfer(
-                [src[i] for i in rows],
-                {field: value},
-                [{field: part.tag_columns[field][i]} for i in rows],
-                seed=seed,
-            )
-            outs.extend(zip(rows, (r.sequence for r in recs)))
-        outs.sort()
-        transferred = [s for _, s in outs]
+        transferred = transfer_rows(gen, field, src, part.tag_columns[field][:m], targets, seed=seed)
         import sacrebleu
 
         out["transfer"] = {

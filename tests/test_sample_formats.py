@@ -75,7 +75,28 @@ def test_the_generate_summary_says_what_a_molecule_file_left_out(tiny_run, tmp_p
         str(tmp_path / "m.sdf"),
     ]
     assert main(argv) == 0
-    assert "invalid samples are not in it" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "invalid samples are not in it" in err
+    molecules = (tmp_path / "m.sdf").read_text().count("$$$$")
+    assert molecules < 30
+    assert f"wrote {molecules} rows to " in out  # the rows in the file, not the samples drawn
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["neighbours", "--checkpoint", MODEL, "--smiles", "CCOc1ccccc1", "--n", "20", "--radius", "16"],
+        ["generate", "--checkpoint", MODEL, "--n", "20", "--temperature", "2"],
+    ],
+)
+def test_every_command_counts_the_rows_a_molecule_file_holds(command, tmp_path, capsys):
+    path = tmp_path / "m.smi"
+    assert main([*command, "--seed", "1", "--out", str(path)]) == 0
+    rows = len(path.read_text().splitlines())
+    assert 0 < rows < 20  # some samples were invalid: the case is tested
+    out = capsys.readouterr().out
+    assert f"wrote {rows} rows to {path}" in out
+    assert f"({20 - rows} invalid left out" in out
 
 
 @pytest.mark.parametrize("name", ["x.parquett", "x.txt", "x", "x.json"])

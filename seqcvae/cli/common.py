@@ -159,6 +159,17 @@ def check_sample_file(flag: str, path: str | None) -> None:
         sample_format(path, flag=flag)
 
 
+def print_wrote(path: str, records: int) -> None:
+    """The line that says what a sample file holds: `records` rows, or in a molecule format the
+    valid molecules among them (counted in the file)."""
+    from seqcvae.io.records import molecules_in_file
+
+    held = molecules_in_file(path)
+    rows = records if held is None else held
+    left = f" ({records - rows} invalid left out: {Path(path).suffix} holds valid molecules only)"
+    print(f"wrote {rows} rows to {path}" + (left if rows < records else ""))
+
+
 def print_summary(summary: dict[str, Any], seconds: float) -> None:
     """The summary of SMILES samples: rates, then one line per property; notes on stderr."""
     n = int(summary["generated"])

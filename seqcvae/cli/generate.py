@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         common.print_summary(summary, seconds)
         _print_selection(summary)
     if args.out and not args.json:
-        print(f"wrote {len(records)} rows to {args.out}")
+        common.print_wrote(args.out, len(records))
     return 0
 
 

@@ -65,4 +65,6 @@ def run(args: argparse.Namespace) -> int:
         f"ends decode to A: {'yes' if summary['starts_at_a'] else 'no'}, "
         f"to B: {'yes' if summary['ends_at_b'] else 'no'}"
     )
+    if args.out:
+        common.print_wrote(args.out, len(records))
     return 0

@@ -73,5 +73,5 @@ def run(args: argparse.Namespace) -> int:
             f"{common.fmt(r['similarity_p90']):>7}"
         )
     if args.out:
-        print(f"wrote {args.n * len(radii)} rows to {args.out}")
+        common.print_wrote(args.out, args.n * len(radii))
     return 0

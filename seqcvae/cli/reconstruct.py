@@ -67,5 +67,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"mean similarity  {common.fmt(report['mean_similarity'])}  (Tanimoto, Morgan r2 2048 bits)")
     print(f"KL per molecule  {report['kl_per_molecule']:.1f} nats")
     if args.out:
-        print(f"wrote {report['molecules']} rows to {args.out}")
+        common.print_wrote(args.out, report["molecules"])
     return 0

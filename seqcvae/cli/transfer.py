@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
     )
     if args.out:
-        print(f"wrote {len(result.records)} rows to {args.out}")
+        common.print_wrote(args.out, len(result.records))
     else:
         for src, r in zip(result.sources, result.records):
             target = ", ".join(f"{k}={v}" for k, v in r.targets.items())

@@ -137,6 +137,18 @@ SAMPLE_FORMATS = {
 MOLECULE_FORMATS = (".sdf", ".smi")
 
 
+def molecules_in_file(path: str | Path) -> int | None:
+    """The molecules a molecule format (.smi, .sdf) written by write_samples holds; None for a
+    table (which holds every record)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in MOLECULE_FORMATS:
+        return None
+    with open(path, encoding="utf-8") as fh:
+        if suffix == ".smi":
+            return sum(1 for line in fh if line.strip())
+        return sum(1 for line in fh if line.rstrip("\r\n") == "$$$$")
+
+
 def sample_format(path: str | Path, kind: str | None = None, flag: str = "--out") -> str:
     """The extension of a sample file, checked: one of SAMPLE_FORMATS, and for a text run
     (`kind` "text") not a molecule format. Fails before any work, naming the path."""

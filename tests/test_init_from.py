@@ -8,9 +8,10 @@ import pytest
 
 from seqcvae.cli import main
 from seqcvae.generation.generator import Generator
+from seqcvae.io.cache import file_sha256
 from seqcvae.latent.reconstruct import reconstruct
 from seqcvae.latent.seeds import check_seeds
-from seqcvae.models.checkpoint import load_checkpoint
+from seqcvae.models.checkpoint import PRETRAINED_DIR, checkpoint_label, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,6 +48,9 @@ def test_a_run_from_a_trained_model_keeps_what_it_learned(overfit_run, tmp_path)
     ckpt = load_checkpoint(out, which="last")
     assert ckpt.meta["step"] == 2
     assert ckpt.meta["init_from"]["step"] == load_checkpoint(src).meta["step"]
+    source = load_checkpoint(src).path
+    assert ckpt.meta["init_from"]["checkpoint"] == str(source.resolve())
+    assert ckpt.meta["init_from"]["weights_sha256"] == file_sha256(source / "model.safetensors")
     assert ckpt.tokenizer == load_checkpoint(src).tokenizer
     assert ckpt.conditions == load_checkpoint(src).conditions
     saved = json.loads((out / "config.json").read_text())
@@ -120,3 +124,27 @@ def test_init_from_a_missing_model_is_one_line(tmp_path, capsys):
     assert main(["train", "--init-from", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_a_shipped_model_is_recorded_by_its_name(tmp_path):
+    """A run started from pretrained:NAME records that name, not the directory of this install."""
+    assert checkpoint_label(PRETRAINED_DIR / "moses") == "pretrained:moses"
+    assert checkpoint_label(tmp_path / "run" / "..") == str(tmp_path)
+    for name in ("moses", "moses-latent"):  # both shipped models are later stages of themselves
+        meta = json.loads((PRETRAINED_DIR / name / "meta.json").read_text())
+        assert meta["init_from"]["checkpoint"] == f"pretrained:{name}"
+
+
+def test_info_shows_a_chain_of_fine_tunes(tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(PRETRAINED_DIR / "moses-latent", run)
+    meta = json.loads((run / "meta.json").read_text())
+    first = {"checkpoint": "pretrained:moses", "step": 3}
+    meta["init_from"] = {"checkpoint": "/x/tuned", "step": 7, "from": first}
+    (run / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert main(["info", "--checkpoint", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "started     from /x/tuned (its step 7)" in out
+    assert "which started from pretrained:moses (its step 3)" in out

@@ -41,8 +41,10 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
         trained += f", {took} of training"
     lines.append(f"trained     {trained}")
     started = info.get("init_from")
-    if started:
-        lines.append(f"started     from {started.get('checkpoint')} (its step {started.get('step')})")
+    prefix = "started     from"
+    while started:  # a chain of fine-tunes, newest first
+        lines.append(f"{prefix} {started.get('checkpoint')} (its step {started.get('step')})")
+        started, prefix = started.get("from"), "            which started from"
     data = info.get("data") or {}
     where = data.get("train_path") or "?"
     if data.get("limit"):

@@ -62,6 +62,15 @@ def pretrained_path(spec: str) -> Path:
     return PRETRAINED_DIR / name
 
 
+def checkpoint_label(path: Path) -> str:
+    """How a checkpoint is named in another run's record: `pretrained:NAME` for one that ships
+    with the package (its directory differs from one install to the next), else its absolute path."""
+    where = path.resolve()
+    if where.parent == PRETRAINED_DIR.resolve():
+        return PRETRAINED_PREFIX + where.name
+    return str(where)
+
+
 REQUIRED_FILES = (
     "meta.json",
     "config.json",

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from seqcvae.models.checkpoint import CheckpointData, rng_state, set_rng_state
+from seqcvae.io.cache import file_sha256
+from seqcvae.models.checkpoint import CheckpointData, checkpoint_label, rng_state, set_rng_state
 from seqcvae.training.annealing import SchedulePlan
 from seqcvae.training.build import reseed_per_rank
 
@@ -55,7 +56,10 @@ def initialise(trainer: Trainer, ckpt: CheckpointData) -> None:
     weights = {k: v for k, v in ckpt.weights.items() if k in own or not k.startswith(ADVERSARY)}
     weights.update({k: v for k, v in own.items() if k.startswith(ADVERSARY) and k not in weights})
     trainer.model.load_state_dict(weights)
-    trainer.init_from = {"checkpoint": str(ckpt.path.resolve()), "step": ckpt.meta.get("step")}
+    trainer.init_from = {"checkpoint": checkpoint_label(ckpt.path), "step": ckpt.meta.get("step")}
+    weights_file = ckpt.path / "model.safetensors"
+    if weights_file.is_file():  # which weights: a pretrained name or a run directory may change
+        trainer.init_from["weights_sha256"] = file_sha256(weights_file)
     meta_init = ckpt.meta.get("init_from")
     if meta_init:  # a chain of fine-tunes keeps where it began
         trainer.init_from["from"] = meta_init

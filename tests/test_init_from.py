@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from seqcvae.cli import main
 from seqcvae.generation.generator import Generator
@@ -93,7 +94,42 @@ def test_init_from_refuses_other_conditions(overfit_run, tmp_path, capsys):
     data = src.parent / "mols.csv"
     assert tune(src, tmp_path / "x", data, "data.properties=['QED']") == 2
     err = capsys.readouterr().err
-    assert "data.properties is ['LogP']" in err and "Traceback" not in err
+    assert "data.properties must include LogP" in err and "Traceback" not in err
+    assert tune(src, tmp_path / "x", data, "data.tags=['stars']") == 2
+    assert "data.tags is []" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_init_from_adds_properties_with_fresh_weights(overfit_run, tmp_path, capsys):
+    """A fine-tune may condition on more properties than its source: the kept one keeps its
+    weights and scaling, the added one is scaled on the new data and starts with zero weights,
+    so the model starts out as the source (it still reconstructs its molecules) and accepts the
+    new condition."""
+    import numpy as np
+    from rdkit import Chem
+
+    from seqcvae.chem.properties import compute_properties
+
+    src, mols = overfit_run
+    data = src.parent / "mols.csv"
+    out = tmp_path / "tuned"
+    args = ("data.properties=['TPSA', 'LogP']", "train.lr=1e-7", "train.warmup_steps=0")
+    assert tune(src, out, data, *args) == 0
+    assert "conditions: TPSA added" in capsys.readouterr().out
+    before, after = load_checkpoint(src), load_checkpoint(out, which="last")
+    assert [c["name"] for c in after.conditions["continuous"]] == ["LogP", "TPSA"]
+    assert after.conditions["continuous"][0] == before.conditions["continuous"][0]
+    tpsa = np.array([compute_properties(Chem.MolFromSmiles(m), ["TPSA"])["TPSA"] for m in mols])
+    assert after.conditions["continuous"][1]["mean"] == pytest.approx(tpsa.mean(), rel=1e-6)
+    w0, w1 = before.weights["condition.continuous.weight"], after.weights["condition.continuous.weight"]
+    assert w1.shape == (w0.shape[0], 4)  # values LogP, TPSA, then flags LogP, TPSA
+    assert torch.allclose(w1[:, [0, 2]], w0, atol=1e-4)  # the source's (two steps at lr 1e-7)
+    assert w1[:, [1, 3]].abs().max() < 1e-4  # fresh: zero at the start
+    gen = Generator.load(out)
+    _, summary = reconstruct(gen, check_seeds(gen, mols))
+    assert summary["reconstruction"] == 1.0
+    records = gen.generate({"TPSA": 40.0, "LogP": 2.0}, n=4, seed=0)
+    assert len(records) == 4 and records[0].targets == {"TPSA": 40.0, "LogP": 2.0}
 
 
 def test_init_from_refuses_tokens_outside_the_vocabulary(overfit_run, tmp_path, capsys):

@@ -151,6 +151,11 @@ def prepare_run_data(
         conditions = ConditionSpace.from_dict(conditions_state)
         for c in conditions.continuous:  # a run from before sources were recorded
             c.source = c.source or sources.get(c.name)
+        added = [p for p in d.properties if p not in {c.name for c in conditions.continuous}]
+        if added:  # fine-tuning with new properties: theirs are fitted on this data, after the kept
+            columns = train_store.columns(train_rows)
+            fitted = ConditionSpace.fit({p: columns[p] for p in added}, {}, sources)
+            conditions = ConditionSpace(conditions.continuous + fitted.continuous, conditions.categorical)
     else:
         conditions = ConditionSpace.fit(
             train_store.columns(train_rows), train_store.tag_columns(train_rows), sources

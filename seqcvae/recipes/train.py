@@ -17,7 +17,7 @@ from seqcvae.devices import pick_device
 from seqcvae.errors import DataError, SeqCVAEError
 from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.io.atomic import atomic_open, atomic_write_text
-from seqcvae.models.checkpoint import CheckpointData, load_checkpoint
+from seqcvae.models.checkpoint import CheckpointData, checkpoint_label, load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.tokenizers.base import Tokenizer
 from seqcvae.training import distributed
@@ -44,17 +44,25 @@ def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConf
     return config_for_resume(run_dir).with_overrides(list(overrides))
 
 
-def start_shape(start: CheckpointData, cfg: RunConfig, fine_tune: bool) -> CVAEShape:
+def start_shape(
+    start: CheckpointData, cfg: RunConfig, fine_tune: bool, num_continuous: int | None = None
+) -> CVAEShape:
     """The model shape of a run that starts from a checkpoint: the checkpoint's own (resume), or,
     fine-tuning, the same with a tag adversary added or dropped as this run's
-    train.adversary_weight asks (the adversary is a training aid: the model works without it)."""
+    train.adversary_weight asks (the adversary is a training aid: the model works without it) and
+    `num_continuous` properties (the source's and the ones this run adds)."""
     shape = CVAEShape(**start.meta["model_shape"])
-    return with_adversary(shape, cfg.train) if fine_tune else shape
+    if not fine_tune:
+        return shape
+    if num_continuous is not None:
+        shape.num_continuous = num_continuous
+    return with_adversary(shape, cfg.train)
 
 
 # What a run started --init-from a trained model keeps from it: the architecture (its weights fit
 # no other), the kind of data and the conditions it was trained on (their weights and scaling).
-INIT_KEPT = ("data.kind", "data.properties", "data.tags")
+# data.properties may add properties (they start with zero weights and their own scaling).
+INIT_KEPT = ("data.kind", "data.tags")
 
 
 def init_config(
@@ -84,6 +92,13 @@ def init_config(
                 f"--init-from keeps the model's conditions and data kind: {dotted} is "
                 f"{kept[section][name]!r} in {str(ckpt.path)!r}, not {given[section][name]!r}"
             )
+    dropped = [p for p in kept["data"]["properties"] if p not in given["data"]["properties"]]
+    if dropped:
+        raise SeqCVAEError(
+            f"--init-from keeps the model's conditions: data.properties must include "
+            f"{', '.join(dropped)} (the model in {checkpoint_label(ckpt.path)!r} was trained on "
+            f"{kept['data']['properties']!r}); it may add new ones"
+        )
     if not config and not any(o.split("=", 1)[0].strip() == "output_dir" for o in overrides):
         src = ckpt.path.parent.parent if ckpt.path.parent.name == "checkpoints" else ckpt.path
         cfg = dataclasses.replace(cfg, output_dir=str(Path(saved.output_dir).parent / f"{src.name}-tuned"))
@@ -109,10 +124,11 @@ def check_vocabulary(prepared: RunData, source: Path) -> None:
             for smi in store.iter_sequences(bad):
                 counts.update({t for t in prepared.tokenizer.tokens(smi) if t not in known})
     if rows:
-        named = ", ".join(f"{tok!r} ({n} rows)" for tok, n in counts.most_common(8))
+        named = ", ".join(f"{tok!r} ({n} row{'s' if n != 1 else ''})" for tok, n in counts.most_common(8))
         more = f" and {len(counts) - 8} more" if len(counts) > 8 else ""
         raise DataError(
-            f"{rows} rows have tokens outside the vocabulary of {str(source)!r}: {named}{more}; "
+            f"{rows} row{'s have' if rows != 1 else ' has'} tokens outside the vocabulary of "
+            f"{checkpoint_label(source)!r}: {named}{more}; "
             "remove those rows, or train a new model on this data instead of --init-from"
         )
 
@@ -271,6 +287,9 @@ def _train(
         distributed.barrier()
     if init_from is not None:
         check_vocabulary(prepared, init_from.path)
+        added = [c.name for c in prepared.conditions.continuous][len(init_from.conditions["continuous"]) :]
+        if added:
+            log(f"conditions: {', '.join(added)} added (zero weights at the start, scaled on this data)")
     log(
         f"data: {prepared.data_summary}; train {len(prepared.train)}, "
         f"validation {len(prepared.val)}; vocabulary {prepared.tokenizer.vocab_size} tokens"
@@ -288,7 +307,7 @@ def _train(
         log=log,
         progress=progress,
         dist_info=info,
-        shape=start_shape(start, cfg, fine_tune=ckpt is None) if start else None,
+        shape=start_shape(start, cfg, ckpt is None, prepared.conditions.num_continuous) if start else None,
     )
     if init_from is not None:
         trainer.initialise(init_from)

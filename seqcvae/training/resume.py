@@ -54,6 +54,10 @@ def initialise(trainer: Trainer, ckpt: CheckpointData) -> None:
     but for a tag adversary this run adds (it starts untrained) or drops."""
     own = dict(trainer.model.state_dict())
     weights = {k: v for k, v in ckpt.weights.items() if k in own or not k.startswith(ADVERSARY)}
+    old_names = [c["name"] for c in ckpt.conditions["continuous"]]
+    new_names = [c.name for c in trainer.prepared.conditions.continuous]
+    if new_names != old_names:
+        weights.update(added_property_weights(ckpt.weights, own, old_names, new_names))
     weights.update({k: v for k, v in own.items() if k.startswith(ADVERSARY) and k not in weights})
     trainer.model.load_state_dict(weights)
     trainer.init_from = {"checkpoint": checkpoint_label(ckpt.path), "step": ckpt.meta.get("step")}
@@ -63,6 +67,31 @@ def initialise(trainer: Trainer, ckpt: CheckpointData) -> None:
     meta_init = ckpt.meta.get("init_from")
     if meta_init:  # a chain of fine-tunes keeps where it began
         trainer.init_from["from"] = meta_init
+
+
+CONTINUOUS = "condition.continuous."  # models.conditioning.ConditionEmbedder: values, then flags
+
+
+def added_property_weights(
+    source: dict[str, torch.Tensor],
+    own: dict[str, torch.Tensor],
+    old_names: list[str],
+    new_names: list[str],
+) -> dict[str, torch.Tensor]:
+    """The continuous-condition layer of a model with `new_names` (the source's `old_names` plus
+    added properties) from the source's: each kept property's value and presence columns copied
+    under its new position, the added ones zero, so that the model starts out as the source,
+    whatever is asked of the new properties, and learns them from there."""
+    weight = torch.zeros_like(own[CONTINUOUS + "weight"])
+    p_old, p_new = len(old_names), len(new_names)
+    if p_old:
+        old_weight = source[CONTINUOUS + "weight"]
+        for j, name in enumerate(old_names):
+            k = new_names.index(name)
+            weight[:, k] = old_weight[:, j]  # the standardised value
+            weight[:, p_new + k] = old_weight[:, p_old + j]  # its presence flag
+    bias = source[CONTINUOUS + "bias"] if p_old else torch.zeros_like(own[CONTINUOUS + "bias"])
+    return {CONTINUOUS + "weight": weight, CONTINUOUS + "bias": bias.clone()}
 
 
 def checkpoint_data(trainer: Trainer, metrics: dict[str, float], resumable: bool) -> CheckpointData:

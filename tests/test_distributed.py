@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import torch.distributed as dist
 from safetensors.numpy import load_file
 
@@ -90,3 +91,23 @@ def test_two_processes_match_one_with_a_tag_adversary(tmp_path: Path) -> None:
     assert a.keys() == b.keys() and any(k.startswith("tag_adversary.") for k in a)
     worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
     assert worst < 1e-5, f"weights differ by up to {worst}"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 CUDA devices"
+)
+def test_two_gpus_match_one(tmp_path: Path) -> None:
+    """nccl on two devices (one process each, cuDNN's GRU) trains like one process on one device,
+    within float32 reduction-order noise."""
+    cache = tmp_path / "cache"
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = ["train", *OPTIONS, "--device", "cuda", "data.limit=600", "train.max_steps=6"]
+    args += ["train.threads=1", "train.word_dropout=0.1", "train.condition_dropout=0.3"]
+    _run([*args, "--out", str(one)], 1, cache)
+    _run([*args, "--out", str(two)], 2, cache)
+    a = load_file(str(one / "checkpoints" / "last" / "model.safetensors"))
+    b = load_file(str(two / "checkpoints" / "last" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    assert worst < 1e-3, f"weights differ by up to {worst}"

@@ -124,6 +124,26 @@ def test_optimize_writes_only_molecules_above_the_floor(overfit_run, tmp_path, c
     assert {r["source"] for r in rows} <= {mols[0], mols[5]}
 
 
+def test_optimize_shows_its_proposals_on_a_terminal(overfit_run, tmp_path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    run, mols = overfit_run
+    args = ["optimize", "--checkpoint", str(run), "--smiles", mols[0], "--shift", "LogP=0.5"]
+    args += ["--budget", "10"]
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(args) == 0
+    assert "optimize: " in terminal.getvalue() and "/10 [" in terminal.getvalue()
+    terminal.seek(0)
+    terminal.truncate()
+    assert main([*args, "--no-progress"]) == 0
+    assert "optimize:" not in terminal.getvalue()
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [

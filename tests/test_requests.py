@@ -256,3 +256,23 @@ def test_progress_bars_on_a_terminal_only(molecules, tmp_path, capsys, monkeypat
     sweep = ["sweep", "--checkpoint", str(SMILES_RUN), "-t", "LogP=1,2", "--n", "2", "--images", "0"]
     assert main([*sweep, "--no-plots", "--out", str(tmp_path / "sweep")]) == 0
     assert "sweep: " in terminal.getvalue() and "/2 [" in terminal.getvalue()  # targets done
+
+
+def test_evaluate_shows_its_stage_and_samples_on_a_terminal(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "held.csv"
+    data.write_text("SMILES\nCCO\nc1ccccc1O\nCC(=O)Nc1ccccc1\n", encoding="utf-8")
+    argv = ["evaluate", "--checkpoint", str(SMILES_RUN), "--data", str(data), "--n", "40", "--no-fcd"]
+    argv += ["--workers", "1", "--k", "2"]
+    assert main(argv) == 0
+    assert "evaluate:" not in capsys.readouterr().err  # not a terminal: no bar
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(argv) == 0
+    shown = terminal.getvalue()
+    assert "evaluate: diagnostics on 3 held-out sequences" in shown
+    assert "evaluate: sampling" in shown and "/40 [" in shown
+    assert "evaluate: MOSES metrics" in shown
+    terminal.seek(0)
+    terminal.truncate()
+    assert main([*argv, "--no-progress"]) == 0
+    assert "evaluate:" not in terminal.getvalue()

@@ -62,6 +62,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     ev.add_argument("--no-fcd", action="store_true", help="skip the Frechet ChemNet Distance")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar (on stderr, when a terminal)")
     ev.add_argument("--out", help="write the report as JSON here")
     common.add_device_option(ev)
     return ev
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         column=args.column,
         workers=args.workers,
         fcd=not args.no_fcd,
+        progress=not args.no_progress,
     )
     print(common.dumps(report) if args.json else format_report(report))
     return 0

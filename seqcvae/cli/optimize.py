@@ -54,6 +54,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of the search")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (on stderr, when a terminal)")
     common.add_device_option(p)
     return p
 
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         workers=common.default_workers(),
+        progress=not args.no_progress,
     )
     if args.json:
         print(common.dumps(summary))

@@ -70,14 +70,17 @@ def transfer_rows(
     return out
 
 
-def _text_metrics(gen: Generator, part: PreparedData, n: int, seed: int) -> dict[str, Any]:
+def _text_metrics(gen: Generator, part: PreparedData, n: int, seed: int, bar: Any) -> dict[str, Any]:
     from seqcvae.evaluation.style import train_style_classifier
     from seqcvae.text.metrics import distinct_n, self_bleu
 
+    bar.set_description("evaluate: style classifier")
     clf = train_style_classifier(gen)
     out: dict[str, Any] = {"classifier_accuracy_on_held_out": clf.accuracy(part.sequences, part.tag_columns)}
     requests = _requests(part, n, seed)
-    texts = [r.sequence for r in gen.generate(requests, seed=seed)]
+    bar.set_description("evaluate: sampling")
+    texts = [r.sequence for r in gen.generate(requests, seed=seed, on_batch=bar.update)]
+    bar.set_description("evaluate: text metrics and transfer")
     tags = {t: [r[t] for r in requests] for t in part.tag_columns}
     out.update(
         {
@@ -237,11 +240,13 @@ def _smiles_metrics(
     workers: int,
     fcd: bool,
     protocol: str,
+    bar: Any,
 ) -> dict[str, Any]:
-    """Samples and their metrics under `protocol`: "conditional" draws each sample under the
-    conditions of a held-out molecule with the run's sampling settings (MOSES metrics against
-    `references`, default the held-out molecules); "moses" samples unconditionally at T=1 as the
-    MOSES paper does, against `references` (the MOSES test and scaffold-test splits)."""
+    """Samples and their metrics under `protocol` (`bar`: the evaluation's progress bar):
+    "conditional" draws each sample under the conditions of a held-out molecule with the run's
+    sampling settings (MOSES metrics against `references`, default the held-out molecules);
+    "moses" samples unconditionally at T=1 as the MOSES paper does, against `references` (the
+    MOSES test and scaffold-test splits)."""
     from seqcvae.evaluation.summary import summarise
 
     if protocol == "moses":
@@ -251,11 +256,14 @@ def _smiles_metrics(
                 "(scripts/prepare_moses_full.py writes it to data/moses_full/)"
             )
         sampling = dict(MOSES_SAMPLING)
-        records = gen.generate(None, n=n, seed=seed, workers=workers, **sampling)
+        bar.set_description("evaluate: sampling")
+        records = gen.generate(None, n=n, seed=seed, workers=workers, on_batch=bar.update, **sampling)
     else:
         s = gen.default_settings()
         sampling = {k: getattr(s, k) for k in SAMPLING_KEYS}
-        records = gen.generate(_requests(part, n, seed), seed=seed, workers=workers)
+        bar.set_description("evaluate: sampling")
+        records = gen.generate(_requests(part, n, seed), seed=seed, workers=workers, on_batch=bar.update)
+    bar.set_description("evaluate: MOSES metrics (reference statistics are cached after the first run)")
     out = summarise(gen, records)
     train = gen.reference_set()
     refs: dict[str, str | list[str]] = dict(references) or {"Test": list(part.sequences)}
@@ -289,11 +297,15 @@ def evaluate_run(
     fcd: bool = True,
     device: str = "cpu",
     protocol: str = "conditional",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Diagnostics on held-out data and metrics of n samples. SMILES runs also get the MOSES
     metrics against `references` (name -> SMILES file) with the run's training molecules for
     novelty, of samples drawn under `protocol` (see _smiles_metrics): "conditional" (default
-    references: the held-out molecules) or "moses" (references: the MOSES test splits)."""
+    references: the held-out molecules) or "moses" (references: the MOSES test splits).
+    `progress`: a bar on stderr naming the stage, counting samples (off when not a terminal)."""
+    from tqdm import tqdm
+
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     t0 = time.perf_counter()
@@ -308,15 +320,18 @@ def evaluate_run(
     }
     m = len(part) if max_sequences <= 0 else min(max_sequences, len(part))
     words = sum(len(s.split()) for s in part.sequences[:m]) if gen.kind == "text" else 0
-    report["diagnostics"] = evaluate_model(
-        gen.model, ds, k=k, max_sequences=max_sequences, seed=seed, words=words
-    )
-    if n_samples > 0 and gen.kind == "text":
-        report["samples"] = _text_metrics(gen, part, n_samples, seed)
-    elif n_samples > 0:
-        report["samples"] = _smiles_metrics(
-            gen, part, n_samples, seed, references or {}, workers, fcd, protocol
+    disable = None if progress else True  # None: off when stderr is not a terminal
+    with tqdm(total=n_samples, unit="sample", disable=disable, dynamic_ncols=True, leave=False) as bar:
+        bar.set_description(f"evaluate: diagnostics on {m} held-out sequences")
+        report["diagnostics"] = evaluate_model(
+            gen.model, ds, k=k, max_sequences=max_sequences, seed=seed, words=words
         )
+        if n_samples > 0 and gen.kind == "text":
+            report["samples"] = _text_metrics(gen, part, n_samples, seed, bar)
+        elif n_samples > 0:
+            report["samples"] = _smiles_metrics(
+                gen, part, n_samples, seed, references or {}, workers, fcd, protocol, bar
+            )
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Generator as Stream
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -267,9 +267,11 @@ class Generator:
         check: bool = True,
         workers: int = 1,
         pool: Pool | None = None,
+        on_batch: Callable[[int], None] | None = None,
         **sampling: Any,
     ) -> list[Record]:
-        """Generate n sequences for one request, or one per request when given a list.
+        """Generate n sequences for one request, or one per request when given a list;
+        `on_batch(k)` is called as each batch of k records is done (a progress bar).
 
         For SMILES runs each record is checked with RDKit: canonical form, validity and the
         measured values of the model's continuous conditions; batch by batch, in `pool` (worker
@@ -286,8 +288,12 @@ class Generator:
         settings = self.default_settings(**sampling)
         own = workers if pool is None and check and len(requests) > batch_size else 0
         with worker_pool(own) as own_pool:
-            batches = self.generate_batches(requests, seed, batch_size, settings, check, pool or own_pool)
-            return [r for batch in batches for r in batch]
+            records: list[Record] = []
+            for batch in self.generate_batches(requests, seed, batch_size, settings, check, pool or own_pool):
+                records.extend(batch)
+                if on_batch is not None:
+                    on_batch(len(batch))
+            return records
 
     def generate_batches(
         self,

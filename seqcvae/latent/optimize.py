@@ -9,7 +9,7 @@ Only molecules at or above the similarity floor are ever returned.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,10 +80,12 @@ def optimize(
     search: bool = True,
     seed: int = 0,
     workers: int = 1,
+    on_round: Callable[[int], None] | None = None,
 ) -> list[EditResult]:
     """Edit every task's seed within `budget` decoded proposals per seed (the first is the seed's
     posterior mean under the new condition; with search=False the remaining proposals are random
-    points around the mean, with search=True they centre on the best molecules found so far)."""
+    points around the mean, with search=True they centre on the best molecules found so far).
+    `on_round(k)`: called as each round of k proposals (over all seeds) is scored."""
     if not 0.0 <= min_similarity <= 1.0:
         raise ValueError(f"min_similarity = {min_similarity}: expected a number from 0 to 1")
     if budget < 1 or population < 1:
@@ -102,6 +104,8 @@ def optimize(
     while True:
         requests = [tasks[i].request(condition, p) for i, p in zip(owner, push)]
         _score(gen, tasks, results, pools, fps, owner, z, requests, scale, seed, workers)
+        if on_round is not None:
+            on_round(len(owner))
         left = [i for i, r in enumerate(results) if r.proposals < budget]
         if not left:
             break

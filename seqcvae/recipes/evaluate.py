@@ -66,10 +66,12 @@ def evaluate(
     column: str | None = None,
     workers: int = 1,
     fcd: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """The report of the `smiles` file (MOSES metrics against `references`; `train`: molecules for
     novelty, `column`: the SMILES column of a table), else of the run at `checkpoint`
-    (evaluation.report.evaluate_run). `out`: a file to write the report to as JSON."""
+    (evaluation.report.evaluate_run). `out`: a file to write the report to as JSON; `progress`: a
+    bar on stderr when it is a terminal."""
     if smiles:
         report = rep.evaluate_smiles_file(
             smiles, references, train=train, workers=workers, fcd=fcd, column=column
@@ -90,6 +92,7 @@ def evaluate(
             fcd=fcd,
             device=device,
             protocol=protocol,
+            progress=progress,
         )
     if out:
         Path(out).write_text(to_json(report), encoding="utf-8")

@@ -30,12 +30,27 @@ def optimize(
     device: str = "cpu",
     seed: int = 0,
     workers: int = 1,
+    progress: bool = False,
 ) -> tuple[list[EditResult], dict[str, Any]]:
     gen = Generator.load(checkpoint, which=which, device=device)
     smiles = read_smiles(given, input_path, column, gen.config.data.sequence_column)
     seeds = check_seeds(gen, smiles, "optimize")
     tasks = [EditTask(s, make_goals(gen.conditions, s.properties, targets, shifts, tolerance)) for s in seeds]
-    results = edit(gen, tasks, min_similarity=min_similarity, budget=budget, seed=seed, workers=workers)
+    from tqdm import tqdm
+
+    disable = None if progress else True  # None: off when stderr is not a terminal
+    with tqdm(
+        total=budget * len(tasks), unit="proposal", desc="optimize", disable=disable, leave=False
+    ) as bar:
+        results = edit(
+            gen,
+            tasks,
+            min_similarity=min_similarity,
+            budget=budget,
+            seed=seed,
+            workers=workers,
+            on_round=bar.update,
+        )
     if out:
         records = result_records(results, keep)
         sources = [results[r.extra["seed_index"]].task.seed.given for r in records]

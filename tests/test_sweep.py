@@ -421,6 +421,33 @@ def test_two_property_sweep_plots_images_and_sdf(tiny_run, tmp_path, capsys):
         assert Chem.MolToSmiles(mol) == row["canonical_smiles"]
 
 
+def test_sweep_writes_parquet_and_smi_beside_the_csv(tiny_run, tmp_path, capsys):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "sweep"
+    args = ["-t", "LogP=0:4:2", "--n", "40", "--temperature", "0.6", "--images", "0", "--no-plots"]
+    args += ["--parquet", "--smi"]
+    assert _sweep(tiny_run, out, *args) == 0
+    assert "overall.json, molecules.smi, samples.parquet" in capsys.readouterr().out
+    samples = _rows(out / "samples.csv")
+    table = pq.read_table(out / "samples.parquet").to_pylist()
+    assert [r["sequence"] for r in table] == [r["sequence"] for r in samples]
+    assert [r["target_index"] for r in table] == [int(r["target_index"]) for r in samples]
+    for got, want in zip(table, samples):  # typed: integers, floats, nulls where RDKit measured nothing
+        assert got["valid"] == int(want["valid"]) and got["target_LogP"] == float(want["target_LogP"])
+        assert got["LogP"] == (float(want["LogP"]) if want["LogP"] else None)
+    valid = [r for r in samples if r["valid"] == "1"]
+    lines = (out / "molecules.smi").read_text().splitlines()
+    assert lines == [f"{r['canonical_smiles']}\t{r['index']}\t{r['target_index']}" for r in valid]
+    assert 0 < len(valid) < len(samples)  # both cases occur
+
+
+def test_sweep_out_that_names_a_file_is_refused(tiny_run, tmp_path, capsys):
+    assert _sweep(tiny_run, tmp_path / "sw.parquet", "-t", "LogP=1,2", "--n", "2") == 2
+    err = capsys.readouterr().err
+    assert "a sweep writes a directory" in err and "--parquet" in err and "Traceback" not in err
+    assert not (tmp_path / "sw.parquet").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

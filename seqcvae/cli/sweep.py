@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from seqcvae.cli import common
@@ -36,6 +37,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     sw.add_argument("--n", type=int, help="samples per target (default 100)")
     sw.add_argument("--images", type=int, help="example molecules drawn per target (default 12, 0 = none)")
     sw.add_argument("--sdf", action="store_true", help="also write valid molecules to molecules.sdf")
+    sw.add_argument("--smi", action="store_true", help="also write valid molecules to molecules.smi")
+    sw.add_argument("--parquet", action="store_true", help="also write the samples to samples.parquet")
     sw.add_argument("--greedy", action="store_true", help="argmax decoding")
     common.add_sampling_options(sw, "the --spec file, else the checkpoint's sample")
     sw.add_argument("--workers", type=int, default=1, help="RDKit worker processes")
@@ -75,11 +78,21 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "images": args.images,
         "sdf": True if args.sdf else None,
+        "smi": True if args.smi else None,
+        "parquet": True if args.parquet else None,
     }
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqcvae.io.records import SAMPLE_FORMATS
     from seqcvae.recipes.sweep import sweep
+
+    suffix = Path(args.out).suffix.lower()
+    if suffix in SAMPLE_FORMATS and not Path(args.out).is_dir():
+        raise ConfigError(
+            f"--out {args.out!r}: a sweep writes a directory (samples.csv, summary.csv, ...), not a "
+            f"{suffix} file; give a directory, with --parquet, --sdf or --smi for those formats"
+        )
 
     overall = sweep(
         args.checkpoint,
@@ -113,5 +126,6 @@ def summary_text(overall: dict[str, Any], out: str) -> str:
             )
     if isinstance(overall.get("plots"), str):
         lines.append(f"  {overall['plots']}")
-    lines.append(f"wrote {out}/summary.csv, samples.csv, overall.json")
+    extra = "".join(f", {name}" for name in overall.get("files", []))
+    lines.append(f"wrote {out}/summary.csv, samples.csv, overall.json{extra}")
     return "\n".join(lines)

@@ -1,19 +1,23 @@
-"""A sweep's optional outputs: example molecule images per target, the SDF of valid molecules, and
-the plots (sweep/plots.py). Every file is written atomically (io.atomic)."""
+"""A sweep's optional outputs: example molecule images per target, the SDF and SMILES lines of
+valid molecules, the samples as Parquet, and the plots (sweep/plots.py). Every file is written
+atomically (io.atomic)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO, Protocol
 
 from seqcvae.chem.sdf import SdfRows
 from seqcvae.io.atomic import atomic_open
-from seqcvae.io.records import SampleRecord
+from seqcvae.io.records import CANONICAL, INDEX, TARGET_INDEX, TARGET_PREFIX, VALID, SampleRecord
 from seqcvae.sweep.plan import SweepPlan
 
 IMAGE_DIR = "molecules"
 SDF_FILE = "molecules.sdf"
+SMI_FILE = "molecules.smi"
+PARQUET_FILE = "samples.parquet"
 
 
 def draw_examples(out: Path, i: int, records: Sequence[SampleRecord], plan: SweepPlan) -> None:
@@ -47,19 +51,70 @@ def draw_examples(out: Path, i: int, records: Sequence[SampleRecord], plan: Swee
         img.save(fh, format="PNG")
 
 
+# The optional files of a merged sweep and when the spec asks for them.
+OPTIONAL_FILES: dict[str, Callable[[SweepPlan], bool]] = {
+    SDF_FILE: lambda plan: plan.smiles and plan.spec.sdf,
+    SMI_FILE: lambda plan: plan.smiles and plan.spec.smi,
+    PARQUET_FILE: lambda plan: plan.spec.parquet,
+}
+
+
+class RowSink(Protocol):
+    """Where the merge sends each valid sample's row (the cells of samples.csv)."""
+
+    def write(self, row: list[str]) -> None: ...
+
+
+class SmiRows:
+    """molecules.smi lines: canonical SMILES, index and target_index of each valid row (the
+    columns of generate's .smi with --requests)."""
+
+    def __init__(self, fh: IO[str], columns: list[str]):
+        self._fh = fh
+        self._at = [columns.index(c) for c in (CANONICAL, INDEX, TARGET_INDEX)]
+
+    def write(self, row: list[str]) -> None:
+        self._fh.write("\t".join(row[j] for j in self._at) + "\n")
+
+
 @contextlib.contextmanager
-def sdf_sink(out: Path, plan: SweepPlan, wanted: bool) -> Iterator[SdfRows | None]:
-    """molecules.sdf (valid molecules of the merged samples, each row's other columns as properties),
-    replaced when the block ends cleanly (None when not wanted or not SMILES)."""
-    if not (wanted and plan.smiles):
-        yield None
-        return
-    with atomic_open(out / SDF_FILE, "w") as fh:
-        sink = SdfRows(fh, plan.schema().columns())
+def molecule_sinks(out: Path, plan: SweepPlan) -> Iterator[list[RowSink]]:
+    """The molecule files the spec asks for (molecules.sdf: each row's other columns as
+    properties; molecules.smi), each replaced when the block ends cleanly; none for text."""
+    columns = plan.schema().columns()
+    with contextlib.ExitStack() as stack:
+        sinks: list[RowSink] = []
+        if OPTIONAL_FILES[SDF_FILE](plan):
+            sdf = SdfRows(stack.enter_context(atomic_open(out / SDF_FILE, "w")), columns)
+            stack.callback(sdf.close)  # before the file is closed: callbacks run last in, first out
+            sinks.append(sdf)
+        if OPTIONAL_FILES[SMI_FILE](plan):
+            sinks.append(SmiRows(stack.enter_context(atomic_open(out / SMI_FILE, "w")), columns))
+        yield sinks
+
+
+def write_parquet(out: Path, plan: SweepPlan) -> None:
+    """samples.parquet: samples.csv typed (integers, floats, strings; empty cells null),
+    converted a block of rows at a time."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    schema = plan.schema()
+    numbers = {*(schema.measured or ()), *(TARGET_PREFIX + p for p in plan.continuous)}
+    types = {
+        c: pa.int64() if c in (INDEX, TARGET_INDEX, VALID) else pa.float64() if c in numbers else pa.string()
+        for c in schema.columns()
+    }
+    options = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
+    reader = pacsv.open_csv(out / "samples.csv", convert_options=options)
+    with atomic_open(out / PARQUET_FILE, "wb") as fh:
+        writer = pq.ParquetWriter(fh, reader.schema)
         try:
-            yield sink
+            for batch in reader:
+                writer.write_batch(batch)
         finally:
-            sink.close()
+            writer.close()
 
 
 def write_plots(out: Path, plan: SweepPlan) -> list[str] | str:

@@ -23,19 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from seqcvae.chem.sdf import SdfRows
 from seqcvae.errors import ConfigError
 from seqcvae.formatting import format_cell, json_safe
 from seqcvae.io.atomic import atomic_open, atomic_write_text
 from seqcvae.io.records import TARGET_PREFIX, VALID, SampleRecord, write_samples_csv
-from seqcvae.sweep.outputs import sdf_sink
+from seqcvae.sweep.outputs import OPTIONAL_FILES, RowSink, molecule_sinks, write_parquet
 from seqcvae.sweep.plan import SweepPlan
 from seqcvae.sweep.spec import SweepSpec
 from seqcvae.sweep.summary import overall_summary
 
 # Keys that change outputs or speed, not the samples (each sample depends only on its target's
 # seed and its row, not on batching: tests/test_sampling.py checks batch_size).
-OUTPUT_ONLY_KEYS = ("images", "sdf", "batch_size")
+OUTPUT_ONLY_KEYS = ("images", "sdf", "smi", "parquet", "batch_size")
 
 
 def part_path(out: Path, i: int, ext: str) -> Path:
@@ -127,9 +126,10 @@ class _PairCollector:
 
 
 def _stream_samples(
-    out: Path, plan: SweepPlan, done: list[int], pairs: _PairCollector, sdf: SdfRows | None
+    out: Path, plan: SweepPlan, done: list[int], pairs: _PairCollector, sinks: list[RowSink]
 ) -> None:
-    """samples.csv: the finished parts one after another, their rows seen once on the way."""
+    """samples.csv: the finished parts one after another, their rows seen once on the way (the
+    valid ones also go to each molecule file's sink)."""
     with atomic_open(out / "samples.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(plan.schema().columns())
@@ -142,8 +142,8 @@ def _stream_samples(
                     if not pairs.valid(row):
                         continue
                     pairs.add(row)
-                    if sdf is not None:
-                        sdf.write(row)
+                    for sink in sinks:
+                        sink.write(row)
 
 
 def _write_summary_csv(path: Path, summaries: list[dict[str, Any]]) -> None:
@@ -155,15 +155,21 @@ def _write_summary_csv(path: Path, summaries: list[dict[str, Any]]) -> None:
             w.writerow({k: format_cell(v) if isinstance(v, float) else v for k, v in s.items()})
 
 
-def merge(out: Path, plan: SweepPlan, sdf: bool = False) -> dict[str, Any]:
-    """samples.csv, summary.csv and overall.json (and molecules.sdf) from the finished parts,
-    streamed in bounded memory."""
+def merge(out: Path, plan: SweepPlan) -> dict[str, Any]:
+    """samples.csv, summary.csv and overall.json (and the files the spec asks for:
+    molecules.sdf, molecules.smi, samples.parquet) from the finished parts, streamed in bounded
+    memory."""
     done = finished(out, plan)
     summaries = [json.loads(part_path(out, i, "json").read_text(encoding="utf-8")) for i in done]
     pairs = _PairCollector(plan, plan.schema().columns())
-    with sdf_sink(out, plan, sdf) as sink:
-        _stream_samples(out, plan, done, pairs, sink)
+    with molecule_sinks(out, plan) as sinks:
+        _stream_samples(out, plan, done, pairs, sinks)
+    files = [name for name, wanted in OPTIONAL_FILES.items() if wanted(plan)]
+    if plan.spec.parquet:
+        write_parquet(out, plan)
     _write_summary_csv(out / "summary.csv", summaries)
     overall = overall_summary(plan, summaries, pairs.arrays())
+    if files:
+        overall["files"] = files
     atomic_write_text(out / "overall.json", json.dumps(json_safe(overall), indent=2) + "\n")
     return overall

@@ -113,7 +113,7 @@ def run_sweep(
     distributed.barrier()
     if not info.is_main:
         return {}
-    overall = merge(out, plan, sdf=spec.sdf)
+    overall = merge(out, plan)
     if plots:
         overall["plots"] = write_plots(out, plan)
     return overall

@@ -47,6 +47,8 @@ class SweepSpec:
     sample: dict[str, Any] = field(default_factory=dict)  # SamplingSettings keys
     images: int = number(12, ge=0)  # example molecules drawn per target (0 = no images)
     sdf: bool = False  # also write valid molecules with their properties as SDF
+    smi: bool = False  # also write valid molecules as SMILES lines (canonical, index, target_index)
+    parquet: bool = False  # also write samples.csv as typed Parquet
     batch_size: int = number(1000, ge=1)
 
     def grid(self) -> list[dict[str, Any]]:

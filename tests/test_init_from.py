@@ -175,7 +175,7 @@ def test_info_shows_a_chain_of_fine_tunes(tmp_path, capsys):
     import shutil
 
     run = tmp_path / "run"
-    shutil.copytree(PRETRAINED_DIR / "moses-latent", run)
+    shutil.copytree(PRETRAINED_DIR / "moses", run)
     meta = json.loads((run / "meta.json").read_text())
     first = {"checkpoint": "pretrained:moses", "step": 3}
     meta["init_from"] = {"checkpoint": "/x/tuned", "step": 7, "from": first}
@@ -184,3 +184,4 @@ def test_info_shows_a_chain_of_fine_tunes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "started     from /x/tuned (its step 7)" in out
     assert "which started from pretrained:moses (its step 3)" in out
+    assert f"valid {meta['metrics']['val_validity']:.3g} (prior samples at T 1)" in out

@@ -83,6 +83,11 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
             f"IW-NLL {_num(metrics.get('val_iw_nll'), 4)}, active units "
             f"{_num(metrics.get('val_active_units'))}/{m.get('latent_dim')}, "
             f"reconstructed {_num(metrics.get('val_recon_accuracy'))}"
+            + (
+                f", valid {_num(metrics['val_validity'])} (prior samples at T 1)"
+                if metrics.get("val_validity") is not None
+                else ""
+            )
         )
     s = info.get("sample") or {}
     lines.append(

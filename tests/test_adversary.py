@@ -3,6 +3,7 @@ its place in the model and in fine-tuning, and that it really takes the tag out 
 
 from __future__ import annotations
 
+import csv
 import random
 
 import pytest
@@ -84,6 +85,17 @@ def test_an_adversary_without_tags_is_refused():
         load_config("smiles_tiny", ["train.adversary_weight=1"])
 
 
+def test_adversary_accuracy_counts_labelled_rows_over_tag_values():
+    from seqcvae.evaluation.diagnostics import _adversary_hits
+
+    # two tags; rows' tags (0 = unspecified, not counted); logits over (unspecified, values...)
+    tags = torch.tensor([[1, 2], [2, 0], [0, 1]])
+    first = torch.tensor([[9.0, 1.0, 0.0], [9.0, 1.0, 0.0], [0.0, 0.0, 5.0]])  # argmax of values: 1, 1, 2
+    second = torch.tensor([[0.0, 0.0, 3.0], [0.0, 3.0, 0.0], [0.0, 3.0, 0.0]])  # 2, 1, 1
+    # first tag: row 0 right (1), row 1 wrong (2 vs 1); second tag: row 0 right (2), row 2 right (1)
+    assert _adversary_hits([first, second], tags) == (3, 4)
+
+
 def test_a_run_with_the_adversary_trains_saves_and_generates(tmp_path):
     data = tmp_path / "corpus.tsv"
     write_corpus(data, n=200)
@@ -91,6 +103,10 @@ def test_a_run_with_the_adversary_trains_saves_and_generates(tmp_path):
     assert train_run(out, data, "train.adversary_weight=2", "train.max_steps=6") == 0
     ckpt = load_checkpoint(out)
     assert ckpt.meta["model_shape"]["tag_adversary"] > 0
+    with open(out / "metrics.csv", encoding="utf-8") as fh:
+        val = [r for r in csv.DictReader(fh) if r["split"] == "val"]
+    assert val and all(0 <= float(r["adversary_accuracy"]) <= 1 for r in val)
+    assert 0 <= ckpt.meta["metrics"]["val_adversary_accuracy"] <= 1
     assert any(k.startswith("tag_adversary.") for k in ckpt.weights)
     gen = Generator.load(out)
     text = "the food was great and the staff was lovely"

@@ -7,6 +7,8 @@
   E_x E_q(z|x) log q(z|x) - E_q(z) log q(z), with q(z) the aggregate posterior over the data.
 - Reconstruction accuracy: fraction of sequences that greedy decoding from the posterior mean
   z = E_q[z|x, c] reproduces exactly (every token and <eos>).
+- Adversary accuracy (a model trained with a tag adversary): how often the adversary reads a
+  labelled sequence's tag off its posterior mean; near the majority tag's share, z hides the tag.
 """
 
 from __future__ import annotations
@@ -56,10 +58,14 @@ def evaluate_model(
     logvars: list[torch.Tensor] = []
     neg_entropy = 0.0
     exact = 0
+    tags_right = tags_seen = 0
     for b in ds.iter_batches(batch_size):
         b = b.to(device)
         c = model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
         mu, logvar = model.encode(b.tokens, b.lengths, c)
+        if model.tag_adversary is not None:
+            right, seen = _adversary_hits(model.tag_adversary(mu)[0], b.cond_tags)
+            tags_right, tags_seen = tags_right + right, tags_seen + seen
         pm, plv = model.prior_params(c)
         pm = torch.zeros_like(mu) if pm is None else pm
         plv = torch.zeros_like(logvar) if plv is None else plv
@@ -113,7 +119,21 @@ def evaluate_model(
         out["recon_accuracy"] = exact / n
     if words:
         out["ppl_word"] = math.exp(iw_sum / (words + n))
+    if tags_seen:
+        out["adversary_accuracy"] = tags_right / tags_seen
     return out
+
+
+def _adversary_hits(logits: list[torch.Tensor], tags: torch.Tensor) -> tuple[int, int]:
+    """(right, labelled): how often the tag adversary reads each labelled row's tag off its
+    posterior mean (over the tag values, not "unspecified"), summed over the tags."""
+    right = seen = 0
+    for j, head in enumerate(logits):
+        t = tags[:, j]
+        labelled = t > 0
+        right += int((head[labelled, 1:].argmax(-1) + 1 == t[labelled]).sum())
+        seen += int(labelled.sum())
+    return right, seen
 
 
 def _exact_reconstructions(model: CVAE, mu: torch.Tensor, c: torch.Tensor, targets: torch.Tensor) -> int:

@@ -32,9 +32,10 @@ METRIC_COLUMNS = [
     "tokens_per_s",
     "elapsed_s",
     "validity",  # train.val_samples > 0: RDKit validity of that many prior samples
+    "adversary_accuracy",  # train.adversary_weight > 0: the tag adversary's accuracy on z = mu
 ]
 # Validation figures a validator may add (metrics.csv and checkpoints carry them when present).
-OPTIONAL_VAL_METRICS = ("validity",)
+OPTIONAL_VAL_METRICS = ("validity", "adversary_accuracy")
 # Columns under their earlier names: a metrics.csv begun before the rename (resumed now) keeps its
 # header, and the value goes under the old name.
 EARLIER_NAMES = {"nelbo": "elbo"}

@@ -210,6 +210,11 @@ class Trainer:
             f"active units {int(val['active_units'])}, MI {val['mutual_info']:.2f}, "
             f"reconstructed {val['recon_accuracy']:.3f}"
             + (f", valid {val['validity']:.3f}" if "validity" in val else "")
+            + (
+                f", adversary reads the tags {val['adversary_accuracy']:.3f}"
+                if "adversary_accuracy" in val
+                else ""
+            )
         )
         ckpts = self.run_dir / "checkpoints"
         kept = [*VAL_METRICS, *(k for k in OPTIONAL_VAL_METRICS if k in val)]

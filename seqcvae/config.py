@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 9
+CONFIG_VERSION = 10
 
 
 @dataclass
@@ -46,6 +46,9 @@ class DataConfig:
     tags: list[str] = field(default_factory=list)  # categorical condition columns
     max_length: int = number(100, ge=1)  # tokens, excluding <bos>/<eos>
     too_long: str = choice("drop", "truncate")  # "drop" or "truncate" sequences longer than max_length
+    # A run from a trained model (--init-from) cannot learn new tokens: "refuse" rows with tokens
+    # outside its vocabulary (naming them), or "drop" those rows (counted in the data summary).
+    unknown_tokens: str = choice("refuse", "drop")
     max_skip_fraction: float = number(0.2, ge=0, le=1)  # fail if more rows than this are unusable
     limit: int = number(0, ge=0)  # use a fixed random subset of N rows (0 = all); for quick experiments
     vocab_size: int = number(4000, ge=8)  # text: SentencePiece vocabulary size (a soft limit)
@@ -273,6 +276,11 @@ def _v8_to_v9(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v9_to_v10(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 10 added data.unknown_tokens (default "refuse")."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
@@ -283,6 +291,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     6: _v6_to_v7,
     7: _v7_to_v8,
     8: _v8_to_v9,
+    9: _v9_to_v10,
 }
 
 

@@ -167,6 +167,16 @@ def test_overwrite_replaces_a_run(tmp_path):
     assert json.loads((run / "config.json").read_text())["train"]["max_steps"] == 1
 
 
+def test_overwrite_replaces_a_run_stopped_before_its_first_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}", encoding="utf-8")  # what such a run leaves
+    (run / "metrics.csv").write_text("step,epoch\n", encoding="utf-8")
+    (run / "reference_smiles.txt.gz").write_bytes(b"")
+    assert main(["train", *tiny_overrides(run), "--overwrite", "train.max_steps=1", "data.limit=300"]) == 0
+    assert (run / "checkpoints" / "last").is_dir()
+
+
 def test_transfer_unreadable_smiles_is_one_line_error(tiny_run):
     proc = subprocess.run(
         [sys.executable, "-m", "seqcvae", "transfer", "--checkpoint", str(tiny_run)]

@@ -147,7 +147,15 @@ def test_init_from_refuses_tokens_outside_the_vocabulary(overfit_run, tmp_path, 
     assert "6 rows have tokens outside the vocabulary" in err  # 3 in training + 3 in validation
     assert "'[se]' (2 rows)" in err and "'[Se]' (2 rows)" in err and "'I' (2 rows)" in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "data.unknown_tokens=drop" in err
     assert not (tmp_path / "x" / "checkpoints").exists()
+    # data.unknown_tokens=drop trains on the other rows, and says how many it dropped
+    assert tune(src, tmp_path / "y", data, "data.unknown_tokens=drop") == 0
+    out = capsys.readouterr().out
+    assert "6 rows with tokens outside the model's vocabulary dropped; train 24, validation 24" in out
+    # resumed, it drops them again: the same rows, the same batches
+    assert main(["train", "--resume", str(tmp_path / "y"), "--no-progress", "train.max_steps=3"]) == 0
+    assert "6 rows with tokens outside the model's vocabulary dropped; train 24" in capsys.readouterr().out
 
 
 def test_resume_and_init_from_are_exclusive(overfit_run, tmp_path, capsys):

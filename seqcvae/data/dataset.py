@@ -164,6 +164,13 @@ class TokenDataset:
         perm = rng.permutation(len(out))
         return [out[i] for i in perm]
 
+    def without(self, store_rows: np.ndarray) -> TokenDataset:
+        """This dataset less the given store rows (values of `self.rows`)."""
+        keep = np.flatnonzero(~np.isin(self.rows, store_rows))
+        if len(keep) == len(self):
+            return self
+        return TokenDataset(self.chunks, self.conditions.select(keep), self.rows[keep])
+
     def head(self, n: int) -> TokenDataset:
         """The first n sequences (file order), e.g. to evaluate on a fixed subset."""
         if n <= 0 or n >= len(self):

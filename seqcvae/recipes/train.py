@@ -105,37 +105,51 @@ def init_config(
     return cfg, ckpt
 
 
-def check_vocabulary(prepared: RunData, source: Path) -> None:
-    """A run started from a trained SMILES model cannot learn new tokens: refuse training or
-    validation rows with tokens outside its vocabulary, naming the tokens and the rows they affect."""
+def check_vocabulary(prepared: RunData, source: Path, unknown: str = "refuse") -> RunData:
+    """A run started from a trained SMILES model cannot learn new tokens: training or validation
+    rows with tokens outside its vocabulary are refused (`unknown` "refuse", naming the tokens and
+    the rows they affect) or dropped ("drop"; counted in the data summary)."""
     from collections import Counter
 
     from seqcvae.tokenizers.base import UNK
 
     if prepared.kind != "smiles":
-        return
+        return prepared
     known = set(prepared.tokenizer.to_dict()["tokens"])
-    rows = 0
+    parts = [(prepared.train, prepared.stores[0]), (prepared.val, prepared.stores[-1])]
+    bad = [ds.rows_containing(UNK) for ds, _ in parts]
+    rows = sum(len(b) for b in bad)
+    if not rows:
+        return prepared
+    if unknown == "drop":
+        train, val = (ds.without(b) for (ds, _), b in zip(parts, bad))
+        if not len(train) or not len(val):
+            raise DataError(
+                "every training or validation row has tokens outside the vocabulary of "
+                f"{checkpoint_label(source)!r}"
+            )
+        note = f"; {rows} row{'s' if rows != 1 else ''} with tokens outside the model's vocabulary dropped"
+        return dataclasses.replace(prepared, train=train, val=val, data_summary=prepared.data_summary + note)
     counts: Counter[str] = Counter()
-    for ds, store in ((prepared.train, prepared.stores[0]), (prepared.val, prepared.stores[-1])):
-        bad = ds.rows_containing(UNK)
-        rows += len(bad)
-        if len(bad):
-            for smi in store.iter_sequences(bad):
+    for (_, store), b in zip(parts, bad):
+        if len(b):
+            for smi in store.iter_sequences(b):
                 counts.update({t for t in prepared.tokenizer.tokens(smi) if t not in known})
-    if rows:
-        named = ", ".join(f"{tok!r} ({n} row{'s' if n != 1 else ''})" for tok, n in counts.most_common(8))
-        more = f" and {len(counts) - 8} more" if len(counts) > 8 else ""
-        raise DataError(
-            f"{rows} row{'s have' if rows != 1 else ' has'} tokens outside the vocabulary of "
-            f"{checkpoint_label(source)!r}: {named}{more}; "
-            "remove those rows, or train a new model on this data instead of --init-from"
-        )
+    named = ", ".join(f"{tok!r} ({n} row{'s' if n != 1 else ''})" for tok, n in counts.most_common(8))
+    more = f" and {len(counts) - 8} more" if len(counts) > 8 else ""
+    raise DataError(
+        f"{rows} row{'s have' if rows != 1 else ' has'} tokens outside the vocabulary of "
+        f"{checkpoint_label(source)!r}: {named}{more}; remove those rows, set "
+        "data.unknown_tokens=drop, or train a new model on this data instead of --init-from"
+    )
 
 
 def is_run_dir(path: Path) -> bool:
-    """A directory that seqcvae train wrote: its config.json and checkpoints/."""
-    return (path / "config.json").is_file() and (path / "checkpoints").is_dir()
+    """A directory that seqcvae train wrote: its config.json and checkpoints/, or, for a run
+    stopped before its first checkpoint, its metrics.csv."""
+    return (path / "config.json").is_file() and (
+        (path / "checkpoints").is_dir() or (path / "metrics.csv").is_file()
+    )
 
 
 def check_replaceable(path: Path) -> None:
@@ -143,7 +157,8 @@ def check_replaceable(path: Path) -> None:
     if path.is_dir() and (is_run_dir(path) or not any(path.iterdir())):
         return
     raise SeqCVAEError(
-        f"--overwrite: {str(path)!r} is not a seqcvae run (no config.json and checkpoints/), so it was "
+        f"--overwrite: {str(path)!r} is not a seqcvae run (no config.json with checkpoints/ or "
+        "metrics.csv), so it was "
         "left as it is; give --out a new or empty directory, or a run directory to replace"
     )
 
@@ -285,8 +300,10 @@ def _train(
     )
     if info.is_main:
         distributed.barrier()
+    # a fine-tune's rows are checked against its source's vocabulary (again when it is resumed)
+    if start is not None and (init_from is not None or cfg.data.unknown_tokens == "drop"):
+        prepared = check_vocabulary(prepared, start.path, cfg.data.unknown_tokens)
     if init_from is not None:
-        check_vocabulary(prepared, init_from.path)
         added = [c.name for c in prepared.conditions.continuous][len(init_from.conditions["continuous"]) :]
         if added:
             log(f"conditions: {', '.join(added)} added (zero weights at the start, scaled on this data)")

@@ -94,7 +94,7 @@ def molecule_sinks(out: Path, plan: SweepPlan) -> Iterator[list[RowSink]]:
 
 
 def write_parquet(out: Path, plan: SweepPlan) -> None:
-    """samples.parquet: samples.csv typed (integers, floats, strings; empty cells null),
+    """samples.parquet: samples.csv typed (integers, floats with empty cells null, strings),
     converted a block of rows at a time."""
     import pyarrow as pa
     import pyarrow.csv as pacsv

@@ -118,7 +118,7 @@ class TrainConfig:
     val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
     # SMILES runs: at each validation also the RDKit validity of N prior samples (T = 1, no
     # condition) in metrics.csv (column validity); 0 = off.
-    val_samples: int = number(0, ge=0)
+    val_samples: int = number(200, ge=0)
     tensorboard: bool = False  # also write metrics.csv's rows as TensorBoard scalars (RUN/tensorboard)
     val_max_sequences: int = number(2000, ge=1)
     val_iw_samples: int = number(5, ge=1)  # importance samples for the validation IW-NLL
@@ -277,7 +277,12 @@ def _v8_to_v9(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v9_to_v10(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 10 added data.unknown_tokens (default "refuse")."""
+    """Version 10 added data.unknown_tokens (default "refuse") and made train.val_samples default
+    to 200 (validity of prior samples at each validation of a SMILES run): an older config that
+    left it out meant 0."""
+    train = data.setdefault("train", {})
+    if isinstance(train, dict):
+        train.setdefault("val_samples", 0)
     return data
 
 

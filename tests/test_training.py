@@ -220,3 +220,13 @@ def test_a_version_6_config_gains_val_samples_and_tensorboard():
     del stored["train"]["val_samples"], stored["train"]["tensorboard"]
     cfg = RunConfig.from_stored(stored)
     assert cfg.train.val_samples == 0 and cfg.train.tensorboard is False
+
+
+def test_a_version_9_config_keeps_val_samples_off():
+    """Version 10 made 200 prior samples per validation the default; a version-9 config that
+    left val_samples out meant none, and still does."""
+    from seqcvae.config import RunConfig
+
+    assert RunConfig.from_dict({"config_version": 9}).train.val_samples == 0
+    assert RunConfig.from_dict({"config_version": 9, "train": {"val_samples": 7}}).train.val_samples == 7
+    assert RunConfig.from_dict({}).train.val_samples == 200

@@ -708,12 +708,13 @@ def _check_streamed(r, targets, n, one_target):
     assert logp["mae"] == pytest.approx(sum(errors) / (targets * n), rel=1e-9)
     assert 0 < logp["hit_rate"] == pytest.approx(sum(hits) / (targets * n), rel=1e-9)
     # generation holds one target at a time: its peak does not grow with the number of targets.
-    # Every target but one stays within the bound: the interpreter's own one-off allocations land
-    # in some target (growing the table of interned strings, which pathlib adds to for every new
-    # file name, took 7.5 MB at once in a process that had run the whole suite before this test).
+    # Nine targets in ten stay within the bound: the interpreter's own allocations land in a few
+    # (rebuilding the table of interned strings, which pathlib adds to for every new file name,
+    # took 7.5-9 MB at once, once or twice a run, in a process that had run the whole suite
+    # before this test); records kept across targets would raise every later target's peak.
     peaks = sorted(r["target_peaks"])
     assert len(peaks) == targets
-    assert peaks[-2] < 3 * one_target + 2 * MB
+    assert peaks[int(0.9 * targets) - 1] < 3 * one_target + 2 * MB
 
 
 @pytest.fixture(scope="module")

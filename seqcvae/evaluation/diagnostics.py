@@ -63,8 +63,9 @@ def evaluate_model(
         b = b.to(device)
         c = model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
         mu, logvar = model.encode(b.tokens, b.lengths, c)
-        if model.tag_adversary is not None:
-            right, seen = _adversary_hits(model.tag_adversary(mu)[0], b.cond_tags)
+        adversary = getattr(model, "tag_adversary", None)  # a CVAE has one, maybe None
+        if adversary is not None:
+            right, seen = _adversary_hits(adversary(mu)[0], b.cond_tags)
             tags_right, tags_seen = tags_right + right, tags_seen + seen
         pm, plv = model.prior_params(c)
         pm = torch.zeros_like(mu) if pm is None else pm

@@ -59,11 +59,11 @@ def evaluate_model(
     neg_entropy = 0.0
     exact = 0
     tags_right = tags_seen = 0
+    adversary = getattr(model, "tag_adversary", None)  # a CVAE has one, maybe None
     for b in ds.iter_batches(batch_size):
         b = b.to(device)
         c = model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
         mu, logvar = model.encode(b.tokens, b.lengths, c)
-        adversary = getattr(model, "tag_adversary", None)  # a CVAE has one, maybe None
         if adversary is not None:
             right, seen = _adversary_hits(adversary(mu)[0], b.cond_tags)
             tags_right, tags_seen = tags_right + right, tags_seen + seen

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from seqcvae.errors import ConfigError
 from seqcvae.formatting import format_cell
@@ -196,14 +196,14 @@ def write_samples(
     if suffix == ".parquet":
         _write_parquet(path, columns, list(rows))
         return 0
-    if suffix == ".smi":  # canonical SMILES, index (and target_index where there is one)
+    if suffix == ".smi":
         at = columns.index(CANONICAL)
-        names = [columns.index(INDEX)] + ([columns.index(TARGET_INDEX)] if schema.target_index else [])
         skipped = 0
         with atomic_open(path, "w", newline="") as fh:
+            lines = SmiRows(fh, columns)
             for v in rows:
                 if v[at]:
-                    fh.write("\t".join(str(x) for x in (v[at], *(v[j] for j in names))) + "\n")
+                    lines.write(v)
                 else:
                     skipped += 1
         return skipped
@@ -223,6 +223,18 @@ def write_samples(
         w.writerow(columns)
         w.writerows([format_cell(x) for x in v] for v in rows)
     return 0
+
+
+class SmiRows:
+    """SMILES lines of valid rows: canonical SMILES, index and, where the columns have one,
+    target_index, tab-separated (generate's .smi and a sweep's molecules.smi)."""
+
+    def __init__(self, fh: IO[str], columns: list[str]):
+        self._fh = fh
+        self._at = [columns.index(c) for c in (CANONICAL, INDEX, TARGET_INDEX) if c in columns]
+
+    def write(self, row: Sequence[Any]) -> None:
+        self._fh.write("\t".join(str(row[j]) for j in self._at) + "\n")
 
 
 def _write_parquet(path: str | Path, columns: list[str], rows: list[list[Any]]) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 from seqcvae.chem.sdf import SdfRows
 from seqcvae.io.atomic import atomic_open
-from seqcvae.io.records import CANONICAL, INDEX, TARGET_INDEX, TARGET_PREFIX, VALID, SampleRecord
+from seqcvae.io.records import INDEX, TARGET_INDEX, TARGET_PREFIX, VALID, SampleRecord, SmiRows
 from seqcvae.sweep.plan import SweepPlan
 
 IMAGE_DIR = "molecules"
@@ -63,18 +63,6 @@ class RowSink(Protocol):
     """Where the merge sends each valid sample's row (the cells of samples.csv)."""
 
     def write(self, row: list[str]) -> None: ...
-
-
-class SmiRows:
-    """molecules.smi lines: canonical SMILES, index and target_index of each valid row (the
-    columns of generate's .smi with --requests)."""
-
-    def __init__(self, fh: IO[str], columns: list[str]):
-        self._fh = fh
-        self._at = [columns.index(c) for c in (CANONICAL, INDEX, TARGET_INDEX)]
-
-    def write(self, row: list[str]) -> None:
-        self._fh.write("\t".join(row[j] for j in self._at) + "\n")
 
 
 @contextlib.contextmanager

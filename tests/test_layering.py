@@ -38,6 +38,7 @@ RANKS: dict[str, int] = {
     "training": 3,
     "evaluation": 4,
     "latent": 4,
+    "tuning": 4,
     "sweep": 5,
     "recipes": 6,
     "cli": 7,

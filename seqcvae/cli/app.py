@@ -25,6 +25,7 @@ from seqcvae.cli import (
     sweep,
     train,
     transfer,
+    tune,
 )
 from seqcvae.cli.common import Subparsers, eprint
 from seqcvae.errors import SeqCVAEError, SeqCVAEWarning
@@ -39,6 +40,7 @@ class Command(Protocol):
 # The commands, in the order `seqcvae --help` lists them.
 COMMANDS: tuple[Command, ...] = (
     train,
+    tune,
     generate,
     transfer,
     evaluate,

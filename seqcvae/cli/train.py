@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = load_config(args.config, overrides)
     run_dir = Path(args.out or cfg.output_dir)
-    recipe.prepare_run_dir(run_dir, overwrite=args.overwrite)
+    from seqcvae.training.rundir import prepare_run_dir
+
+    prepare_run_dir(run_dir, overwrite=args.overwrite)
     recipe.train(cfg, run_dir, progress=not args.no_progress, init_from=init)
     return 0

@@ -1,0 +1,129 @@
+"""The tune recipe: property-consistency tuning of a trained SMILES model into a new run directory
+(config.json, metrics.csv, checkpoints/last, optional checkpoints/step-N snapshots)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqcvae.chem.properties import analyse_many
+from seqcvae.data.tables import read_sequences
+from seqcvae.errors import DataError
+from seqcvae.generation.generator import Generator
+from seqcvae.io.atomic import atomic_write_text
+from seqcvae.io.cache import file_sha256
+from seqcvae.models.checkpoint import CheckpointData, checkpoint_label, load_checkpoint, save_checkpoint
+from seqcvae.training.rundir import prepare_run_dir
+from seqcvae.tuning.consistency import ConsistencyTuner, StepStats, check_tunable
+from seqcvae.tuning.settings import TuneSettings
+
+
+def read_targets(
+    path: str, names: list[str], limit: int, workers: int = 1, column: str | None = None
+) -> np.ndarray:
+    """RDKit-measured `names` (N, P) of the first `limit` valid molecules of a SMILES file."""
+    smiles = [s for s in read_sequences(path, column) if s.strip()][: max(limit, 1) * 2]
+    rows = [[p[n] for n in names] for can, p in analyse_many(smiles, names, workers) if can is not None]
+    if not rows:
+        raise DataError(f"--targets {path!r}: no valid SMILES to draw targets from")
+    return np.array(rows[:limit], dtype=np.float64)
+
+
+def _window_row(window: list[StepStats]) -> dict[str, float]:
+    rows = [s.as_row() for s in window]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    out = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+    out["step"], out["elapsed_s"] = rows[-1]["step"], rows[-1]["elapsed_s"]
+    return out
+
+
+def tune(
+    checkpoint: str,
+    out_dir: str | Path,
+    targets_path: str,
+    settings: TuneSettings,
+    *,
+    which: str = "best",
+    device: str = "cpu",
+    target_rows: int = 20000,
+    column: str | None = None,
+    save_every: int = 250,
+    snapshots: bool = False,
+    overwrite: bool = False,
+    workers: int = 1,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Tune `checkpoint` (see seqcvae.tuning.consistency) and write the tuned model to out_dir;
+    returns out_dir. Targets are the RDKit-measured properties of up to `target_rows` molecules of
+    `targets_path` (real molecules, so joint targets are ones that exist)."""
+    settings.validate()
+    out = Path(out_dir)
+    prepare_run_dir(out, overwrite)
+    source = load_checkpoint(checkpoint, which=which)
+    gen = Generator.load(checkpoint, which=which, device=device, precision="fp32")
+    check_tunable(gen.conditions, gen.kind)
+    names = [c.name for c in gen.conditions.continuous]
+    targets = read_targets(targets_path, names, target_rows, workers, column)
+    log(f"tuning {checkpoint_label(source.path)} on targets of {len(targets)} molecules of {targets_path}")
+    torch.manual_seed(settings.seed)
+    tuner = ConsistencyTuner(gen.model, gen.tokenizer, gen.conditions, targets, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", json.dumps(source.config, indent=2, sort_keys=True))
+    origin = {
+        "checkpoint": checkpoint_label(source.path),
+        "step": source.meta.get("step"),
+        "sha256": file_sha256(source.path / "model.safetensors"),
+    }
+    window: list[StepStats] = []
+    started = time.monotonic()
+
+    def save(stats: dict[str, float], name: str) -> None:
+        meta = {
+            **source.meta,
+            "step": tuner.step_count,
+            "tuned_from": origin,
+            "tuning": {**dataclasses.asdict(settings), "targets": targets_path, "target_rows": len(targets)},
+            "elapsed_s": time.monotonic() - started,
+            "metrics": {f"tune_{k}": v for k, v in stats.items() if k != "step"},
+        }
+        weights = {k: v.detach().cpu() for k, v in gen.model.state_dict().items()}
+        data = CheckpointData(meta, source.config, weights, source.tokenizer, source.conditions)
+        save_checkpoint(out / "checkpoints" / name, data)
+
+    with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
+        writer: csv.DictWriter | None = None
+
+        def on_step(stats: StepStats) -> None:
+            nonlocal writer
+            window.append(stats)
+            last = tuner.step_count >= settings.steps or (
+                settings.max_minutes and stats.elapsed_s >= 60 * settings.max_minutes
+            )
+            if len(window) < 25 and tuner.step_count % save_every and not last:
+                return
+            row = _window_row(window)
+            window.clear()
+            if writer is None:
+                writer = csv.DictWriter(fh, fieldnames=list(row), extrasaction="ignore", restval="")
+                writer.writeheader()
+            writer.writerow({k: f"{v:.6g}" for k, v in row.items()})
+            fh.flush()
+            errs = "  ".join(f"{k[4:]} {v:.3g}" for k, v in row.items() if k.startswith("mae_"))
+            log(
+                f"step {tuner.step_count}  reward {row['reward']:.3f}  valid {row['validity']:.3f}  "
+                f"unique {row['unique']:.3f}  KL {row['kl']:.2f}  |err| {errs}  {row['elapsed_s']:.0f}s"
+            )
+            if tuner.step_count % save_every == 0 or last:
+                save(row, "last")
+                if snapshots:
+                    save(row, f"step-{tuner.step_count}")
+
+        tuner.run(on_step)
+    return out

@@ -1,0 +1,1 @@
+"""Tuning a trained model against a judge of its samples (RDKit): property consistency."""

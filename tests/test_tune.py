@@ -1,0 +1,184 @@
+"""Property-consistency tuning (seqcvae.tuning.consistency, `seqcvae tune`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seqcvae.chem.mol import mol_from_smiles
+from seqcvae.chem.properties import compute_properties
+from seqcvae.cli import main
+from seqcvae.errors import ConfigError
+from seqcvae.generation.generator import Generator
+from seqcvae.tokenizers.base import EOS, PAD
+from seqcvae.tuning.consistency import (
+    ConsistencyTuner,
+    leave_one_out,
+    sequence_log_probs,
+)
+from seqcvae.tuning.settings import TuneSettings
+from tests.conftest import SAMPLE
+
+TEXT_RUN = Path(__file__).parent / "fixtures" / "ckpt_b4cbcff_text_tiny"
+
+
+def tuner_for(run: Path, **settings: object) -> ConsistencyTuner:
+    gen = Generator.load(run)
+    names = [c.name for c in gen.conditions.continuous]
+    smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
+    targets = np.array([[compute_properties(mol_from_smiles(s), names)[n] for n in names] for s in smiles])
+    return ConsistencyTuner(gen.model, gen.tokenizer, gen.conditions, targets, TuneSettings(**settings))
+
+
+def test_leave_one_out_subtracts_the_mean_of_the_others():
+    r = torch.tensor([1.0, 2.0, 3.0, 7.0, 0.0, 0.0])
+    assert leave_one_out(r, 2).tolist() == [-1.0, 1.0, -4.0, 4.0, 0.0, 0.0]
+    assert leave_one_out(r, 3).tolist() == pytest.approx([-1.5, 0.0, 1.5, 7.0, -3.5, -3.5])
+
+
+def test_sequence_log_probs_equal_the_decoding_steps(tiny_run, one_thread):
+    gen = Generator.load(tiny_run)
+    model = gen.model
+    torch.manual_seed(0)
+    c = model.unspecified_conditions(3)
+    z = torch.randn(3, model.shape.latent_dim)
+    ids = torch.tensor([[5, 6, EOS, PAD], [4, EOS, PAD, PAD], [5, 5, 5, EOS]])
+    got = sequence_log_probs(model, ids, z, c)
+    state = model.decoder.start(torch.cat([z, c], dim=-1))
+    token = torch.full((3,), 1)  # <bos>
+    want = torch.zeros(3)
+    for t in range(ids.shape[1]):
+        logits, state = model.decoder.step(model.embedding(token), state)
+        lp = logits.log_softmax(-1).gather(1, ids[:, t : t + 1]).squeeze(1)
+        want += torch.where(ids[:, t] != PAD, lp, torch.zeros(3))
+        token = ids[:, t]
+    assert torch.allclose(got, want, atol=1e-4)
+
+
+def test_rewards_are_the_error_in_training_stds_and_invalid_is_penalised(tiny_run):
+    tuner = tuner_for(tiny_run, invalid_reward=-5.0)
+    names = tuner.names
+    props = compute_properties(mol_from_smiles("CCO"), names)
+    exact = np.array([props[n] for n in names])
+    off = exact + tuner.stds * np.array([1.0] + [0.0] * (len(names) - 1))  # 1 std off in the first
+    raw = np.stack([exact, off, off, exact, exact])
+    present = np.ones_like(raw)
+    present[2, 1:] = 0  # only the first property given: its whole error counts
+    present[4] = 0  # nothing given: validity alone
+    finished = np.array([True, True, True, True, True])
+    smiles = ["CCO", "CCO", "CCO", "C1CC", "CCO"]
+    reward, valid, err, canon = tuner.rewards(smiles, finished, raw, present)
+    assert reward[0] == pytest.approx(0.0, abs=1e-9)
+    assert reward[1] == pytest.approx(-1.0 / len(names))
+    assert reward[2] == pytest.approx(-1.0)
+    assert reward[3] == -5.0 and not valid[3] and canon[3] is None
+    assert reward[4] == 0.0 and np.isnan(err[4]).all()
+    unfinished = tuner.rewards(["CCO"], np.array([False]), raw[:1], present[:1])[0]
+    assert unfinished[0] == -5.0
+
+
+def test_drawn_conditions_give_at_least_one_property_unless_unconditional(tiny_run):
+    tuner = tuner_for(tiny_run, unconditional_fraction=0.25, property_probability=0.3)
+    raw, present = tuner.draw_conditions(4000)
+    given = present.sum(axis=1)
+    assert set(np.unique(given)) <= set(range(len(tuner.names) + 1))
+    assert 0.2 < (given == 0).mean() < 0.3
+    assert (given >= 1).mean() > 0.7
+    assert {tuple(r) for r in raw} <= {tuple(t) for t in tuner.targets}
+
+
+def test_the_policy_gradient_raises_what_is_rewarded_and_leaves_the_encoder(
+    tiny_run, one_thread, monkeypatch
+):
+    """With a reward for samples that start with 'C' (the tokenizer's "C"), tuning makes the model
+    start more samples with it; encoder and shared embedding are untouched."""
+    tuner = tuner_for(
+        tiny_run, conditions_per_step=32, samples_per_condition=4, lr=3e-3, kl_weight=0.0, seed=1
+    )
+    gen_tok = tuner.tokenizer
+
+    def first_is_c(self, smiles, finished, raw, present):
+        reward = np.array([1.0 if s.startswith("C") else 0.0 for s in smiles])
+        return reward, np.ones(len(smiles), bool), np.full(raw.shape, np.nan), [None] * len(smiles)
+
+    monkeypatch.setattr(ConsistencyTuner, "rewards", first_is_c)
+    encoder_before = {k: v.clone() for k, v in tuner.model.encoder.state_dict().items()}
+    embedding_before = tuner.model.embedding.weight.detach().clone()
+
+    def share_c() -> float:
+        torch.manual_seed(123)
+        c = tuner.model.unspecified_conditions(400)
+        z = torch.randn(400, tuner.model.shape.latent_dim)
+        from seqcvae.generation.sampling import decode_tokens
+
+        ids = decode_tokens(tuner.model, z, c, tuner.sampling, seed=5)
+        return float(np.mean([gen_tok.decode(r).startswith("C") for r in ids.tolist()]))
+
+    before = share_c()
+    for _ in range(25):
+        tuner.step()
+    after = share_c()
+    assert after > before + 0.2, (before, after)
+    for k, v in tuner.model.encoder.state_dict().items():
+        assert torch.equal(v, encoder_before[k]), k
+    assert torch.equal(tuner.model.embedding.weight, embedding_before)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ConfigError, match="samples_per_condition=1"):
+        TuneSettings(samples_per_condition=1).validate()
+    with pytest.raises(ConfigError, match="lr=0"):
+        TuneSettings(lr=0).validate()
+
+
+def test_cli_tune_writes_a_run_that_generates(tiny_run, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    args = ["tune", "--checkpoint", str(tiny_run), "--out", str(out), "--targets", str(SAMPLE)]
+    assert main([*args, "--target-rows", "50", "--steps", "3", "--conditions", "4", "--save-every", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "step 3" in err and "wrote the tuned model" in err
+    meta = json.loads((out / "checkpoints" / "last" / "meta.json").read_text())
+    assert meta["step"] == 3 and meta["tuned_from"]["checkpoint"] == str(
+        Path(tiny_run).resolve() / "checkpoints" / "best"
+    )
+    assert len(meta["tuned_from"]["sha256"]) == 64 and meta["tuning"]["steps"] == 3
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,reward,validity,kl,unique") and len(rows) == 3  # header, steps 2 and 3
+    assert main(["generate", "--checkpoint", str(out), "--n", "5", "-c", "LogP=2"]) == 0
+    capsys.readouterr()
+    # a second run into the same directory is refused, the first kept
+    assert main([*args, "--steps", "1"]) == 2
+    assert "already has checkpoints" in capsys.readouterr().err
+    assert (out / "checkpoints" / "last" / "meta.json").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--samples", "1"], "samples_per_condition=1"),
+        (["--target-rows", "0"], "--target-rows 0"),
+        (["--targets", "MISSING.csv"], "MISSING.csv"),
+    ],
+)
+def test_cli_tune_bad_input_is_one_line(tiny_run, tmp_path, capsys, extra, message):
+    args = ["tune", "--checkpoint", str(tiny_run), "--out", str(tmp_path / "t"), "--targets", str(SAMPLE)]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_cli_tune_refuses_a_text_model_and_invalid_targets(tmp_path, capsys, tiny_run):
+    args = ["tune", "--out", str(tmp_path / "t"), "--targets", str(SAMPLE)]
+    assert main([*args, "--checkpoint", str(TEXT_RUN)]) == 2
+    assert "needs a SMILES model" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("SMILES\nC(((\nxyz\n")
+    assert (
+        main(["tune", "--out", str(tmp_path / "u"), "--checkpoint", str(tiny_run), "--targets", str(bad)])
+        == 2
+    )
+    assert "no valid SMILES" in capsys.readouterr().err

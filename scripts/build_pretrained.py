@@ -41,8 +41,11 @@ SHIPPED_FILES = ("meta.json", "config.json", "tokenizer.json", "conditions.json"
 @dataclass(frozen=True)
 class Stage:
     name: str  # run directory under --runs
-    args: tuple[str, ...]  # `seqcvae train` arguments after the data ones
+    args: tuple[str, ...]  # `seqcvae train` (or `tune`) arguments after the data ones
     init_from: str | None = None  # an earlier stage's name
+    # "train", or "tune": property-consistency tuning of init_from's best checkpoint, with
+    # targets from the training split (`seqcvae tune`; not resumable: a stopped one restarts)
+    command: str = "train"
 
 
 SUBSET = ("data.limit=300000", "train.threads=1")
@@ -87,8 +90,13 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
 
 
 def stage_command(stage: Stage, runs: Path, train_path: Path, extra: list[str]) -> list[str]:
-    """The `seqcvae train` command of one stage (resumed where its run directory exists)."""
+    """The `seqcvae train` command of one stage (resumed where its run directory exists), or
+    its `seqcvae tune` command."""
     run = runs / stage.name
+    if stage.command == "tune":
+        assert stage.init_from is not None
+        tune = [sys.executable, "-m", "seqcvae", "tune", "--checkpoint", str(runs / stage.init_from)]
+        return [*tune, "--out", str(run), "--overwrite", "--targets", str(train_path), *stage.args]
     exe = [sys.executable, "-m", "seqcvae", "train"]
     if (run / "checkpoints" / "last" / "meta.json").exists():
         return [*exe, "--resume", str(run)]
@@ -102,13 +110,15 @@ def finished(run: Path) -> bool:
     if not meta.exists():
         return False
     data = json.loads(meta.read_text(encoding="utf-8"))
-    steps = (data.get("schedule") or {}).get("steps")
+    steps = (data.get("schedule") or {}).get("steps") or (data.get("tuning") or {}).get("steps")
     return bool(steps) and int(data.get("step", 0)) >= int(steps)
 
 
 def install(run: Path, name: str) -> str:
     """Copy the run's best checkpoint into the package; returns the weights' sha256."""
     src = run / "checkpoints" / "best"
+    if not src.exists():  # a tuning run keeps its last checkpoint only
+        src = run / "checkpoints" / "last"
     dest = PRETRAINED / name
     dest.mkdir(parents=True, exist_ok=True)
     for f in SHIPPED_FILES:

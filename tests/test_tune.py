@@ -142,14 +142,19 @@ def test_cli_tune_writes_a_run_that_generates(tiny_run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "step 3" in err and "wrote the tuned model" in err
     meta = json.loads((out / "checkpoints" / "last" / "meta.json").read_text())
-    assert meta["step"] == 3 and meta["tuned_from"]["checkpoint"] == str(
+    assert meta["step"] == 3 and meta["init_from"]["checkpoint"] == str(
         Path(tiny_run).resolve() / "checkpoints" / "best"
     )
-    assert len(meta["tuned_from"]["sha256"]) == 64 and meta["tuning"]["steps"] == 3
+    assert len(meta["init_from"]["weights_sha256"]) == 64 and meta["tuning"]["steps"] == 3
+    assert "metrics" not in meta and set(meta["tuning"]["metrics"]) >= {"reward", "validity", "kl"}
     rows = (out / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("step,reward,validity,kl,unique") and len(rows) == 3  # header, steps 2 and 3
     assert main(["generate", "--checkpoint", str(out), "--n", "5", "-c", "LogP=2"]) == 0
     capsys.readouterr()
+    assert main(["info", "--checkpoint", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "tuned       step 3," in shown and "property-consistency tuning (lr 2e-05" in shown
+    assert f"tuned       from {Path(tiny_run).resolve() / 'checkpoints' / 'best'} (its step" in shown
     # a second run into the same directory is refused, the first kept
     assert main([*args, "--steps", "1"]) == 2
     assert "already has checkpoints" in capsys.readouterr().err

@@ -35,13 +35,24 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
     metrics = info.get("metrics") or {}
     lines = [f"checkpoint  {info['checkpoint']}"]
     minutes = info.get("train_seconds")
-    trained = f"step {info.get('step')}, epoch {info.get('epoch')}"
+    tuning = info.get("tuning")
+    trained = f"step {info.get('step')}" + (
+        f", epoch {info['epoch']}" if info.get("epoch") is not None else ""
+    )
     if minutes is not None:
         took = f"{minutes / 60:.1f} min" if minutes >= 60 else f"{minutes:.0f} s"
-        trained += f", {took} of training"
-    lines.append(f"trained     {trained}")
+        trained += f", {took} of {'tuning' if tuning else 'training'}"
+    lines.append(f"{'tuned' if tuning else 'trained':<11} {trained}")
+    if tuning:
+        tm = tuning.get("metrics") or {}
+        lines.append(
+            f"            property-consistency tuning (lr {_num(tuning.get('lr'))}, KL weight "
+            f"{_num(tuning.get('kl_weight'))}, targets: {tuning.get('target_rows')} molecules of "
+            f"{tuning.get('targets')}); last steps: reward {_num(tm.get('reward'))}, valid "
+            f"{_num(tm.get('validity'))}, KL to its start {_num(tm.get('kl'))} nats"
+        )
     started = info.get("init_from")
-    prefix = "started     from"
+    prefix = "tuned       from" if tuning else "started     from"
     while started:  # a chain of fine-tunes, newest first
         lines.append(f"{prefix} {started.get('checkpoint')} (its step {started.get('step')})")
         started, prefix = started.get("from"), "            which started from"

@@ -48,9 +48,17 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--samples", type=int, default=_DEFAULTS.samples_per_condition, help="samples per target (>= 2)"
     )
+    p.add_argument(
+        "--unconditional",
+        type=float,
+        default=_DEFAULTS.unconditional_fraction,
+        help="fraction of targets with every property unspecified: rewarded for validity alone "
+        f"(default {_DEFAULTS.unconditional_fraction:g})",
+    )
     p.add_argument("--save-every", type=int, default=250, help="steps between checkpoints (default 250)")
     p.add_argument("--snapshots", action="store_true", help="also keep checkpoints/step-N at every save")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     common.add_device_option(p)
     return p
@@ -63,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--target-rows", args.target_rows), ("--save-every", args.save_every)):
         if value < 1:
             raise ConfigError(f"{flag} {value}: expected 1 or more")
+    if args.threads < 0:
+        raise ConfigError(f"--threads {args.threads}: expected 0 (torch's choice) or more")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     settings = TuneSettings(
         steps=args.steps,
         max_minutes=args.minutes,
@@ -70,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         samples_per_condition=args.samples,
         lr=args.lr,
         kl_weight=args.kl_weight,
+        unconditional_fraction=args.unconditional,
         seed=args.seed,
     )
     out = tune(

@@ -10,8 +10,8 @@ from seqcvae.models.checkpoint import load_checkpoint
 
 def checkpoint_info(checkpoint: str | Path, which: str = "best") -> dict[str, Any]:
     """The checkpoint's path, position in training, metrics, model shape and size, data,
-    conditions, vocabulary, where it started from (--init-from) and the default sampling settings
-    of generate, transfer and sweep (its [sample] section)."""
+    conditions, vocabulary, where it started from (--init-from, tune), its tuning and the default
+    sampling settings of generate, transfer and sweep (its [sample] section)."""
     ckpt = load_checkpoint(checkpoint, which=which)
     meta, cfg = ckpt.meta, ckpt.config
     data = cfg.get("data", {})
@@ -34,6 +34,7 @@ def checkpoint_info(checkpoint: str | Path, which: str = "best") -> dict[str, An
         "vocabulary": (meta.get("model_shape") or {}).get("vocab_size"),
         "conditions": ckpt.conditions,
         "init_from": meta.get("init_from"),
+        "tuning": meta.get("tuning"),
         "train": cfg.get("train"),
         "sample": cfg.get("sample"),
     }

@@ -24,6 +24,10 @@ from seqcvae.training.rundir import prepare_run_dir
 from seqcvae.tuning.consistency import ConsistencyTuner, StepStats, check_tunable
 from seqcvae.tuning.settings import TuneSettings
 
+# Checkpoint metadata of the source's own training (its validation figures, epoch, schedule),
+# which do not describe the tuned model.
+SOURCE_ONLY = ("metrics", "epoch", "batch_in_epoch", "best_val_nelbo", "schedule", "elapsed_s")
+
 
 def read_targets(
     path: str, names: list[str], limit: int, workers: int = 1, column: str | None = None
@@ -79,19 +83,27 @@ def tune(
     origin = {
         "checkpoint": checkpoint_label(source.path),
         "step": source.meta.get("step"),
-        "sha256": file_sha256(source.path / "model.safetensors"),
+        "weights_sha256": file_sha256(source.path / "model.safetensors"),
     }
+    if source.meta.get("init_from"):  # a chain of fine-tunes keeps where it began
+        origin["from"] = source.meta["init_from"]
+    # what describes the source's training, not this model, is left out
+    kept = {k: v for k, v in source.meta.items() if k not in SOURCE_ONLY}
     window: list[StepStats] = []
     started = time.monotonic()
 
     def save(stats: dict[str, float], name: str) -> None:
         meta = {
-            **source.meta,
+            **kept,
             "step": tuner.step_count,
-            "tuned_from": origin,
-            "tuning": {**dataclasses.asdict(settings), "targets": targets_path, "target_rows": len(targets)},
+            "init_from": origin,
+            "tuning": {
+                **dataclasses.asdict(settings),
+                "targets": targets_path,
+                "target_rows": len(targets),
+                "metrics": {k: v for k, v in stats.items() if k != "step"},
+            },
             "elapsed_s": time.monotonic() - started,
-            "metrics": {f"tune_{k}": v for k, v in stats.items() if k != "step"},
         }
         weights = {k: v.detach().cpu() for k, v in gen.model.state_dict().items()}
         data = CheckpointData(meta, source.config, weights, source.tokenizer, source.conditions)

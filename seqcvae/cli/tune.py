@@ -55,6 +55,13 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="fraction of targets with every property unspecified: rewarded for validity alone "
         f"(default {_DEFAULTS.unconditional_fraction:g})",
     )
+    p.add_argument(
+        "--anchor",
+        type=float,
+        default=_DEFAULTS.anchor_weight,
+        help="weight per nat of a likelihood anchor: the decoder's NLL of target molecules from "
+        "their own z ~ q(z|x), which keeps reconstruction (default off)",
+    )
     p.add_argument("--save-every", type=int, default=250, help="steps between checkpoints (default 250)")
     p.add_argument("--snapshots", action="store_true", help="also keep checkpoints/step-N at every save")
     p.add_argument("--seed", type=int, default=0)
@@ -85,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         kl_weight=args.kl_weight,
         unconditional_fraction=args.unconditional,
+        anchor_weight=args.anchor,
         seed=args.seed,
     )
     out = tune(

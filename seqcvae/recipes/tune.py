@@ -14,12 +14,14 @@ import numpy as np
 import torch
 
 from seqcvae.chem.properties import analyse_many
+from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.tables import read_sequences
 from seqcvae.errors import DataError
 from seqcvae.generation.generator import Generator
 from seqcvae.io.atomic import atomic_write_text
 from seqcvae.io.cache import file_sha256
 from seqcvae.models.checkpoint import CheckpointData, checkpoint_label, load_checkpoint, save_checkpoint
+from seqcvae.tokenizers.base import UNK
 from seqcvae.training.rundir import prepare_run_dir
 from seqcvae.tuning.consistency import ConsistencyTuner, StepStats, check_tunable
 from seqcvae.tuning.settings import TuneSettings
@@ -31,13 +33,28 @@ SOURCE_ONLY = ("metrics", "epoch", "batch_in_epoch", "best_val_nelbo", "schedule
 
 def read_targets(
     path: str, names: list[str], limit: int, workers: int = 1, column: str | None = None
-) -> np.ndarray:
-    """RDKit-measured `names` (N, P) of the first `limit` valid molecules of a SMILES file."""
+) -> tuple[list[str], np.ndarray]:
+    """(canonical SMILES, RDKit-measured `names` (N, P)) of the first `limit` valid molecules of
+    a SMILES file."""
     smiles = [s for s in read_sequences(path, column) if s.strip()][: max(limit, 1) * 2]
-    rows = [[p[n] for n in names] for can, p in analyse_many(smiles, names, workers) if can is not None]
-    if not rows:
+    found = [
+        (can, [p[n] for n in names]) for can, p in analyse_many(smiles, names, workers) if can is not None
+    ]
+    if not found:
         raise DataError(f"--targets {path!r}: no valid SMILES to draw targets from")
-    return np.array(rows[:limit], dtype=np.float64)
+    found = found[:limit]
+    return [c for c, _ in found], np.array([v for _, v in found], dtype=np.float64)
+
+
+def anchor_dataset(gen: Generator, smiles: list[str], values: np.ndarray, max_length: int) -> TokenDataset:
+    """The target molecules the model can read (no token outside its vocabulary, at most
+    max_length tokens), with their standardised properties: the likelihood anchor's data."""
+    names = [c.name for c in gen.conditions.continuous]
+    ids = [gen.tokenizer.encode(s) for s in smiles]
+    keep = [i for i, t in enumerate(ids) if UNK not in t and 0 < len(t) <= max_length]
+    columns = {n: values[keep, j] for j, n in enumerate(names)}
+    encoded = gen.conditions.encode_columns(columns, {}, len(keep))
+    return TokenDataset.from_ids([ids[i] for i in keep], encoded)
 
 
 def _window_row(window: list[StepStats]) -> dict[str, float]:
@@ -74,10 +91,11 @@ def tune(
     gen = Generator.load(checkpoint, which=which, device=device, precision="fp32")
     check_tunable(gen.conditions, gen.kind)
     names = [c.name for c in gen.conditions.continuous]
-    targets = read_targets(targets_path, names, target_rows, workers, column)
+    smiles, targets = read_targets(targets_path, names, target_rows, workers, column)
+    anchor = anchor_dataset(gen, smiles, targets, settings.max_length) if settings.anchor_weight > 0 else None
     log(f"tuning {checkpoint_label(source.path)} on targets of {len(targets)} molecules of {targets_path}")
     torch.manual_seed(settings.seed)
-    tuner = ConsistencyTuner(gen.model, gen.tokenizer, gen.conditions, targets, settings)
+    tuner = ConsistencyTuner(gen.model, gen.tokenizer, gen.conditions, targets, settings, anchor)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps(source.config, indent=2, sort_keys=True))
     origin = {
@@ -130,7 +148,9 @@ def tune(
             errs = "  ".join(f"{k[4:]} {v:.3g}" for k, v in row.items() if k.startswith("mae_"))
             log(
                 f"step {tuner.step_count}  reward {row['reward']:.3f}  valid {row['validity']:.3f}  "
-                f"unique {row['unique']:.3f}  KL {row['kl']:.2f}  |err| {errs}  {row['elapsed_s']:.0f}s"
+                f"unique {row['unique']:.3f}  KL {row['kl']:.2f}  |err| {errs}  "
+                + (f"anchor NLL {row['anchor_nll']:.2f}  " if "anchor_nll" in row else "")
+                + f"{row['elapsed_s']:.0f}s"
             )
             if tuner.step_count % save_every == 0 or last:
                 save(row, "last")

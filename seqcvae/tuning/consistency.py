@@ -31,9 +31,11 @@ import torch.nn.functional as F
 from seqcvae.chem.properties import PROPERTY_FUNCTIONS, analyse_smiles
 from seqcvae.config import SamplingSettings
 from seqcvae.data.conditions import ConditionSpace
+from seqcvae.data.dataset import TokenDataset
 from seqcvae.errors import ConfigError
 from seqcvae.generation.sampling import decode_tokens
 from seqcvae.models.cvae import CVAE
+from seqcvae.models.losses import reconstruction_nll
 from seqcvae.tokenizers.base import BOS, EOS, PAD, Tokenizer
 from seqcvae.tuning.settings import TuneSettings
 
@@ -45,6 +47,7 @@ class StepStats:
     validity: float
     kl: float  # mean log p(x)/p_ref(x) of the samples: an estimate of KL(p || p_ref) in nats
     unique: float  # distinct valid molecules / valid samples in the step's batch
+    anchor_nll: float = float("nan")  # the anchor molecules' mean NLL in nats (when anchored)
     errors: dict[str, float] = field(default_factory=dict)  # mean |measured - target| per property
     elapsed_s: float = 0.0
 
@@ -57,6 +60,8 @@ class StepStats:
             "unique": self.unique,
             "elapsed_s": self.elapsed_s,
         }
+        if self.anchor_nll == self.anchor_nll:  # not nan
+            row["anchor_nll"] = self.anchor_nll
         row.update({f"mae_{k}": v for k, v in self.errors.items()})
         return row
 
@@ -101,7 +106,8 @@ class ConsistencyTuner:
     """Tune `model` in place; `reference` is a frozen copy of the starting model.
 
     `targets` (N, P): raw property values of real molecules, columns in the order of
-    conditions.continuous; each step draws conditions_per_step rows of it.
+    conditions.continuous; each step draws conditions_per_step rows of it. `anchor`: real
+    molecules (token ids with their standardised properties) for settings.anchor_weight > 0.
     """
 
     def __init__(
@@ -111,8 +117,12 @@ class ConsistencyTuner:
         conditions: ConditionSpace,
         targets: np.ndarray,
         settings: TuneSettings,
+        anchor: TokenDataset | None = None,
     ):
         settings.validate()
+        if settings.anchor_weight > 0 and (anchor is None or len(anchor) == 0):
+            raise ConfigError("tuning with anchor_weight > 0 needs anchor molecules")
+        self.anchor = anchor if settings.anchor_weight > 0 else None
         if targets.ndim != 2 or targets.shape[1] != conditions.num_continuous or len(targets) == 0:
             raise ConfigError(
                 f"tuning targets have shape {targets.shape}; "
@@ -137,16 +147,37 @@ class ConsistencyTuner:
         self.step_count = 0
         self.device = next(model.parameters()).device
 
-    def draw_conditions(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(raw targets (n, P), present (n, P)): rows of `targets`, each property given with
-        property_probability (at least one), every one hidden in unconditional_fraction of rows."""
-        rows = self.targets[self.rng.integers(0, len(self.targets), n)]
-        p = rows.shape[1]
+    def draw_present(self, n: int, p: int) -> np.ndarray:
+        """present (n, P): each property given with property_probability (at least one), every
+        one hidden in unconditional_fraction of rows."""
         present = self.rng.random((n, p)) < self.s.property_probability
         empty = ~present.any(axis=1)
         present[empty, self.rng.integers(0, p, int(empty.sum()))] = True
         present[self.rng.random(n) < self.s.unconditional_fraction] = False
-        return rows, present.astype(np.float32)
+        return present.astype(np.float32)
+
+    def draw_conditions(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(raw targets (n, P), present (n, P)): rows of `targets`, properties given as
+        `draw_present` decides."""
+        rows = self.targets[self.rng.integers(0, len(self.targets), n)]
+        return rows, self.draw_present(n, rows.shape[1])
+
+    def anchor_nll(self) -> torch.Tensor:
+        """Mean NLL (nats) of anchor_batch anchor molecules decoded from z ~ q(z | x, c) (the
+        encoder without gradient) under their own properties, some hidden (`draw_present`)."""
+        assert self.anchor is not None
+        b = self.anchor.collate(self.rng.integers(0, len(self.anchor), self.s.anchor_batch)).to(self.device)
+        present = torch.from_numpy(self.draw_present(b.size, b.cond_values.shape[1])).to(self.device)
+        values = b.cond_values * present
+        with torch.no_grad():
+            mu, logvar = self.model.encode(
+                b.tokens, b.lengths, self.model.embed_conditions(values, present, b.cond_tags)
+            )
+            z = self.model.reparameterise(mu, logvar, torch.randn_like(mu))
+        logits = self.model.decode(
+            b.tokens[:, :-1], z, self.model.embed_conditions(values, present, b.cond_tags)
+        )
+        return reconstruction_nll(logits, b.tokens[:, 1:], PAD).mean()
 
     def rewards(
         self, smiles: Sequence[str], finished: np.ndarray, raw: np.ndarray, present: np.ndarray
@@ -193,6 +224,9 @@ class ConsistencyTuner:
         total = torch.from_numpy(reward).float() - s.kl_weight * log_ratio
         advantage = leave_one_out(total, k).to(self.device)
         loss = -(advantage * lp).mean()
+        anchor = self.anchor_nll() if self.anchor is not None else None
+        if anchor is not None:
+            loss = loss + s.anchor_weight * anchor
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, s.grad_clip)
@@ -209,6 +243,7 @@ class ConsistencyTuner:
             kl=float(log_ratio.mean()),
             unique=len(distinct) / max(1, int(valid.sum())),
             errors=errors,
+            anchor_nll=float(anchor.detach()) if anchor is not None else float("nan"),
         )
 
     def run(self, on_step: Callable[[StepStats], None] | None = None) -> StepStats | None:

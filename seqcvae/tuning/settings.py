@@ -19,6 +19,11 @@ class TuneSettings:
     invalid_reward: float = -3.0
     unconditional_fraction: float = 0.1  # targets with every property unspecified
     property_probability: float = 0.5  # each property given with this probability (>= 1 given)
+    # Likelihood anchor: anchor_weight * the decoder's NLL (nats) of anchor_batch real molecules
+    # per step, each decoded from z ~ q(z | x, c) under its own properties (some hidden), so that
+    # the decoder keeps reconstructing what the encoder writes; 0 = off.
+    anchor_weight: float = 0.0
+    anchor_batch: int = 64
     max_length: int = 100
     grad_clip: float = 1.0
     seed: int = 0
@@ -34,6 +39,8 @@ class TuneSettings:
             ("invalid_reward", math.isfinite(self.invalid_reward), "a finite number"),
             ("unconditional_fraction", 0 <= self.unconditional_fraction < 1, "in [0, 1)"),
             ("property_probability", 0 < self.property_probability <= 1, "in (0, 1]"),
+            ("anchor_weight", self.anchor_weight >= 0, "a number >= 0"),
+            ("anchor_batch", self.anchor_batch >= 1, "an integer >= 1"),
             ("max_length", self.max_length >= 1, "an integer >= 1"),
             ("grad_clip", self.grad_clip > 0, "a number > 0"),
         ]

@@ -153,7 +153,7 @@ def test_cli_tune_writes_a_run_that_generates(tiny_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", "--checkpoint", str(out)]) == 0
     shown = capsys.readouterr().out
-    assert "tuned       step 3," in shown and "property-consistency tuning (lr 2e-05" in shown
+    assert "tuned       step 3," in shown and "property-consistency tuning (lr 0.0001" in shown
     assert f"tuned       from {Path(tiny_run).resolve() / 'checkpoints' / 'best'} (its step" in shown
     # a second run into the same directory is refused, the first kept
     assert main([*args, "--steps", "1"]) == 2

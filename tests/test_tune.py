@@ -14,6 +14,7 @@ from seqcvae.chem.properties import compute_properties
 from seqcvae.cli import main
 from seqcvae.errors import ConfigError
 from seqcvae.generation.generator import Generator
+from seqcvae.generation.sampling import NEVER_SAMPLED
 from seqcvae.tokenizers.base import EOS, PAD
 from seqcvae.tuning.consistency import (
     ConsistencyTuner,
@@ -53,6 +54,7 @@ def test_sequence_log_probs_equal_the_decoding_steps(tiny_run, one_thread):
     want = torch.zeros(3)
     for t in range(ids.shape[1]):
         logits, state = model.decoder.step(model.embedding(token), state)
+        logits[:, NEVER_SAMPLED] = float("-inf")  # as sampling does
         lp = logits.log_softmax(-1).gather(1, ids[:, t : t + 1]).squeeze(1)
         want += torch.where(ids[:, t] != PAD, lp, torch.zeros(3))
         token = ids[:, t]
@@ -82,13 +84,30 @@ def test_rewards_are_the_error_in_training_stds_and_invalid_is_penalised(tiny_ru
 
 
 def test_drawn_conditions_give_at_least_one_property_unless_unconditional(tiny_run):
-    tuner = tuner_for(tiny_run, unconditional_fraction=0.25, property_probability=0.3)
+    tuner = tuner_for(tiny_run, unconditional_fraction=0.0, property_probability=0.3)
     raw, present = tuner.draw_conditions(4000)
-    given = present.sum(axis=1)
-    assert set(np.unique(given)) <= set(range(len(tuner.names) + 1))
-    assert 0.2 < (given == 0).mean() < 0.3
-    assert (given >= 1).mean() > 0.7
+    assert (present.sum(axis=1) >= 1).all()
+    k = len(tuner.names)  # 0.3 each, and one more where none was drawn ((0.7)^k of rows)
+    assert abs(present.mean() - (0.3 + 0.7**k / k)) < 0.02
     assert {tuple(r) for r in raw} <= {tuple(t) for t in tuner.targets}
+    tuner = tuner_for(tiny_run, unconditional_fraction=0.25, property_probability=0.3)
+    given = tuner.draw_conditions(4000)[1].sum(axis=1)
+    assert 0.2 < (given == 0).mean() < 0.3
+
+
+def test_samples_are_drawn_from_the_models_prior(tiny_run, monkeypatch):
+    """A conditional prior's z come from p(z | c), as generation draws them."""
+    tuner = tuner_for(tiny_run, conditions_per_step=2)
+    calls = []
+    original = type(tuner.model).prior_from_noise
+
+    def spy(self, c, eps):
+        calls.append(eps.shape)
+        return original(self, c, eps)
+
+    monkeypatch.setattr(type(tuner.model), "prior_from_noise", spy)
+    tuner.step()
+    assert calls and calls[0][0] == 2 * tuner.s.samples_per_condition
 
 
 def test_the_policy_gradient_raises_what_is_rewarded_and_leaves_the_encoder(
@@ -167,6 +186,9 @@ def test_cli_tune_writes_a_run_that_generates(tiny_run, tmp_path, capsys):
         (["--samples", "1"], "samples_per_condition=1"),
         (["--target-rows", "0"], "--target-rows 0"),
         (["--targets", "MISSING.csv"], "MISSING.csv"),
+        (["--conditions", "0"], "conditions_per_step=0 (--conditions)"),
+        (["--minutes", "-1"], "max_minutes=-1.0 (--minutes)"),
+        (["--lr", "inf"], "lr=inf (--lr)"),
     ],
 )
 def test_cli_tune_bad_input_is_one_line(tiny_run, tmp_path, capsys, extra, message):
@@ -236,3 +258,21 @@ def test_cli_tune_with_an_anchor_logs_its_nll(tiny_run, tmp_path, capsys):
     assert (
         json.loads((out / "checkpoints" / "last" / "meta.json").read_text())["tuning"]["anchor_weight"] == 0.5
     )
+
+
+def test_cli_tune_overwrite_keeps_the_old_run_when_the_input_is_bad(tiny_run, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    args = ["tune", "--checkpoint", str(tiny_run), "--out", str(out), "--targets", str(SAMPLE)]
+    assert main([*args, "--target-rows", "20", "--steps", "1", "--conditions", "2"]) == 0
+    capsys.readouterr()
+    bad = ["tune", "--checkpoint", str(tiny_run), "--out", str(out), "--overwrite"]
+    assert main([*bad, "--targets", str(tmp_path / "missing.csv")]) == 2
+    assert main([*bad, "--targets", str(SAMPLE), "--column", "NOPE"]) == 2
+    assert (out / "checkpoints" / "last" / "meta.json").exists()
+    # the tuned run itself as --out: refused before anything is removed
+    again = ["tune", "--checkpoint", str(out), "--out", str(out), "--overwrite", "--targets", str(SAMPLE)]
+    assert main(again) == 2
+    assert "holds the checkpoint being tuned" in capsys.readouterr().err
+    assert (out / "checkpoints" / "last" / "meta.json").exists()
+    header = (out / "metrics.csv").read_text().splitlines()[0]
+    assert header == "step,reward,validity,kl,unique,mae_LogP,mae_MolWt,elapsed_s"

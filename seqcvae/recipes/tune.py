@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from seqcvae.chem.properties import analyse_many
+from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.tables import read_sequences
-from seqcvae.errors import DataError
+from seqcvae.errors import ConfigError, DataError
 from seqcvae.generation.generator import Generator
 from seqcvae.io.atomic import atomic_write_text
 from seqcvae.io.cache import file_sha256
@@ -53,7 +53,9 @@ def anchor_dataset(gen: Generator, smiles: list[str], values: np.ndarray, max_le
     ids = [gen.tokenizer.encode(s) for s in smiles]
     keep = [i for i, t in enumerate(ids) if UNK not in t and 0 < len(t) <= max_length]
     columns = {n: values[keep, j] for j, n in enumerate(names)}
-    encoded = gen.conditions.encode_columns(columns, {}, len(keep))
+    e = ConditionSpace(gen.conditions.continuous, []).encode_columns(columns, {}, len(keep))
+    tags = np.zeros((len(keep), len(gen.conditions.categorical)), dtype=np.int64)  # every tag "any"
+    encoded = EncodedConditions(e.values, e.present, tags)
     return TokenDataset.from_ids([ids[i] for i in keep], encoded)
 
 
@@ -86,16 +88,18 @@ def tune(
     `targets_path` (real molecules, so joint targets are ones that exist)."""
     settings.validate()
     out = Path(out_dir)
-    prepare_run_dir(out, overwrite)
+    # Everything is read and checked before --overwrite may remove anything.
     source = load_checkpoint(checkpoint, which=which)
+    if out.resolve() in (source.path.resolve(), *source.path.resolve().parents[:2]):
+        raise ConfigError(f"--out {str(out)!r} holds the checkpoint being tuned; give a new directory")
     gen = Generator.load(checkpoint, which=which, device=device, precision="fp32")
     check_tunable(gen.conditions, gen.kind)
     names = [c.name for c in gen.conditions.continuous]
     smiles, targets = read_targets(targets_path, names, target_rows, workers, column)
     anchor = anchor_dataset(gen, smiles, targets, settings.max_length) if settings.anchor_weight > 0 else None
-    log(f"tuning {checkpoint_label(source.path)} on targets of {len(targets)} molecules of {targets_path}")
-    torch.manual_seed(settings.seed)
     tuner = ConsistencyTuner(gen.model, gen.tokenizer, gen.conditions, targets, settings, anchor)
+    prepare_run_dir(out, overwrite, hint="another --out")
+    log(f"tuning {checkpoint_label(source.path)} on targets of {len(targets)} molecules of {targets_path}")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps(source.config, indent=2, sort_keys=True))
     origin = {
@@ -117,7 +121,7 @@ def tune(
             "init_from": origin,
             "tuning": {
                 **dataclasses.asdict(settings),
-                "targets": targets_path,
+                "targets": str(Path(targets_path).resolve()),
                 "target_rows": len(targets),
                 "metrics": {k: v for k, v in stats.items() if k != "step"},
             },
@@ -127,6 +131,9 @@ def tune(
         data = CheckpointData(meta, source.config, weights, source.tokenizer, source.conditions)
         save_checkpoint(out / "checkpoints" / name, data)
 
+    columns = ["step", "reward", "validity", "kl", "unique", *(f"mae_{n}" for n in names)]
+    columns += ["anchor_nll"] if anchor is not None else []
+    columns += ["elapsed_s"]
     with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
         writer: csv.DictWriter | None = None
 
@@ -141,7 +148,7 @@ def tune(
             row = _window_row(window)
             window.clear()
             if writer is None:
-                writer = csv.DictWriter(fh, fieldnames=list(row), extrasaction="ignore", restval="")
+                writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", restval="")
                 writer.writeheader()
             writer.writerow({k: f"{v:.6g}" for k, v in row.items()})
             fh.flush()

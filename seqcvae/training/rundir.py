@@ -29,16 +29,17 @@ def check_replaceable(path: Path) -> None:
     )
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
+def prepare_run_dir(run_dir: Path, overwrite: bool = False, hint: str | None = None) -> None:
     """Before a new run trains into `run_dir`: fail when it is a file or already holds checkpoints
     (unless `overwrite`); with `overwrite`, remove a previous run there (check_replaceable: only a
-    run or an empty directory). Under torchrun only the main process checks and removes it."""
+    run or an empty directory). Under torchrun only the main process checks and removes it.
+    `hint`: what the refusal suggests besides --out and --overwrite (default: train's --resume)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise SeqCVAEError(f"run directory {str(run_dir)!r} is a file; give --out a directory")
     if (run_dir / "checkpoints").exists() and not overwrite:
         raise SeqCVAEError(
             f"run directory {str(run_dir)!r} already has checkpoints; use "
-            f"--resume {run_dir} to continue, --out for a new directory, or "
+            f"{hint or f'--resume {run_dir} to continue'}, --out for a new directory, or "
             "--overwrite to replace it"
         )
     if overwrite and run_dir.exists() and distributed.env_info().is_main:

@@ -13,8 +13,11 @@ samples are rewarded for validity alone.
 
 The reward of a valid sample is minus the mean absolute error over its given properties, each
 in units of that property's training standard deviation; an invalid or unfinished sample gets
-`invalid_reward`. Only the decoder and the condition embedder learn: the shared token embedding
-and the encoder stay as they were, so encoding, reconstruction and z keep their meaning.
+`invalid_reward`. Only the decoder and the condition embedder learn; the shared token embedding
+and the encoder's weights stay as they were. The condition embedding also feeds the encoder (and
+a conditional prior), so q(z | x, c) moves a little with it: the likelihood anchor
+(anchor_weight) keeps the decoder reconstructing what the encoder now writes. Samples are drawn
+at T = 1 without guidance, whatever the checkpoint's sampling settings.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from seqcvae.config import SamplingSettings
 from seqcvae.data.conditions import ConditionSpace
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.errors import ConfigError
-from seqcvae.generation.sampling import decode_tokens
+from seqcvae.generation.sampling import NEVER_SAMPLED, decode_tokens
 from seqcvae.models.cvae import CVAE
 from seqcvae.models.losses import reconstruction_nll
 from seqcvae.tokenizers.base import BOS, EOS, PAD, Tokenizer
@@ -88,9 +91,11 @@ def check_tunable(conditions: ConditionSpace, kind: str) -> None:
 
 
 def sequence_log_probs(model: CVAE, ids: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """log p(x | z, c) per row of sampled ids (B, L) (tokens after <bos>, <pad> after <eos>)."""
+    """log p(x | z, c) per row of sampled ids (B, L) (tokens after <bos>, <pad> after <eos>), under
+    the distribution sampling draws from: the control tokens it never samples are masked out."""
     bos = torch.full((ids.shape[0], 1), BOS, dtype=ids.dtype, device=ids.device)
     logits = model.decode(torch.cat([bos, ids[:, :-1]], dim=1), z, c)
+    logits = logits.index_fill(-1, torch.tensor(NEVER_SAMPLED, device=logits.device), float("-inf"))
     token_lp = -F.cross_entropy(logits.transpose(1, 2), ids, reduction="none", ignore_index=PAD)
     return token_lp.sum(dim=1)
 
@@ -146,6 +151,7 @@ class ConsistencyTuner:
         self.sampling.max_length = settings.max_length
         self.step_count = 0
         self.device = next(model.parameters()).device
+        self.noise = torch.Generator(device=self.device).manual_seed(settings.seed)
 
     def draw_present(self, n: int, p: int) -> np.ndarray:
         """present (n, P): each property given with property_probability (at least one), every
@@ -173,7 +179,8 @@ class ConsistencyTuner:
             mu, logvar = self.model.encode(
                 b.tokens, b.lengths, self.model.embed_conditions(values, present, b.cond_tags)
             )
-            z = self.model.reparameterise(mu, logvar, torch.randn_like(mu))
+            eps = torch.randn(mu.shape, generator=self.noise, device=self.device)
+            z = self.model.reparameterise(mu, logvar, eps)
         logits = self.model.decode(
             b.tokens[:, :-1], z, self.model.embed_conditions(values, present, b.cond_tags)
         )
@@ -209,9 +216,10 @@ class ConsistencyTuner:
         values = ((raw - self.means) / self.stds * present).astype(np.float32)
         tags = np.zeros((len(raw), len(self.conditions.categorical)), dtype=np.int64)
         tensors = [torch.from_numpy(a).to(self.device) for a in (values, present, tags)]
-        z = torch.randn(len(raw), self.model.shape.latent_dim, device=self.device)
+        eps = torch.randn(len(raw), self.model.shape.latent_dim, generator=self.noise, device=self.device)
         with torch.no_grad():
             c = self.model.embed_conditions(*tensors)
+            z = self.model.prior_from_noise(c, eps)  # the prior generation draws from (p(z|c) or N(0, I))
             ids = decode_tokens(self.model, z, c, self.sampling, seed=int(self.rng.integers(0, 2**62)))
         finished = (ids == EOS).any(dim=1).cpu().numpy()
         smiles = [self.tokenizer.decode(row) for row in ids.cpu().tolist()]

@@ -7,6 +7,18 @@ from dataclasses import dataclass
 
 from seqcvae.errors import ConfigError
 
+# The `seqcvae tune` option of each setting, for messages that name what the user typed.
+FLAGS = {
+    "steps": "--steps",
+    "max_minutes": "--minutes",
+    "conditions_per_step": "--conditions",
+    "samples_per_condition": "--samples",
+    "lr": "--lr",
+    "kl_weight": "--kl-weight",
+    "unconditional_fraction": "--unconditional",
+    "anchor_weight": "--anchor",
+}
+
 
 @dataclass
 class TuneSettings:
@@ -31,21 +43,30 @@ class TuneSettings:
     def validate(self) -> None:
         checks = [
             ("steps", self.steps >= 1, "an integer >= 1"),
-            ("max_minutes", self.max_minutes >= 0, "a number >= 0"),
+            (
+                "max_minutes",
+                math.isfinite(self.max_minutes) and self.max_minutes >= 0,
+                "a finite number >= 0",
+            ),
             ("conditions_per_step", self.conditions_per_step >= 1, "an integer >= 1"),
             ("samples_per_condition", self.samples_per_condition >= 2, "an integer >= 2"),
-            ("lr", self.lr > 0, "a number > 0"),
-            ("kl_weight", self.kl_weight >= 0, "a number >= 0"),
+            ("lr", math.isfinite(self.lr) and self.lr > 0, "a finite number > 0"),
+            ("kl_weight", math.isfinite(self.kl_weight) and self.kl_weight >= 0, "a finite number >= 0"),
             ("invalid_reward", math.isfinite(self.invalid_reward), "a finite number"),
             ("unconditional_fraction", 0 <= self.unconditional_fraction < 1, "in [0, 1)"),
             ("property_probability", 0 < self.property_probability <= 1, "in (0, 1]"),
-            ("anchor_weight", self.anchor_weight >= 0, "a number >= 0"),
+            (
+                "anchor_weight",
+                math.isfinite(self.anchor_weight) and self.anchor_weight >= 0,
+                "a finite number >= 0",
+            ),
             ("anchor_batch", self.anchor_batch >= 1, "an integer >= 1"),
             ("max_length", self.max_length >= 1, "an integer >= 1"),
             ("grad_clip", self.grad_clip > 0, "a number > 0"),
         ]
         for name, ok, expected in checks:
             if not ok:
+                flag = f" ({FLAGS[name]})" if name in FLAGS else ""
                 raise ConfigError(
-                    f"tuning setting {name}={getattr(self, name)!r} is invalid; expected {expected}"
+                    f"tuning setting {name}={getattr(self, name)!r}{flag} is invalid; expected {expected}"
                 )

@@ -68,6 +68,24 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             ),
             init_from="moses",
         ),
+        # property-consistency tuning (`seqcvae tune`): 1,750 steps of 64 targets x 4 samples
+        Stage(
+            "moses_3",
+            (
+                "--column",
+                "SMILES",
+                "--target-rows",
+                "20000",
+                "--steps",
+                "1750",
+                "--lr",
+                "1e-4",
+                "--threads",
+                "1",
+            ),
+            init_from="moses_2",
+            command="tune",
+        ),
     ),
     "moses-latent": (
         Stage("moses_latent_1", ("--config", "smiles_latent", *SUBSET)),

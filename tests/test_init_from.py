@@ -187,6 +187,8 @@ def test_info_shows_a_chain_of_fine_tunes(tmp_path, capsys):
     meta = json.loads((run / "meta.json").read_text())
     first = {"checkpoint": "pretrained:moses", "step": 3}
     meta["init_from"] = {"checkpoint": "/x/tuned", "step": 7, "from": first}
+    meta.pop("tuning", None)  # a trained (not tuned) run, with validation figures
+    meta["metrics"] = {"val_nelbo": 14.33, "val_validity": 0.939}
     (run / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     assert main(["info", "--checkpoint", str(run)]) == 0
     out = capsys.readouterr().out

@@ -35,20 +35,25 @@ def test_the_latent_model_samples_at_its_documented_validity(one_thread):
 
 
 def test_the_precision_model_samples_at_its_documented_validity(one_thread):
-    """The model card: 0.986 of 2,000 unconditional samples (0.985 of these 200 with seed 0)."""
+    """The model card: 0.995 of these 200 unconditional samples with seed 0 at its sampling
+    settings (T 1, no nucleus since its tuning)."""
     gen = Generator.load("pretrained:moses")
     records = gen.generate({}, n=200, seed=0)
-    assert sum(r.valid for r in records) / len(records) >= 0.96
+    assert sum(r.valid for r in records) / len(records) >= 0.97
 
 
-def test_the_precision_model_follows_logp(one_thread):
-    """Its reason to exist: LogP asked 1 vs 3 lands about 2 apart (MAD 0.35-0.40 at 10,000 samples)."""
+def test_the_precision_model_lands_logp_as_documented(one_thread):
+    """Its reason to exist: MAD 0.27-0.30 at LogP 1 and 3 on 10,000 samples at T 1 (model card);
+    on these 200 each (seed 0) 0.319 and 0.247, mean 0.283, where the untuned stage 2 gave 0.401
+    and 0.382 (mean 0.391): the bound tells the two apart."""
     gen = Generator.load("pretrained:moses")
-    means = []
+    mads = []
     for target in (1.0, 3.0):
-        logp = [r.properties["LogP"] for r in gen.generate({"LogP": target}, n=100, seed=0) if r.valid]
-        means.append(sum(logp) / len(logp))
-    assert abs(means[0] - 1.0) < 0.3 and abs(means[1] - 3.0) < 0.3
+        records = gen.generate({"LogP": target}, n=200, seed=0, temperature=1.0, top_p=1.0)
+        logp = [r.properties["LogP"] for r in records if r.valid]
+        assert len(logp) >= 190
+        mads.append(sum(abs(x - target) for x in logp) / len(logp))
+    assert sum(mads) / 2 < 0.33, mads
 
 
 def test_an_unknown_pretrained_name_lists_the_shipped_ones(capsys):

@@ -50,7 +50,7 @@ class StepStats:
     validity: float
     kl: float  # mean log p(x)/p_ref(x) of the samples: an estimate of KL(p || p_ref) in nats
     unique: float  # distinct valid molecules / valid samples in the step's batch
-    anchor_nll: float = float("nan")  # the anchor molecules' mean NLL in nats (when anchored)
+    anchor_nll: float | None = None  # the anchor molecules' mean NLL in nats (when anchored)
     errors: dict[str, float] = field(default_factory=dict)  # mean |measured - target| per property
     elapsed_s: float = 0.0
 
@@ -63,7 +63,7 @@ class StepStats:
             "unique": self.unique,
             "elapsed_s": self.elapsed_s,
         }
-        if self.anchor_nll == self.anchor_nll:  # not nan
+        if self.anchor_nll is not None:
             row["anchor_nll"] = self.anchor_nll
         row.update({f"mae_{k}": v for k, v in self.errors.items()})
         return row
@@ -140,7 +140,6 @@ class ConsistencyTuner:
         self.tokenizer = tokenizer
         self.conditions = conditions
         self.names = [c.name for c in conditions.continuous]
-        self.means = np.array([c.mean for c in conditions.continuous])
         self.stds = np.array([c.std for c in conditions.continuous])
         self.targets = np.asarray(targets, dtype=np.float64)
         self.s = settings
@@ -174,16 +173,12 @@ class ConsistencyTuner:
         assert self.anchor is not None
         b = self.anchor.collate(self.rng.integers(0, len(self.anchor), self.s.anchor_batch)).to(self.device)
         present = torch.from_numpy(self.draw_present(b.size, b.cond_values.shape[1])).to(self.device)
-        values = b.cond_values * present
+        c = self.model.embed_conditions(b.cond_values * present, present, b.cond_tags)
         with torch.no_grad():
-            mu, logvar = self.model.encode(
-                b.tokens, b.lengths, self.model.embed_conditions(values, present, b.cond_tags)
-            )
+            mu, logvar = self.model.encode(b.tokens, b.lengths, c.detach())
             eps = torch.randn(mu.shape, generator=self.noise, device=self.device)
             z = self.model.reparameterise(mu, logvar, eps)
-        logits = self.model.decode(
-            b.tokens[:, :-1], z, self.model.embed_conditions(values, present, b.cond_tags)
-        )
+        logits = self.model.decode(b.tokens[:, :-1], z, c)
         return reconstruction_nll(logits, b.tokens[:, 1:], PAD).mean()
 
     def rewards(
@@ -213,21 +208,24 @@ class ConsistencyTuner:
         s, k = self.s, self.s.samples_per_condition
         raw, present = self.draw_conditions(s.conditions_per_step)
         raw, present = np.repeat(raw, k, axis=0), np.repeat(present, k, axis=0)
-        values = ((raw - self.means) / self.stds * present).astype(np.float32)
+        standardised = [cond.standardise(raw[:, j]) for j, cond in enumerate(self.conditions.continuous)]
+        values = (np.stack(standardised, axis=1) * present).astype(np.float32)
         tags = np.zeros((len(raw), len(self.conditions.categorical)), dtype=np.int64)
         tensors = [torch.from_numpy(a).to(self.device) for a in (values, present, tags)]
         eps = torch.randn(len(raw), self.model.shape.latent_dim, generator=self.noise, device=self.device)
+        # decode_tokens puts the model in eval mode: no dropout, so the gradient below is on-policy
+        c = self.model.embed_conditions(*tensors)  # with gradient, for the log-probs below
         with torch.no_grad():
-            c = self.model.embed_conditions(*tensors)
             z = self.model.prior_from_noise(c, eps)  # the prior generation draws from (p(z|c) or N(0, I))
-            ids = decode_tokens(self.model, z, c, self.sampling, seed=int(self.rng.integers(0, 2**62)))
+            ids = decode_tokens(
+                self.model, z, c.detach(), self.sampling, seed=int(self.rng.integers(0, 2**62))
+            )
         finished = (ids == EOS).any(dim=1).cpu().numpy()
         smiles = [self.tokenizer.decode(row) for row in ids.cpu().tolist()]
         reward, valid, err, canon = self.rewards(smiles, finished, raw, present)
         with torch.no_grad():
             ref_lp = sequence_log_probs(self.reference, ids, z, self.reference.embed_conditions(*tensors))
-        self.model.eval()  # dropout would make the gradient off-policy
-        lp = sequence_log_probs(self.model, ids, z, self.model.embed_conditions(*tensors))
+        lp = sequence_log_probs(self.model, ids, z, c)
         log_ratio = (lp.detach() - ref_lp).cpu()
         total = torch.from_numpy(reward).float() - s.kl_weight * log_ratio
         advantage = leave_one_out(total, k).to(self.device)
@@ -251,7 +249,7 @@ class ConsistencyTuner:
             kl=float(log_ratio.mean()),
             unique=len(distinct) / max(1, int(valid.sum())),
             errors=errors,
-            anchor_nll=float(anchor.detach()) if anchor is not None else float("nan"),
+            anchor_nll=float(anchor.detach()) if anchor is not None else None,
         )
 
     def run(self, on_step: Callable[[StepStats], None] | None = None) -> StepStats | None:

@@ -238,6 +238,19 @@ def test_the_anchor_trains_the_decoder_on_real_molecules(tiny_run, one_thread, m
         ConsistencyTuner(gen.model, gen.tokenizer, gen.conditions, targets, settings, None)
 
 
+def test_decoder_only_leaves_the_condition_embedder_and_so_the_posterior(tiny_run, one_thread):
+    """--decoder-only: the condition embedding (which also feeds q(z | x, c)) stays as it was."""
+    tuner = tuner_for(tiny_run, conditions_per_step=8, lr=3e-3, kl_weight=0.0, decoder_only=True, seed=3)
+    condition_before = {k: v.clone() for k, v in tuner.model.condition.state_dict().items()}
+    decoder_before = {k: v.clone() for k, v in tuner.model.decoder.state_dict().items()}
+    for _ in range(3):
+        tuner.step()
+    for k, v in tuner.model.condition.state_dict().items():
+        assert torch.equal(v, condition_before[k]), k
+    assert any(not torch.equal(v, decoder_before[k]) for k, v in tuner.model.decoder.state_dict().items())
+    assert all(p.grad is None for p in tuner.model.condition.parameters())
+
+
 def test_cli_tune_with_an_anchor_logs_its_nll(tiny_run, tmp_path, capsys):
     out = tmp_path / "anchored"
     args = [

@@ -62,6 +62,12 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="weight per nat of a likelihood anchor: the decoder's NLL of target molecules from "
         "their own z ~ q(z|x), which keeps reconstruction (default off)",
     )
+    p.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="train the decoder alone; the condition embedding, which the encoder also reads, "
+        "stays, so molecules keep their z (for latent models)",
+    )
     p.add_argument("--save-every", type=int, default=250, help="steps between checkpoints (default 250)")
     p.add_argument("--snapshots", action="store_true", help="also keep checkpoints/step-N at every save")
     p.add_argument("--seed", type=int, default=0)
@@ -93,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         kl_weight=args.kl_weight,
         unconditional_fraction=args.unconditional,
         anchor_weight=args.anchor,
+        decoder_only=args.decoder_only,
         seed=args.seed,
     )
     out = tune(

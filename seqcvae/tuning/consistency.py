@@ -13,10 +13,11 @@ samples are rewarded for validity alone.
 
 The reward of a valid sample is minus the mean absolute error over its given properties, each
 in units of that property's training standard deviation; an invalid or unfinished sample gets
-`invalid_reward`. Only the decoder and the condition embedder learn; the shared token embedding
-and the encoder's weights stay as they were. The condition embedding also feeds the encoder (and
-a conditional prior), so q(z | x, c) moves a little with it: the likelihood anchor
-(anchor_weight) keeps the decoder reconstructing what the encoder now writes. Samples are drawn
+`invalid_reward`. Only the decoder and the condition embedder learn (the decoder alone with
+decoder_only); the shared token embedding and the encoder's weights stay as they were. The
+condition embedding also feeds the encoder (and a conditional prior), so q(z | x, c) moves a
+little with it: the likelihood anchor (anchor_weight) keeps the decoder reconstructing what the
+encoder now writes. Samples are drawn
 at T = 1 without guidance, whatever the checkpoint's sampling settings.
 """
 
@@ -69,8 +70,11 @@ class StepStats:
         return row
 
 
-def tunable_parameters(model: CVAE) -> list[torch.nn.Parameter]:
-    """What tuning trains: the decoder and the condition embedder (see the module)."""
+def tunable_parameters(model: CVAE, decoder_only: bool = False) -> list[torch.nn.Parameter]:
+    """What tuning trains: the decoder and, unless decoder_only, the condition embedder (see the
+    module)."""
+    if decoder_only:
+        return list(model.decoder.parameters())
     return [*model.decoder.parameters(), *model.condition.parameters()]
 
 
@@ -143,7 +147,10 @@ class ConsistencyTuner:
         self.stds = np.array([c.std for c in conditions.continuous])
         self.targets = np.asarray(targets, dtype=np.float64)
         self.s = settings
-        self.params = tunable_parameters(model)
+        self.params = tunable_parameters(model, settings.decoder_only)
+        if settings.decoder_only:
+            for p in model.condition.parameters():
+                p.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.params, lr=settings.lr)
         self.rng = np.random.default_rng(settings.seed)
         self.sampling = SamplingSettings(strategy="sample", temperature=1.0, top_k=0, top_p=1.0)

@@ -17,6 +17,7 @@ FLAGS = {
     "kl_weight": "--kl-weight",
     "unconditional_fraction": "--unconditional",
     "anchor_weight": "--anchor",
+    "decoder_only": "--decoder-only",
 }
 
 
@@ -36,6 +37,9 @@ class TuneSettings:
     # the decoder keeps reconstructing what the encoder writes; 0 = off.
     anchor_weight: float = 0.0
     anchor_batch: int = 64
+    # Train the decoder alone: the condition embedder, which also feeds q(z | x, c), stays as it
+    # was, so the encoder writes the same z for a molecule as before tuning.
+    decoder_only: bool = False
     max_length: int = 100
     grad_clip: float = 1.0
     seed: int = 0

@@ -67,11 +67,15 @@ def test_evaluate_smiles_file_table_and_json(tmp_path, capsys):
     train.write_text("\n".join(r["SMILES"] for r in rows[:10]) + "\n")
     args = ["evaluate", "--smiles", str(gen), "--reference", f"Test={ref}", "--train", str(train)]
     assert main([*args, "--no-fcd", "--workers", "1"]) == 0
-    table = capsys.readouterr().out
+    table, err = capsys.readouterr()
     assert "MOSES metrics" in table and "SNN/Test" in table and "Novelty" in table
+    # the first use of a reference file says its statistics are computed once, the second is quiet
+    assert f"reference statistics of {ref} are not cached" in err, err
     out = tmp_path / "report.json"
     assert main([*args, "--no-fcd", "--workers", "1", "--json", "--out", str(out)]) == 0
-    report = _strict(capsys.readouterr().out)
+    printed, err = capsys.readouterr()
+    assert "not cached" not in err
+    report = _strict(printed)
     assert _strict(out.read_text()) == report
     m = report["moses"]
     assert m["valid"] == pytest.approx(31 / 33)  # blank line and C1CC are invalid

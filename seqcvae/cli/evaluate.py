@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         fcd=not args.no_fcd,
         progress=not args.no_progress,
+        log=common.eprint,
     )
     print(common.dumps(report) if args.json else format_report(report))
     return 0

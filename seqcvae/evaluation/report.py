@@ -130,6 +130,19 @@ def load_reference(path: str | Path, workers: int = 1, fcd: bool = True) -> SetS
     return stats
 
 
+def uncached_references(references: dict[str, str], fcd: bool = True) -> list[str]:
+    """The reference files whose statistics are not cached yet (computing them takes minutes per
+    10,000 molecules with FCD); files that cannot be read are left to the table reader."""
+    out = []
+    for path in references.values():
+        try:
+            if not reference_cache_path(Path(path), fcd).exists():
+                out.append(path)
+        except OSError:
+            continue
+    return out
+
+
 def parse_references(items: list[str] | None) -> dict[str, str]:
     """["test.csv", "TestSF=scaf.csv"] -> {"Test": "test.csv", "TestSF": "scaf.csv"}."""
     out: dict[str, str] = {}

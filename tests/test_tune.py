@@ -289,3 +289,23 @@ def test_cli_tune_overwrite_keeps_the_old_run_when_the_input_is_bad(tiny_run, tm
     assert (out / "checkpoints" / "last" / "meta.json").exists()
     header = (out / "metrics.csv").read_text().splitlines()[0]
     assert header == "step,reward,validity,kl,unique,mae_LogP,mae_MolWt,elapsed_s"
+
+
+def test_cli_tune_interrupted_saves_the_steps_done(tiny_run, tmp_path, capsys, monkeypatch):
+    """Ctrl-C between checkpoints keeps the steps done so far in checkpoints/last."""
+    real_step = ConsistencyTuner.step
+
+    def step_then_interrupt(self):
+        if self.step_count == 3:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(ConsistencyTuner, "step", step_then_interrupt)
+    out = tmp_path / "tuned"
+    args = ["tune", "--checkpoint", str(tiny_run), "--out", str(out), "--targets", str(SAMPLE)]
+    assert main([*args, "--target-rows", "20", "--steps", "10", "--conditions", "2"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted at step 3: saved checkpoints/last" in err, err
+    assert json.loads((out / "checkpoints" / "last" / "meta.json").read_text())["step"] == 3
+    assert len((out / "metrics.csv").read_text().splitlines()) == 2  # header and the steps done
+    assert main(["generate", "--checkpoint", str(out), "--n", "3"]) == 0

@@ -164,5 +164,18 @@ def tune(
                 if snapshots:
                     save(row, f"step-{tuner.step_count}")
 
-        tuner.run(on_step)
+        try:
+            tuner.run(on_step)
+        except KeyboardInterrupt:
+            if window:  # steps since the last checkpoint: keep them
+                row = _window_row(window)
+                writer = writer or csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", restval="")
+                if fh.tell() == 0:
+                    writer.writeheader()
+                writer.writerow({k: f"{v:.6g}" for k, v in row.items()})
+                save(row, "last")
+                log(f"interrupted at step {tuner.step_count}: saved checkpoints/last")
+            elif tuner.step_count:
+                log(f"interrupted at step {tuner.step_count}: checkpoints/last holds it")
+            raise
     return out

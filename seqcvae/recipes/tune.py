@@ -137,14 +137,9 @@ def tune(
     with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
         writer: csv.DictWriter | None = None
 
-        def on_step(stats: StepStats) -> None:
+        def flush_window() -> dict[str, float]:
+            """The window's mean row, written to metrics.csv (the header first); the window empties."""
             nonlocal writer
-            window.append(stats)
-            last = tuner.step_count >= settings.steps or (
-                settings.max_minutes and stats.elapsed_s >= 60 * settings.max_minutes
-            )
-            if len(window) < 25 and tuner.step_count % save_every and not last:
-                return
             row = _window_row(window)
             window.clear()
             if writer is None:
@@ -152,6 +147,16 @@ def tune(
                 writer.writeheader()
             writer.writerow({k: f"{v:.6g}" for k, v in row.items()})
             fh.flush()
+            return row
+
+        def on_step(stats: StepStats) -> None:
+            window.append(stats)
+            last = tuner.step_count >= settings.steps or (
+                settings.max_minutes and stats.elapsed_s >= 60 * settings.max_minutes
+            )
+            if len(window) < 25 and tuner.step_count % save_every and not last:
+                return
+            row = flush_window()
             errs = "  ".join(f"{k[4:]} {v:.3g}" for k, v in row.items() if k.startswith("mae_"))
             log(
                 f"step {tuner.step_count}  reward {row['reward']:.3f}  valid {row['validity']:.3f}  "
@@ -168,12 +173,7 @@ def tune(
             tuner.run(on_step)
         except KeyboardInterrupt:
             if window:  # steps since the last checkpoint: keep them
-                row = _window_row(window)
-                writer = writer or csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", restval="")
-                if fh.tell() == 0:
-                    writer.writeheader()
-                writer.writerow({k: f"{v:.6g}" for k, v in row.items()})
-                save(row, "last")
+                save(flush_window(), "last")
                 log(f"interrupted at step {tuner.step_count}: saved checkpoints/last")
             elif tuner.step_count:
                 log(f"interrupted at step {tuner.step_count}: checkpoints/last holds it")

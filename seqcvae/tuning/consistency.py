@@ -17,8 +17,8 @@ in units of that property's training standard deviation; an invalid or unfinishe
 decoder_only); the shared token embedding and the encoder's weights stay as they were. The
 condition embedding also feeds the encoder (and a conditional prior), so q(z | x, c) moves a
 little with it: the likelihood anchor (anchor_weight) keeps the decoder reconstructing what the
-encoder now writes. Samples are drawn
-at T = 1 without guidance, whatever the checkpoint's sampling settings.
+encoder now writes. Samples are drawn at T = 1 without guidance, whatever the checkpoint's
+sampling settings.
 """
 
 from __future__ import annotations

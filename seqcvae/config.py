@@ -115,6 +115,13 @@ class TrainConfig:
     # entropy), so z keeps the content and leaves the style to the tags (John et al. 2019); in nats
     # per sequence, as the other terms; 0 = off (no adversary in the model).
     adversary_weight: float = number(0.0, ge=0)
+    # Weight of back-translation (runs with data.tags; Lample et al. 2019): each sentence is decoded
+    # greedily from its posterior mean under another value of its tags, and the model learns to
+    # rebuild the sentence from that rewrite (encoded under the other tags) under its own tags, so
+    # z learns to carry the content of a rewritten sentence as well as of the original; in nats per
+    # sequence, as the other terms; 0 = off. Each step costs about one more forward and backward
+    # pass plus a greedy decode of the batch.
+    cycle_weight: float = number(0.0, ge=0)
     val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
     # SMILES runs: at each validation also the RDKit validity of N prior samples (T = 1, no
     # condition) in metrics.csv (column validity); 0 = off.
@@ -333,6 +340,11 @@ def check_consistency(cfg: RunConfig) -> None:
         raise ConfigError(
             f"train.adversary_weight = {cfg.train.adversary_weight} needs tag conditions to hide "
             "from z, and data.tags is empty; set data.tags or train.adversary_weight=0"
+        )
+    if cfg.train.cycle_weight > 0 and not cfg.data.tags:
+        raise ConfigError(
+            f"train.cycle_weight = {cfg.train.cycle_weight} needs tag conditions to rewrite "
+            "under, and data.tags is empty; set data.tags or train.cycle_weight=0"
         )
 
 

@@ -75,6 +75,9 @@ class CVAEOutput:
     prior_logvar: torch.Tensor | None
     # The tag adversary's logits (own, probe), each (B, n_j) per tag (TagAdversary; training).
     tag_logits: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+    # The back-translation pass (train.cycle_weight): the sequence decoded from the z of its
+    # rewrite under other tags (TrainForward; training).
+    cycle: CVAEOutput | None = None
 
 
 class ConditionalPrior(nn.Module):

@@ -9,6 +9,8 @@ import gzip
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import torch
+
 from seqcvae.config import RunConfig
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.splits import RunData, prepare_run_data
@@ -21,7 +23,7 @@ from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.tokenizers.base import Tokenizer
 from seqcvae.training import distributed
 from seqcvae.training.build import with_adversary
-from seqcvae.training.trainer import Trainer, Validator
+from seqcvae.training.trainer import Trainer, Translator, Validator
 
 # The settings a resumed run may change: its budget and device (_train keeps the rest as saved).
 RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes", "train.device")
@@ -162,6 +164,19 @@ def diagnostics_validator(cfg: RunConfig, tokenizer: Tokenizer | None = None) ->
     return validate
 
 
+def greedy_translator(max_length: int) -> Translator:
+    """Greedy decoding of z under c, up to `max_length` tokens: the trainer's back-translation
+    (train.cycle_weight)."""
+
+    def translate(model: CVAE, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        from seqcvae.config import SamplingSettings
+        from seqcvae.generation.sampling import decode_tokens
+
+        return decode_tokens(model, z, c, SamplingSettings(strategy="greedy", max_length=max_length))
+
+    return translate
+
+
 def prior_validity(model: CVAE, tokenizer: Tokenizer, n: int, max_length: int) -> float:
     """RDKit validity of n SMILES decoded from z ~ N(0, I) with no condition, T = 1, no nucleus."""
     import torch
@@ -283,6 +298,7 @@ def _train(
         run_dir,
         prepared,
         validate=diagnostics_validator(cfg, prepared.tokenizer),
+        translate=greedy_translator(cfg.data.max_length) if cfg.train.cycle_weight > 0 else None,
         log=log,
         progress=progress,
         dist_info=info,

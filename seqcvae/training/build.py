@@ -5,6 +5,7 @@ optimizer and the per-process RNG streams."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -14,7 +15,7 @@ from seqcvae.data.dataset import Batch
 from seqcvae.data.splits import RunData
 from seqcvae.devices import bf16_speedup
 from seqcvae.distributed import DistInfo
-from seqcvae.models.cvae import CVAE, CVAEShape
+from seqcvae.models.cvae import CVAE, CVAEOutput, CVAEShape
 from seqcvae.tokenizers.base import PAD
 
 
@@ -84,6 +85,21 @@ def check_sample_length(cfg: RunConfig, model: CVAE) -> None:
     model.check_max_length(cfg.sample.max_length, "sample.max_length")
 
 
+@dataclass
+class CycleInput:
+    """Back-translations of a batch for the cycle pass: encoder input (tokens (B, T) from <bos>,
+    lengths (B,) incl. <eos>), the tags (B, T) they were decoded under, and the pass's latent
+    noise (B, Z)."""
+
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+    tags: torch.Tensor
+    noise: torch.Tensor
+
+    def to(self, device: torch.device) -> CycleInput:
+        return CycleInput(*(x.to(device) for x in (self.tokens, self.lengths, self.tags, self.noise)))
+
+
 class TrainForward(torch.nn.Module):
     """Condition embedding + CVAE forward as one module, so DistributedDataParallel sees every
     parameter used in a training step inside its forward."""
@@ -100,6 +116,7 @@ class TrainForward(torch.nn.Module):
         inputs: torch.Tensor,
         noise: torch.Tensor,
         encoder_view: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cycle: CycleInput | None = None,
     ) -> Any:
         c = self.model.embed_conditions(b.cond_values, present, tags)
         enc_tokens, enc_lengths = encoder_view if encoder_view is not None else (None, None)
@@ -114,7 +131,20 @@ class TrainForward(torch.nn.Module):
         )
         if self.model.tag_adversary is not None:
             out.tag_logits = self.model.tag_adversary(out.z)
+        if cycle is not None:
+            out.cycle = self._cycle(b, inputs, cycle)
         return out
+
+    def _cycle(self, b: Batch, inputs: torch.Tensor, cycle: CycleInput) -> CVAEOutput:
+        """The back-translation pass: the rewrites encoded under the tags they were decoded
+        under, the original sequences decoded (teacher-forced `inputs`) under their own."""
+        m = self.model
+        own = m.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
+        other = m.embed_conditions(b.cond_values, b.cond_present, cycle.tags)
+        mu, logvar = m.encode(cycle.tokens, cycle.lengths, other)
+        z = m.reparameterise(mu, logvar, cycle.noise)
+        prior_mu, prior_logvar = m.prior_params(own)
+        return CVAEOutput(m.decode(inputs, z, own), mu, logvar, z, prior_mu, prior_logvar)
 
 
 def forward_module(model: CVAE, dist: DistInfo, device: torch.device) -> torch.nn.Module:

@@ -33,6 +33,7 @@ METRIC_COLUMNS = [
     "elapsed_s",
     "validity",  # train.val_samples > 0: RDKit validity of that many prior samples
     "adversary_accuracy",  # train.adversary_weight > 0: the tag adversary's accuracy on z = mu
+    "cycle_rec",  # train.cycle_weight > 0: reconstruction NLL from the back-translation's z
 ]
 # Validation figures a validator may add (metrics.csv and checkpoints carry them when present).
 OPTIONAL_VAL_METRICS = ("validity", "adversary_accuracy")
@@ -95,11 +96,14 @@ class TrainWindow:
     def reset(self) -> None:
         self.loss = self.rec = self.kl = self.seconds = 0.0
         self.tokens = self.sequences = self.steps = 0
+        self.cycle_rec: float | None = None
 
     def add(self, r: StepResult, seconds: float) -> None:
         self.loss += r.loss
         self.rec += r.rec
         self.kl += r.kl
+        if r.cycle_rec is not None:
+            self.cycle_rec = (self.cycle_rec or 0.0) + r.cycle_rec
         self.tokens += r.tokens
         self.sequences += r.sequences
         self.steps += 1
@@ -107,7 +111,10 @@ class TrainWindow:
 
     def means(self) -> dict[str, float]:
         n = self.steps
-        return {"loss": self.loss / n, "rec": self.rec / n, "kl": self.kl / n}
+        means = {"loss": self.loss / n, "rec": self.rec / n, "kl": self.kl / n}
+        if self.cycle_rec is not None:
+            means["cycle_rec"] = self.cycle_rec / n
+        return means
 
     @property
     def sequences_per_s(self) -> float:

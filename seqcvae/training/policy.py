@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from seqcvae.config import TrainConfig
 from seqcvae.models.losses import free_bits_kl
-from seqcvae.tokenizers.base import BOS, PAD, UNK
+from seqcvae.tokenizers.base import BOS, EOS, PAD, UNK
 from seqcvae.training.annealing import beta_at, lr_at
 
 
@@ -22,6 +22,7 @@ class StepResult:
     kl: float  # nats per sequence (true KL, before free bits)
     tokens: int
     sequences: int
+    cycle_rec: float | None = None  # nats per sequence of the back-translation pass, when on
 
 
 def condition_dropout(
@@ -78,3 +79,46 @@ def tag_adversary_loss(
         logp = F.log_softmax(pr.float()[labelled, 1:], dim=-1)  # index 0 ("any") is no tag
         total = total + (logp.exp() * logp).sum()  # minus the entropy
     return total
+
+
+def other_tags(tags: torch.Tensor, tag_sizes: list[int], generator: torch.Generator) -> torch.Tensor:
+    """For each row and tag, another value of that tag, uniformly among the tag's other values
+    (tags (B, T): indices 1..n_j - 1, 0 = "any"); a row without a value for a tag (0) gets any
+    value. A tag with a single value keeps it."""
+    out = tags.clone()
+    for j, n in enumerate(tag_sizes):
+        values = n - 1  # index 0 is "any", not a value
+        if values < 2:
+            out[:, j] = torch.where(tags[:, j] == 0, torch.ones_like(tags[:, j]), tags[:, j])
+            continue
+        u = torch.rand(tags.shape[0], generator=generator)
+        shift = 1 + (u * (values - 1)).long().clamp(max=values - 2)  # 1 .. values - 1
+        other = (tags[:, j] - 1 + shift) % values + 1
+        anyone = 1 + (u * values).long().clamp(max=values - 1)
+        out[:, j] = torch.where(tags[:, j] == 0, anyone, other)
+    return out
+
+
+def back_translation_input(decoded: torch.Tensor, max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy decodes (B, L) ending in <eos> (or cut at the length limit), then <pad>, as encoder
+    input: tokens (B, max_length + 2) <bos> x <eos> <pad>... with x cut to max_length tokens, and
+    lengths (B,) incl. <eos> (an empty x is the single <eos>)."""
+    b, width = decoded.shape
+    device = decoded.device
+    ended = (decoded == EOS) | (decoded == PAD)
+    n = torch.where(ended.any(dim=1), ended.int().argmax(dim=1), torch.full((b,), width, device=device))
+    n = n.clamp(max=max_length)
+    content = torch.full((b, max_length), PAD, dtype=torch.long, device=device)
+    k = min(width, max_length)
+    content[:, :k] = decoded[:, :k]
+    content = content.masked_fill(torch.arange(max_length, device=device)[None, :] >= n[:, None], PAD)
+    tokens = torch.cat(
+        [
+            torch.full((b, 1), BOS, dtype=torch.long, device=device),
+            content,
+            torch.full((b, 1), PAD, dtype=torch.long, device=device),
+        ],
+        dim=1,
+    )
+    tokens[torch.arange(b, device=device), n + 1] = EOS
+    return tokens, n + 1

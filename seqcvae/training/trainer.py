@@ -34,6 +34,9 @@ from seqcvae.training.policy import StepResult
 
 # Validation diagnostics of the model on held-out data (injected, so training never imports evaluation).
 Validator = Callable[[CVAE, TokenDataset], dict[str, float]]
+# Greedy decoding of z (B, Z) under c (B, C) -> token ids (B, L) ending in <eos> (injected for
+# back-translation, train.cycle_weight, so that training never imports generation).
+Translator = Callable[[CVAE, torch.Tensor, torch.Tensor], torch.Tensor]
 
 # Times each training step; tests replace it with a deterministic clock (tests/fakeclock.py).
 step_clock: Callable[[], float] = time.perf_counter
@@ -55,11 +58,17 @@ class Trainer:
         progress: bool = True,
         dist_info: distributed.DistInfo | None = None,
         shape: CVAEShape | None = None,
+        translate: Translator | None = None,
     ):
         """shape: the model's shape, by default from cfg and prepared (build.model_shape); a
-        resume passes its checkpoint's, which may have been sized by an earlier rule."""
+        resume passes its checkpoint's, which may have been sized by an earlier rule.
+        translate: the greedy decoder back-translation needs (train.cycle_weight > 0; the train
+        recipe passes `seqcvae.recipes.train.greedy_translator`)."""
         self.cfg = cfg
         self._validator = validate
+        if cfg.train.cycle_weight > 0 and translate is None:
+            raise ValueError("train.cycle_weight > 0 needs a translate function (Trainer(translate=...))")
+        self._translate = translate
         self.run_dir = Path(run_dir)
         self.prepared = prepared
         self.log = log
@@ -123,6 +132,12 @@ class Trainer:
         prior = torch.randn(b.size, self.shape.latent_dim, generator=gen) if t.mmd_weight > 0 else None
         p_random = t.randomize_smiles if self.prepared.kind == "smiles" else 0.0
         view = encoder_view(b, self.prepared.tokenizer, p_random, self.cfg.data.max_length, gen)
+        rewrite: tuple[torch.Tensor, torch.Tensor] | None = None  # back-translation: tags, noise
+        if t.cycle_weight > 0:
+            rewrite = (
+                policy.other_tags(b.cond_tags, self.shape.tag_sizes, gen),
+                torch.randn(b.size, self.shape.latent_dim, generator=gen),
+            )
         n_tokens, n_seqs = int(b.lengths.sum()), b.size  # of the global batch
         world = self.dist.world_size
         if self.dist.enabled:
@@ -136,16 +151,27 @@ class Trainer:
             )
             prior = None if prior is None else prior[share]
             view = None if view is None else (view[0][share], view[1][share])
+            rewrite = None if rewrite is None else (rewrite[0][share], rewrite[1][share])
         b = b.to(self.device)
         present, tags, inputs, noise = (x.to(self.device) for x in (present, tags, inputs, noise))
         if view is not None:
             view = (view[0].to(self.device), view[1].to(self.device))
+        cycle = None if rewrite is None else self._back_translate(b, *rewrite)
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            out = self.forward_module(b, present, tags, inputs, noise, view)
+            out = self.forward_module(b, present, tags, inputs, noise, view, cycle)
             rec = reconstruction_nll(out.logits.float(), b.tokens[:, 1:], self.shape.pad_id)
         kl_dim = gaussian_kl(out.mu.float(), out.logvar.float(), _f32(out.prior_mu), _f32(out.prior_logvar))
         loss = policy.step_loss(rec, kl_dim, beta, t.free_bits, world, n_tokens)
+        cycle_rec: torch.Tensor | None = None
+        if out.cycle is not None:
+            c_out = out.cycle
+            cycle_rec = reconstruction_nll(c_out.logits.float(), b.tokens[:, 1:], self.shape.pad_id)
+            c_kl = gaussian_kl(
+                c_out.mu.float(), c_out.logvar.float(), _f32(c_out.prior_mu), _f32(c_out.prior_logvar)
+            )
+            cycle_loss = policy.step_loss(cycle_rec, c_kl, beta, t.free_bits, world, n_tokens)
+            loss = loss + t.cycle_weight * cycle_loss
         if prior is not None:
             mmd = mmd_to_standard_normal(out.z.float(), prior.to(self.device))
             loss = loss + t.mmd_weight * mmd * rec.shape[0] * (world / n_tokens)
@@ -160,9 +186,36 @@ class Trainer:
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
         self.optimizer.step()
-        stats = torch.stack([loss.detach() / world, rec.detach().sum(), kl_dim.detach().sum()])
-        loss_v, rec_sum, kl_sum = distributed.all_reduce_(stats).tolist()
-        return StepResult(loss_v, rec_sum / n_seqs, kl_sum / n_seqs, n_tokens, n_seqs)
+        cycle_sum = loss.new_zeros(()) if cycle_rec is None else cycle_rec.detach().sum()
+        stats = torch.stack([loss.detach() / world, rec.detach().sum(), kl_dim.detach().sum(), cycle_sum])
+        loss_v, rec_sum, kl_sum, cycle_v = distributed.all_reduce_(stats).tolist()
+        return StepResult(
+            loss_v,
+            rec_sum / n_seqs,
+            kl_sum / n_seqs,
+            n_tokens,
+            n_seqs,
+            cycle_rec=None if cycle_rec is None else cycle_v / n_seqs,
+        )
+
+    def _back_translate(self, b: Batch, tags: torch.Tensor, noise: torch.Tensor) -> build.CycleInput:
+        """Each sequence of b decoded greedily from its posterior mean (under its own conditions)
+        under the other `tags`, in eval mode and without gradients: the cycle pass's input."""
+        assert self._translate is not None
+        tags, noise = tags.to(self.device), noise.to(self.device)
+        model = self.model
+        model.eval()
+        with (
+            torch.no_grad(),
+            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast),
+        ):
+            own = model.embed_conditions(b.cond_values, b.cond_present, b.cond_tags)
+            mu, _ = model.encode(b.tokens, b.lengths, own)
+            other = model.embed_conditions(b.cond_values, b.cond_present, tags)
+            decoded = self._translate(model, mu, other)
+        model.train()
+        tokens, lengths = policy.back_translation_input(decoded, self.cfg.data.max_length)
+        return build.CycleInput(tokens, lengths, tags, noise)
 
     def validate(self, ds: TokenDataset) -> dict[str, float]:
         """Validation diagnostics from the injected validator (the train recipe passes

@@ -103,6 +103,28 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             ),
             init_from="moses_latent_1",
         ),
+        # decoder-only property-consistency tuning with a likelihood anchor (the shipped run
+        # stopped at its 70-minute budget, step 1,179)
+        Stage(
+            "moses_latent_3",
+            (
+                "--column",
+                "SMILES",
+                "--target-rows",
+                "20000",
+                "--steps",
+                "1179",
+                "--anchor",
+                "1.0",
+                "--unconditional",
+                "0.3",
+                "--decoder-only",
+                "--threads",
+                "1",
+            ),
+            init_from="moses_latent_2",
+            command="tune",
+        ),
     ),
 }
 

@@ -62,8 +62,9 @@ def test_a_cycle_without_tags_is_refused():
 
 def test_the_cycle_pass_encodes_the_rewrite_under_its_tags_and_decodes_under_the_own():
     torch.manual_seed(0)
+    widths = ModelConfig(embedding_dim=8, encoder_hidden=8, decoder_hidden=8, latent_dim=4, condition_dim=4)
     shape = CVAEShape(
-        **vars(ModelConfig(embedding_dim=8, encoder_hidden=8, decoder_hidden=8, latent_dim=4, condition_dim=4)),
+        **vars(widths),
         vocab_size=12,
         num_continuous=0,
         tag_sizes=[3],

@@ -28,7 +28,9 @@ from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.generation.generator import Generator
 
 
-def _held_out(gen: Generator, data: str | None) -> tuple[TokenDataset, PreparedData]:
+def held_out(gen: Generator, data: str | None) -> tuple[TokenDataset, PreparedData]:
+    """The held-out sequences a run is evaluated on: `data` (a file) or the run's validation
+    split, as a dataset and as the prepared table (sequences, property and tag columns)."""
     cfg = gen.config
     if data:
         part = prepare_table(resolve_data_path(data), cfg.data)
@@ -40,7 +42,9 @@ def _held_out(gen: Generator, data: str | None) -> tuple[TokenDataset, PreparedD
     return ds, part
 
 
-def _requests(part: PreparedData, n: int, seed: int) -> list[dict[str, Any]]:
+def held_out_requests(part: PreparedData, n: int, seed: int) -> list[dict[str, Any]]:
+    """n generation requests, each the conditions (properties and tags) of a held-out row drawn
+    at random (with replacement when there are fewer than n rows)."""
     idx = np.random.default_rng(seed).choice(len(part), size=n, replace=len(part) < n)
     out = []
     for i in idx:
@@ -77,7 +81,7 @@ def _text_metrics(gen: Generator, part: PreparedData, n: int, seed: int, bar: An
     bar.set_description("evaluate: style classifier")
     clf = train_style_classifier(gen)
     out: dict[str, Any] = {"classifier_accuracy_on_held_out": clf.accuracy(part.sequences, part.tag_columns)}
-    requests = _requests(part, n, seed)
+    requests = held_out_requests(part, n, seed)
     bar.set_description("evaluate: sampling")
     texts = [r.sequence for r in gen.generate(requests, seed=seed, on_batch=bar.update)]
     bar.set_description("evaluate: text metrics and transfer")
@@ -275,7 +279,9 @@ def _smiles_metrics(
         s = gen.default_settings()
         sampling = {k: getattr(s, k) for k in SAMPLING_KEYS}
         bar.set_description("evaluate: sampling")
-        records = gen.generate(_requests(part, n, seed), seed=seed, workers=workers, on_batch=bar.update)
+        records = gen.generate(
+            held_out_requests(part, n, seed), seed=seed, workers=workers, on_batch=bar.update
+        )
     bar.set_description("evaluate: MOSES metrics (reference statistics are cached after the first run)")
     out = summarise(gen, records)
     train = gen.reference_set()
@@ -325,7 +331,7 @@ def evaluate_run(
     gen = Generator.load(checkpoint, which=which, device=device)
     if protocol == "moses" and gen.kind != "smiles":
         raise ConfigError("--protocol moses is for SMILES runs (it samples molecules for the MOSES metrics)")
-    ds, part = _held_out(gen, data)
+    ds, part = held_out(gen, data)
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "kind": gen.kind,

@@ -6,7 +6,8 @@ On held-out molecules (default: 1,000 of the MOSES test split, never trained on)
   canonical match (and, with --sampled K, of K draws z ~ q(z|x) per molecule);
 - rate (KL per molecule), distortion (reconstruction NLL), IW-NLL, active units, mutual
   information (seqcvae.evaluation.diagnostics);
-prior samples (z ~ N(0, I), no condition) at T = 1 without nucleus: validity, uniqueness, novelty;
+prior samples (z ~ N(0, I), no condition) at T = 1 without nucleus: validity, uniqueness, novelty
+(also with the SMILES syntax mask, sample.grammar: prior_T1_grammar);
 property control: LogP targets on an even grid over the training range [p1, p99], one sample each,
 other conditions free, at the run's own sampling settings: Spearman and MAE (RDKit).
 
@@ -79,6 +80,9 @@ def main() -> int:
     t_prior = time.perf_counter() - t0
     ref = gen.reference_set(workers=args.workers)
     prior_metrics = set_metrics([r.canonical for r in prior], ref)
+    # the same draws with the SMILES syntax mask (sample.grammar)
+    masked = gen.generate({}, n=args.prior, seed=args.seed, workers=args.workers, grammar=True, **plain)
+    prior_grammar = set_metrics([r.canonical for r in masked], ref)
 
     logp = next(c for c in gen.conditions.continuous if c.name == "LogP")
     lo, hi = logp.quantiles.get("p01", logp.minimum), logp.quantiles.get("p99", logp.maximum)
@@ -103,6 +107,7 @@ def main() -> int:
         "latent_dim": diag["latent_dim"],
         "mutual_info": diag["mutual_info"],
         "prior_T1": prior_metrics,
+        "prior_T1_grammar": prior_grammar,
         "prior_seconds": round(t_prior, 1),
         "reconstruct_seconds": round(t_rec, 1),
         "logp_control": control,

@@ -122,6 +122,7 @@ def score_target(
         top_k=0,
         top_p=args.top_p,
         guidance=args.guidance,
+        grammar=args.grammar,
     )
     rates = set_metrics([r.canonical for r in records], reference)
     return {
@@ -171,6 +172,9 @@ def main() -> int:
     ap.add_argument("--temperature", type=float, default=1.0, help="default 1 (the protocol)")
     ap.add_argument("--top-p", type=float, default=1.0, help="default 1: off (the protocol)")
     ap.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance; default 1: off")
+    ap.add_argument(
+        "--grammar", action="store_true", help="mask tokens that break SMILES syntax (sample.grammar)"
+    )
     ap.add_argument("--seed", type=int, default=0, help="the same for every target")
     ap.add_argument("--batch-size", type=int, help="default: the checkpoint's sample.batch_size")
     ap.add_argument("--reference", help="molecules for novelty (default: the run's training molecules)")
@@ -191,7 +195,10 @@ def run(args: argparse.Namespace) -> int:
     targets = [t for item in args.targets for t in parse_target(item)]
     t0 = time.perf_counter()
     gen = Generator.load(args.checkpoint, which=args.which, device=args.device)
-    gen.default_settings(temperature=args.temperature, top_p=args.top_p, guidance=args.guidance)  # checked
+    # checked before any work
+    gen.default_settings(
+        temperature=args.temperature, top_p=args.top_p, guidance=args.guidance, grammar=args.grammar
+    )
     if gen.kind != "smiles":
         raise ConfigError(f"{args.checkpoint!r} is a {gen.kind} model; this benchmark samples molecules")
     reference = gen.reference_set(args.reference, workers=args.workers)
@@ -218,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
             "top_k": 0,
             "top_p": args.top_p,
             "guidance": args.guidance,
+            "grammar": args.grammar,
             "conditions": "each target alone, every other condition unspecified",
         },
         "reference": args.reference or ("the run's training molecules" if reference is not None else None),

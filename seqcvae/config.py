@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 10
+CONFIG_VERSION = 11
 
 
 @dataclass
@@ -150,6 +150,9 @@ class SamplingSettings:
     # uncond are the logits under the same z with every condition unspecified (which the model
     # learned through train.condition_dropout); 1 = off, above 1 follows the conditions harder.
     guidance: float = number(1.0, gt=0)
+    # SMILES runs: mask the tokens that would break SMILES syntax (a branch or ring closure left
+    # open, a bond with nothing after it; generation.grammar), renormalising over the rest.
+    grammar: bool = False
 
     def validate(self) -> None:
         check(self)
@@ -293,6 +296,12 @@ def _v9_to_v10(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v10_to_v11(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 11 added sample.grammar (default off: no SMILES syntax mask) and train.cycle_weight
+    (default 0: no back-translation)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
@@ -304,6 +313,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     7: _v7_to_v8,
     8: _v8_to_v9,
     9: _v9_to_v10,
+    10: _v10_to_v11,
 }
 
 

@@ -63,3 +63,11 @@ def test_steps_for_a_time_budget():
     assert steps_for_budget(10, 5.0 + 1.0, 60.0, times) == 10 + 108
     assert steps_for_budget(10, 70.0, 60.0, times) == 10  # already over budget: stop now
     assert steps_for_budget(10, 5.0, 60.0, []) == 10 + 110  # no step timed here: the run's mean
+
+
+def test_the_learning_rate_never_rises_above_train_lr():
+    """train.min_lr above train.lr (a user lowering lr alone, under the default min_lr) caps at lr:
+    the cosine schedule must not raise the LR towards min_lr."""
+    rates = [lr_at(s, 100, 1e-7, 2e-4, 0, "cosine") for s in range(120)]
+    assert max(rates) == 1e-7
+    assert lr_at(50, 100, 1e-3, 1e-4, 0, "cosine") == pytest.approx(5.5e-4)

@@ -70,7 +70,7 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the checkpoint's sample") -> None:
-    """--seed, --batch-size, --temperature, --top-k, --top-p, --guidance; not given (None): the
+    """--seed, --batch-size, --temperature, --top-k, --top-p, --guidance, --grammar; not given (None): the
     checkpoint's value."""
     parser.add_argument("--seed", type=int, help=f"random seed (default: {source}.seed)")
     parser.add_argument(
@@ -91,6 +91,13 @@ def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the che
         help="classifier-free guidance: each step decodes from uncond + W * (cond - uncond), uncond "
         f"being the same latent with every condition unspecified; 1 = off, above 1 follows the "
         f"conditions harder (default: {source}.guidance)",
+    )
+    parser.add_argument(
+        "--grammar",
+        action=argparse.BooleanOptionalAction,
+        help="SMILES runs: never draw a token that breaks SMILES syntax (a branch or ring closure left "
+        f"open, a bond with nothing after it); a model that would end early closes what is open "
+        f"(default: {source}.grammar)",
     )
 
 

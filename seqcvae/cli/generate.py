@@ -128,6 +128,7 @@ def check_beam_options(args: argparse.Namespace) -> None:
             ("--temperature", args.temperature),
             ("--top-k", args.top_k),
             ("--top-p", args.top_p),
+            ("--grammar", args.grammar or None),
         )
         if value is not None
     ]
@@ -171,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         top_p=args.top_p,
         guidance=args.guidance,
+        grammar=args.grammar,
         length_penalty=args.length_penalty,
         out=args.out,
         reference=args.reference,

@@ -103,7 +103,8 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
     s = info.get("sample") or {}
     lines.append(
         f"sampling    {s.get('strategy')}, T {s.get('temperature')}, top-p {s.get('top_p')}, "
-        f"top-k {s.get('top_k') or 'off'}, up to {s.get('max_length')} tokens (the defaults of "
+        f"top-k {s.get('top_k') or 'off'}{', SMILES grammar' if s.get('grammar') else ''}, "
+        f"up to {s.get('max_length')} tokens (the defaults of "
         "generate, transfer and sweep)"
     )
     return lines

@@ -65,6 +65,7 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
             "top_k": args.top_k,
             "top_p": args.top_p,
             "guidance": args.guidance,
+            "grammar": args.grammar,
         }.items()
         if v is not None
     }

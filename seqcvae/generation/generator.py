@@ -14,13 +14,15 @@ import torch
 
 from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace, EncodedConditions
-from seqcvae.errors import CheckpointError, SeqCVAEError
+from seqcvae.errors import CheckpointError, ConfigError, SeqCVAEError
+from seqcvae.generation.grammar import SmilesSyntax
 from seqcvae.generation.reference import read_reference, run_reference
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.checkpoint import load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.parallel import overlapped, submit_chunks, worker_pool
 from seqcvae.tokenizers import Tokenizer, load_tokenizer
+from seqcvae.tokenizers.smiles import SmilesTokenizer
 
 if TYPE_CHECKING:
     from seqcvae.chem.properties import Analysis
@@ -170,6 +172,15 @@ class Generator:
     def kind(self) -> str:
         return self.config.data.kind
 
+    def syntax(self, rows: int) -> SmilesSyntax:
+        """The SMILES syntax mask for a batch of `rows` (sample.grammar); SMILES runs only."""
+        if not isinstance(self.tokenizer, SmilesTokenizer):
+            raise ConfigError(
+                f"sample.grammar (--grammar) masks SMILES syntax; this is a {self.kind} run "
+                f"({self.tokenizer.kind} tokens)"
+            )
+        return SmilesSyntax(self.tokenizer.vocab.tokens, rows, self.device)
+
     def default_settings(self, **overrides: Any) -> SamplingSettings:
         s = self.config.sample
         settings = SamplingSettings.of(s)
@@ -244,6 +255,11 @@ class Generator:
             if settings.strategy == "beam":
                 from seqcvae.generation.beam import beam_search
 
+                if settings.grammar:
+                    raise ConfigError(
+                        "--grammar (sample.grammar) masks sampling and greedy decoding, not --beam"
+                    )
+
                 ids = beam_search(
                     self.model,
                     zb,
@@ -255,7 +271,9 @@ class Generator:
                 ).tolist()
             else:
                 rows = torch.arange(start, start + len(chunk), device=self.device)
-                ids = decode_tokens(self.model, zb, c, settings, seed=seed, rows=rows).cpu().tolist()
+                syntax = self.syntax(len(chunk)) if settings.grammar else None
+                out = decode_tokens(self.model, zb, c, settings, seed=seed, rows=rows, syntax=syntax)
+                ids = out.cpu().tolist()
             yield [self.tokenizer.decode(row) for row in ids]
 
     def generate(

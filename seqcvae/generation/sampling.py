@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from seqcvae.config import SamplingSettings
+from seqcvae.generation.grammar import SmilesSyntax
 from seqcvae.generation.guidance import GuidedSteps
 from seqcvae.models.cvae import CVAE
 from seqcvae.tokenizers.base import BOS, EOS, PAD, UNK
@@ -89,6 +90,7 @@ def decode_tokens(
     seed: int | None = None,
     rows: torch.Tensor | None = None,
     drop_finished: bool = True,
+    syntax: SmilesSyntax | None = None,
 ) -> torch.Tensor:
     """Decode z (B, Z) under c (B, C) -> token ids (B, L) ending in <eos> or cut at max_length.
 
@@ -97,7 +99,8 @@ def decode_tokens(
     so a row's sequence depends on (seed, row index, z, c) alone, not on the batch around it.
     Finished rows are padded with <pad>; the loop stops when every row has emitted <eos>.
     drop_finished=False keeps finished rows in the decoder's state (slower; for measurement).
-    settings.guidance != 1 decodes with classifier-free guidance (`GuidedSteps`).
+    settings.guidance != 1 decodes with classifier-free guidance (`GuidedSteps`); `syntax` (one
+    row per row of z) masks the tokens that would break SMILES syntax (settings.grammar).
     """
     model.eval()
     b = z.shape[0]
@@ -119,12 +122,23 @@ def decode_tokens(
         logits = steps.step(token)
         logits[:, NEVER_SAMPLED] = float("-inf")
         if uniforms is None:
+            if syntax is not None:
+                ending = logits.argmax(dim=-1) == EOS
+                logits = logits.masked_fill(~syntax.allowed(ending), float("-inf"))
             token = logits.argmax(dim=-1)
         else:
             logits = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p)
-            token = inverse_cdf(logits.softmax(dim=-1), uniforms[active, t])
+            u = uniforms[active, t]
+            if syntax is not None:
+                # The model's own draw decides whether the row would end here (then it may only
+                # close what is open); the same uniform then draws among the allowed tokens.
+                ending = inverse_cdf(logits.softmax(dim=-1), u) == EOS
+                logits = logits.masked_fill(~syntax.allowed(ending), float("-inf"))
+            token = inverse_cdf(logits.softmax(dim=-1), u)
         token = token.masked_fill(done, PAD)
         out[active, t] = token
+        if syntax is not None:
+            syntax.advance(token)
         done |= token == EOS
         n_done = int(done.sum())
         if n_done == len(active):
@@ -132,5 +146,7 @@ def decode_tokens(
         if drop_finished and n_done * 4 >= len(active):
             keep = (~done).nonzero().squeeze(1)
             steps.reorder(keep)
+            if syntax is not None:
+                syntax.reorder(keep)
             active, token, done = active[keep], token[keep], done[keep]
     return out

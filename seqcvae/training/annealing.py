@@ -54,7 +54,10 @@ def lr_at(
 
     A pure function of the step and the run's planned step count: how long the steps took plays no
     part. total_steps None means not planned yet (a time budget during its first steps): lr.
+    A min_lr above lr (lr lowered alone, under the default min_lr) is taken as lr: the schedule
+    never raises the learning rate above train.lr.
     """
+    min_lr = min(min_lr, lr)
     if warmup_steps > 0 and step < warmup_steps:
         return lr * (step + 1) / warmup_steps
     if schedule == "constant" or total_steps is None:

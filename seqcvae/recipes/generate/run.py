@@ -89,6 +89,7 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     guidance: float | None = None,
+    grammar: bool | None = None,
     length_penalty: float | None = None,
     out: str | None = None,
     reference: str | None = None,
@@ -167,6 +168,7 @@ def generate(
         top_k=top_k,
         top_p=top_p,
         guidance=guidance,
+        grammar=grammar,
         length_penalty=length_penalty,
     )
     seed = _or(seed, gen.config.sample.seed)

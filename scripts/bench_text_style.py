@@ -5,8 +5,9 @@ For each classifier-free guidance weight (--guidance), --n samples at the run's 
 settings under the tag combinations of held-out sentences drawn at random (as `seqcvae evaluate`
 does), judged by the run's style classifier (TF-IDF logistic regression trained on the run's own
 training file, seqcvae.evaluation.style). Per tag field: the samples' accuracy, the classifier's
-accuracy on the real held-out sentences (the ceiling), the gap, per-value accuracy and
-distinct-1/2 of each value's samples, and two examples per value.
+accuracy on the real held-out sentences (the ceiling), the gap, per-value accuracy against the
+classifier's recall on real sentences of that value, distinct-1/2 of each value's samples, and two
+examples per value.
 
     python scripts/bench_text_style.py RUN [--data FILE] [--n 1000] [--guidance 1,1.5,2,3]
 
@@ -32,8 +33,20 @@ from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.text.metrics import distinct_n  # noqa: E402
 
 
-def per_value(texts: list[str], tags: list[str], predicted: list[str]) -> dict[str, Any]:
-    """Accuracy, distinct-1/2 and two examples of the samples asked for each tag value."""
+def recall(tags: list[str], predicted: list[str]) -> dict[str, float]:
+    """The share of each value's texts that the classifier assigns that value."""
+    out = {}
+    for value in sorted(set(tags)):
+        rows = [i for i, t in enumerate(tags) if t == value]
+        out[value] = sum(predicted[i] == value for i in rows) / len(rows)
+    return out
+
+
+def per_value(
+    texts: list[str], tags: list[str], predicted: list[str], ceiling: dict[str, float]
+) -> dict[str, Any]:
+    """Accuracy (and the classifier's on real sentences of the value), distinct-1/2 and two
+    examples of the samples asked for each tag value."""
     out: dict[str, Any] = {}
     for value in sorted(set(tags)):
         rows = [i for i, t in enumerate(tags) if t == value]
@@ -41,6 +54,7 @@ def per_value(texts: list[str], tags: list[str], predicted: list[str]) -> dict[s
         out[value] = {
             "samples": len(rows),
             "accuracy": sum(predicted[i] == value for i in rows) / len(rows),
+            "ceiling": ceiling.get(value),
             "distinct_1": distinct_n(mine, 1),
             "distinct_2": distinct_n(mine, 2),
             "examples": mine[:2],
@@ -75,9 +89,19 @@ def main() -> int:
         print(f"bench_text_style: {exc}", file=sys.stderr)
         return 2
     ceiling = clf.accuracy(part.sequences, part.tag_columns)
+    value_ceiling = {
+        field: recall([str(t) for t in tags], clf.predict(part.sequences, field) or [])
+        for field, tags in part.tag_columns.items()
+    }
     requests = held_out_requests(part, args.n, args.seed)
-    result: dict[str, Any] = {"run": args.run, "samples": args.n, "ceiling": ceiling, "settings": []}
-    print(f"classifier on the real held-out sentences (ceiling): {ceiling}")
+    result: dict[str, Any] = {
+        "run": args.run,
+        "samples": args.n,
+        "ceiling": ceiling,
+        "ceiling_per_value": value_ceiling,
+        "settings": [],
+    }
+    print(f"classifier on the real held-out sentences (ceiling): {ceiling}; per value {value_ceiling}")
     for w in weights:
         t0 = time.perf_counter()
         texts = [r.sequence for r in gen.generate(requests, seed=args.seed, guidance=w)]
@@ -92,9 +116,12 @@ def main() -> int:
                 "gap_to_ceiling": ceiling[field] - acc,
                 "distinct_1": distinct_n(texts, 1),
                 "distinct_2": distinct_n(texts, 2),
-                "values": per_value(texts, tags, predicted),
+                "values": per_value(texts, tags, predicted, value_ceiling[field]),
             }
-            values = ", ".join(f"{v} {d['accuracy']:.3f}" for v, d in row["fields"][field]["values"].items())
+            values = ", ".join(
+                f"{v} {d['accuracy']:.3f} / {d['ceiling']:.3f}"
+                for v, d in row["fields"][field]["values"].items()
+            )
             print(
                 f"guidance {w:g}: {field} accuracy {acc:.3f} (ceiling {ceiling[field]:.3f}, gap "
                 f"{ceiling[field] - acc:+.3f}; {values}), distinct-1/2 {distinct_n(texts, 1):.3f} / "

@@ -12,7 +12,7 @@ from rdkit import Chem, RDLogger
 from seqcvae.errors import ConfigError
 from seqcvae.generation.grammar import SmilesSyntax, token_class
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
-from seqcvae.tokenizers.base import EOS, SPECIAL_TOKENS, content_ids
+from seqcvae.tokenizers.base import EOS, PAD, SPECIAL_TOKENS, content_ids
 from seqcvae.tokenizers.smiles import split_smiles
 from tests.conftest import read_sample
 from tests.toy_decoder import ToyModel, random_logits
@@ -72,10 +72,30 @@ def test_what_each_state_allows():
     assert "<eos>" in _allowed(["C", "1", "C", "C", "1"])
 
 
-def test_a_ring_label_cannot_close_on_the_atom_that_opened_it():
-    assert "1" not in _allowed(["C", "1"])
-    assert "1" not in _allowed(["C", "1", "2"])
-    assert "1" in _allowed(["C", "1", "C"])
+def test_a_ring_cannot_close_on_its_opener_nor_between_bonded_atoms():
+    """RDKit refuses each of these closures; the mask leaves every other one."""
+    assert "1" not in _allowed(["C", "1"])  # C11
+    assert "1" not in _allowed(["C", "1", "2"])  # C121
+    assert "1" not in _allowed(["C", "1", "(", "C", ")"])  # C1(C)1: back on the opener
+    assert "1" not in _allowed(["C", "1", "C"])  # C1C1: the opener's neighbour
+    assert "1" not in _allowed(["C", "(", "C", "1", ")"])  # C(C1)1: the opener's parent
+    assert "1" not in _allowed(["C", "1", "(", "C", ")", "C"])  # C1(C)C1: atom 2 hangs on 0
+    for prefix in ("C1CC", "C1(C)CC", "C1C(C)C", "C(C1)C"):
+        assert "1" in _allowed(split_smiles(prefix))
+        assert _parses(prefix + "1")
+    for s in ("C11", "C1(C)1", "C1C1", "C(C1)1", "C1(C)C1"):
+        assert not _parses(s)  # why they are masked
+
+
+def test_atoms_after_a_dot_start_a_new_molecule():
+    tokens = [*TOKENS, "."]
+    syntax = SmilesSyntax(tokens, 1)
+    for t in ["C", "1", "C", "C", "."]:
+        syntax.advance(torch.tensor([tokens.index(t)]))
+    mask = syntax.allowed()[0]
+    assert {tokens[i] for i in mask.nonzero().flatten().tolist()} == {
+        "C", "c", "N", "n", "O", "F", "Cl", "[nH]",
+    }  # fmt: skip
 
 
 def test_a_row_that_would_end_early_may_only_close_what_is_open():
@@ -123,6 +143,29 @@ def test_a_random_model_writes_parseable_strings_under_the_mask():
     assert parsed[1] >= 0.6 and parsed[1] >= 2 * parsed[0]
 
 
+def test_the_mask_holds_under_top_p_and_top_k():
+    """With a nucleus the model may put all its mass on <eos> while a ring is open: the draw is
+    then among the allowed tokens, never a <pad> in mid-string."""
+    model = ToyModel(random_logits(4, len(TOKENS), eos_bias=4.0), len(TOKENS))
+    rows = 200
+    z, c = torch.arange(rows, dtype=torch.float).unsqueeze(1), torch.zeros(rows, 0)
+    for kw in (dict(top_p=0.5), dict(top_k=2), dict(top_p=0.9, temperature=0.7)):
+        settings = dataclasses.replace(SamplingSettings(max_length=60, grammar=True), **kw)
+        out = decode_tokens(model, z, c, settings, seed=1, syntax=SmilesSyntax(TOKENS, rows)).tolist()
+        finished = [row for row in out if EOS in row]
+        assert len(finished) >= 0.9 * rows
+        for row in finished:
+            body = row[: row.index(EOS)]
+            assert PAD not in body, (kw, row)
+            assert _balanced("".join(TOKENS[i] for i in body)), kw
+
+
+def test_grammar_settings_need_the_syntax():
+    model = ToyModel(random_logits(4, len(TOKENS)), len(TOKENS))
+    with pytest.raises(ValueError, match="grammar"):
+        decode_tokens(model, torch.zeros(2, 1), torch.zeros(2, 0), SamplingSettings(grammar=True))
+
+
 def test_greedy_decoding_is_masked_too():
     assert all(_balanced(s) for s in _decode(True, strategy="greedy"))
 
@@ -140,12 +183,14 @@ def test_masked_samples_do_not_depend_on_the_batch():
         assert content_ids(a) == content_ids(b)
 
 
-def test_the_generator_refuses_grammar_where_it_has_no_meaning(tiny_run):
+def test_the_generator_masks_smiles_and_refuses_beam(tiny_run):
     from seqcvae.generation.generator import Generator
 
     gen = Generator.load(tiny_run)
-    free, masked = (gen.generate(n=200, seed=0, grammar=g) for g in (False, True))
-    assert sum(r.valid for r in masked) >= sum(r.valid for r in free)
+    settings = gen.default_settings(grammar=True)
+    records = gen.generate(n=200, seed=0, grammar=True)
+    finished = [r.sequence for r in records if len(gen.tokenizer.encode(r.sequence)) <= settings.max_length]
+    assert len(finished) >= 20 and all(_balanced(s) for s in finished)  # a 40-step model rambles
     with pytest.raises(ConfigError, match="--beam"):
         gen.generate(n=5, strategy="beam", grammar=True)
 

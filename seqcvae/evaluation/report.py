@@ -211,8 +211,9 @@ MOSES_SAMPLING: dict[str, Any] = {
     "top_k": 0,
     "top_p": 1.0,
     "guidance": 1.0,
+    "grammar": False,
 }
-SAMPLING_KEYS = ("strategy", "temperature", "top_k", "top_p", "guidance", "beam_size")
+SAMPLING_KEYS = ("strategy", "temperature", "top_k", "top_p", "guidance", "grammar", "beam_size")
 
 
 def default_moses_references() -> dict[str, str]:
@@ -236,6 +237,7 @@ def _sampling_label(protocol: dict[str, Any]) -> str:
     """ "T=0.8, top-p=0.95" (what changes the samples; plain sampling at T=1 is "T=1")."""
     guidance = protocol.get("guidance", 1.0)
     suffix = f", guidance={guidance:g}" if guidance != 1 else ""
+    suffix += ", SMILES grammar mask" if protocol.get("grammar") else ""
     if protocol["strategy"] == "greedy":
         return "greedy" + suffix
     if protocol["strategy"] == "beam":

@@ -257,7 +257,8 @@ class Generator:
 
                 if settings.grammar:
                     raise ConfigError(
-                        "--grammar (sample.grammar) masks sampling and greedy decoding, not --beam"
+                        "--grammar (sample.grammar) masks sampling and greedy decoding, not --beam; "
+                        "add --no-grammar"
                     )
 
                 ids = beam_search(
@@ -417,6 +418,7 @@ class Generator:
         if not len(requests):
             return []
         sampling.setdefault("strategy", "greedy")
+        sampling.setdefault("grammar", False)  # what the model decodes, for the latent tools
         seqs = self.sample_sequences(list(requests), seed, settings=self.default_settings(**sampling), z=z)
         records = [Record(i, s, targets=dict(r)) for i, (s, r) in enumerate(zip(seqs, requests))]
         if check and self.kind == "smiles":

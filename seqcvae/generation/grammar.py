@@ -6,8 +6,9 @@ kekulised). The first kind can be ruled out token by token, as grammar-based VAE
 construction: `SmilesSyntax` tracks, per row, the open branches, the open ring-closure labels and
 what the last token was, and allows only the tokens a SMILES string may continue with. The model's
 distribution is renormalised over the allowed tokens (sampling) or searched among them (greedy);
-nothing is masked that a parseable string could have next (RDKit also refuses a ring closed on the
-atom that opened it, ``C11``, which is masked too). Where the model would end a string that is not
+nothing is masked that a parseable string could have next, except ring closures RDKit refuses: on
+the atom that opened the ring (``C11``, ``C1(C)1``) or between two atoms already bonded
+(``C1C1``, ``C(C1)1``). Where the model would end a string that is not
 complete (an open ring or branch), only the tokens that close what is open are allowed, so the
 string ends as soon as it can rather than running on. Chemistry errors are left to the model.
 
@@ -79,8 +80,16 @@ class SmilesSyntax:
         self.state = torch.full((rows,), START, dtype=torch.long, device=self.device)
         self.depth = torch.zeros(rows, dtype=torch.long, device=self.device)
         self.rings = torch.zeros(rows, max(len(ring_ids), 1), dtype=torch.bool, device=self.device)
-        # Rings opened on the current atom (cleared by the next atom).
-        self.here = torch.zeros_like(self.rings)
+        # Atoms by index: the one ring labels and branches attach to now, the atom it was bonded
+        # to when it appeared (its parent; -1 for none), and each open ring's opener and the
+        # opener's parent. A ring may not close where it would bond two atoms already bonded.
+        self.atoms = torch.zeros(rows, dtype=torch.long, device=self.device)
+        self.current = torch.full((rows,), -1, dtype=torch.long, device=self.device)
+        self.parent = torch.full((rows,), -1, dtype=torch.long, device=self.device)
+        self.opener = torch.full(self.rings.shape, -1, dtype=torch.long, device=self.device)
+        self.opener_parent = torch.full(self.rings.shape, -1, dtype=torch.long, device=self.device)
+        # (current, parent) at each open branch, restored by its ``)``; widened as branches nest
+        self.stack = torch.full((rows, 8, 2), -1, dtype=torch.long, device=self.device)
 
     def allowed(self, ending: torch.Tensor | None = None) -> torch.Tensor:
         """(rows, V) bool: the tokens each row may take next. `ending` (rows, bool): rows whose
@@ -91,13 +100,12 @@ class SmilesSyntax:
         mask[:, self.is_close] &= (self.depth > 0).unsqueeze(1)
         closed = (self.depth == 0) & ~self.rings.any(dim=1)
         mask[:, EOS] &= closed
-        # A ring opened on the current atom may not close on it (C11, C1(C)1).
-        mask[:, self.is_ring] &= ~self.here
+        mask[:, self.is_ring] &= ~self.rings | self.closable()
         if ending is not None:
             closing = ending & ~closed & (self.state == ATOM)
             if bool(closing.any()):
                 closers = self.is_close.unsqueeze(0) & (self.depth > 0).unsqueeze(1)
-                closers[:, self.is_ring] = self.rings & ~self.here
+                closers[:, self.is_ring] = self.rings & self.closable()
                 closers &= mask
                 closing &= closers.any(dim=1)  # else the string must go on: the mask stays
                 mask[closing] = closers[closing]
@@ -106,12 +114,20 @@ class SmilesSyntax:
             mask[empty] = True
         return mask
 
+    def closable(self) -> torch.Tensor:
+        """(rows, R) bool: the open rings that may close on the current atom: not on their own
+        opener (C11, C1(C)1) nor where the two atoms are already bonded (C1C1, C(C1)1)."""
+        cur, par = self.current.unsqueeze(1), self.parent.unsqueeze(1)
+        bonded = (self.opener == cur) | (self.opener == par) | (self.opener_parent == cur)
+        return self.rings & ~bonded
+
     def advance(self, token: torch.Tensor) -> None:
         """Move each row past its token (rows, long)."""
         atom, ring = self.is_atom[token], self.is_ring[token]
         bond, dot = self.is_bond[token], self.is_dot[token]
         opened, closed = self.is_open[token], self.is_close[token]
         after_atom = self.state == ATOM
+        self._track_atoms(atom, opened, closed)
         state = self.state.clone()
         state[atom | ring | closed] = ATOM
         state[opened] = OPEN
@@ -120,15 +136,33 @@ class SmilesSyntax:
         state[dot] = DOT
         self.state = state
         self.depth = self.depth + opened.long() - closed.long()
-        self.here[atom] = False
         rows = ring.nonzero().squeeze(1)
         if len(rows):
             slots = self.ring_slot[token[rows]]
             opening = ~self.rings[rows, slots]
             self.rings[rows, slots] = opening
-            self.here[rows, slots] = opening
+            self.opener[rows, slots] = torch.where(opening, self.current[rows], -1)
+            self.opener_parent[rows, slots] = torch.where(opening, self.parent[rows], -1)
+
+    def _track_atoms(self, atom: torch.Tensor, opened: torch.Tensor, closed: torch.Tensor) -> None:
+        """Current atom and parent past an atom (after ``.`` it has no parent), ``(`` (saved) or
+        ``)`` (restored); called before the state moves on."""
+        self.parent = torch.where(atom, torch.where(self.state == DOT, -1, self.current), self.parent)
+        self.current = torch.where(atom, self.atoms, self.current)
+        self.atoms = self.atoms + atom.long()
+        if bool(opened.any()):
+            if int(self.depth.max()) >= self.stack.shape[1]:
+                self.stack = torch.cat([self.stack, torch.full_like(self.stack, -1)], dim=1)
+            rows = opened.nonzero().squeeze(1)
+            self.stack[rows, self.depth[rows]] = torch.stack([self.current[rows], self.parent[rows]], dim=1)
+        if bool(closed.any()):
+            rows = closed.nonzero().squeeze(1)
+            saved = self.stack[rows, self.depth[rows] - 1]
+            self.current[rows], self.parent[rows] = saved[:, 0], saved[:, 1]
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep rows `index`, in that order."""
-        self.state, self.depth = self.state[index], self.depth[index]
-        self.rings, self.here = self.rings[index], self.here[index]
+        self.state, self.depth, self.rings = self.state[index], self.depth[index], self.rings[index]
+        self.atoms, self.current, self.parent = self.atoms[index], self.current[index], self.parent[index]
+        self.opener, self.opener_parent = self.opener[index], self.opener_parent[index]
+        self.stack = self.stack[index]

@@ -102,6 +102,8 @@ def decode_tokens(
     settings.guidance != 1 decodes with classifier-free guidance (`GuidedSteps`); `syntax` (one
     row per row of z) masks the tokens that would break SMILES syntax (settings.grammar).
     """
+    if settings.grammar and syntax is None:
+        raise ValueError("settings.grammar needs the SMILES syntax of the batch (Generator.syntax)")
     model.eval()
     b = z.shape[0]
     device = z.device
@@ -127,13 +129,16 @@ def decode_tokens(
                 logits = logits.masked_fill(~syntax.allowed(ending), float("-inf"))
             token = logits.argmax(dim=-1)
         else:
-            logits = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p)
+            scaled = logits / settings.temperature
             u = uniforms[active, t]
             if syntax is not None:
                 # The model's own draw decides whether the row would end here (then it may only
-                # close what is open); the same uniform then draws among the allowed tokens.
-                ending = inverse_cdf(logits.softmax(dim=-1), u) == EOS
-                logits = logits.masked_fill(~syntax.allowed(ending), float("-inf"))
+                # close what is open); the same uniform then draws among the allowed tokens, with
+                # top-k / top-p taken over those (never an empty set: the top token stays).
+                plain = filter_logits(scaled, settings.top_k, settings.top_p)
+                ending = inverse_cdf(plain.softmax(dim=-1), u) == EOS
+                scaled = scaled.masked_fill(~syntax.allowed(ending), float("-inf"))
+            logits = filter_logits(scaled, settings.top_k, settings.top_p)
             token = inverse_cdf(logits.softmax(dim=-1), u)
         token = token.masked_fill(done, PAD)
         out[active, t] = token

@@ -75,8 +75,6 @@ class SmilesSyntax:
         table[BOND] = self.is_atom
         table[DOT] = self.is_atom
         self.table = table
-        # Each state's next state for each token class (rows that take a token their state does
-        # not allow never reach this: the mask stops them).
         self.state = torch.full((rows,), START, dtype=torch.long, device=self.device)
         self.depth = torch.zeros(rows, dtype=torch.long, device=self.device)
         self.rings = torch.zeros(rows, max(len(ring_ids), 1), dtype=torch.bool, device=self.device)
@@ -100,12 +98,13 @@ class SmilesSyntax:
         mask[:, self.is_close] &= (self.depth > 0).unsqueeze(1)
         closed = (self.depth == 0) & ~self.rings.any(dim=1)
         mask[:, EOS] &= closed
-        mask[:, self.is_ring] &= ~self.rings | self.closable()
+        closable = self.closable()
+        mask[:, self.is_ring] &= ~self.rings | closable
         if ending is not None:
             closing = ending & ~closed & (self.state == ATOM)
             if bool(closing.any()):
                 closers = self.is_close.unsqueeze(0) & (self.depth > 0).unsqueeze(1)
-                closers[:, self.is_ring] = self.rings & self.closable()
+                closers[:, self.is_ring] = closable
                 closers &= mask
                 closing &= closers.any(dim=1)  # else the string must go on: the mask stays
                 mask[closing] = closers[closing]

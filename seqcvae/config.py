@@ -151,7 +151,8 @@ class SamplingSettings:
     # learned through train.condition_dropout); 1 = off, above 1 follows the conditions harder.
     guidance: float = number(1.0, gt=0)
     # SMILES runs: mask the tokens that would break SMILES syntax (a branch or ring closure left
-    # open, a bond with nothing after it; generation.grammar), renormalising over the rest.
+    # open, a bond with nothing after it; generation.grammar), renormalising over the rest, and
+    # refuse an end that one more atom would turn from invalid to valid (generation.end_check).
     grammar: bool = False
 
     def validate(self) -> None:

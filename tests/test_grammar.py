@@ -215,3 +215,49 @@ def test_a_text_run_refuses_grammar(capsys):
     assert main(["generate", "--checkpoint", str(TEXT_RUN), "--n", "2", "--grammar"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "grammar" in err and "text" in err
+
+
+def test_refuse_end_known_values():
+    from seqcvae.generation.end_check import refuse_end
+
+    assert refuse_end("c1cccn1")  # the aromatic nitrogen needs a substituent: c1cccn1C is pyrrole's
+    assert refuse_end("c1cccc1")  # an exocyclic double bond saves it (c1cccc1=C)
+    assert not refuse_end("c1ccccc1") and not refuse_end("CCO")  # valid: may end
+    assert not refuse_end("C(C)(C)(C)(C)C")  # pentavalent carbon: nothing saves it, let it end
+    assert not refuse_end("")
+
+
+def _scripted(script: list[str], then: str, second: str) -> ToyModel:
+    """A model that writes `script`, then puts 0.9 on `then` and 0.1 on `second` at every step."""
+    ids = [ID[t] for t in script]
+
+    def fn(key: int, prefix: tuple[int, ...]) -> torch.Tensor:
+        logits = torch.full((len(TOKENS),), -30.0)
+        if len(prefix) < len(ids):
+            logits[ids[len(prefix)]] = 0.0
+        else:
+            logits[ID[then] if then != "<eos>" else EOS] = 0.0
+            logits[ID[second]] = float(torch.log(torch.tensor(1 / 9)))
+        return logits
+
+    return ToyModel(fn, len(TOKENS))
+
+
+@pytest.mark.parametrize("strategy", ["sample", "greedy"])
+def test_the_end_of_a_string_one_atom_would_save_is_refused(strategy):
+    """c1cccn1 wants to end (0.9) or add a carbon (0.1): without the check 90% of rows end invalid;
+    with it every row takes the carbon and then ends as N-methylpyrrole."""
+    model = _scripted(["c", "1", "c", "c", "c", "n", "1"], "<eos>", "C")
+    rows = 100
+    z, c = torch.arange(rows, dtype=torch.float).unsqueeze(1), torch.zeros(rows, 0)
+    settings = SamplingSettings(max_length=12, grammar=True, strategy=strategy)
+
+    def decoded(end_check: bool) -> list[str]:
+        syntax = SmilesSyntax(TOKENS, rows, end_check=end_check)
+        out = decode_tokens(model, z, c, settings, seed=2, syntax=syntax).tolist()
+        return ["".join(TOKENS[i] for i in content_ids(row)) for row in out]
+
+    without, checked = decoded(False), decoded(True)
+    assert sum(s == "c1cccn1" for s in without) >= (90 if strategy == "greedy" else 75)
+    assert all(Chem.MolFromSmiles(s) is not None for s in checked), set(checked)
+    assert Chem.CanonSmiles(checked[0]) == Chem.CanonSmiles("Cn1cccc1")

@@ -96,7 +96,8 @@ def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the che
         "--grammar",
         action=argparse.BooleanOptionalAction,
         help="SMILES runs: never draw a token that breaks SMILES syntax (a branch or ring closure left "
-        "open, a bond with nothing after it); a model that would end early closes what is open "
+        "open, a bond with nothing after it); a model that would end early closes what is open, and "
+        "a molecule one more atom would make valid does not end yet "
         f"(default: {source}.grammar)",
     )
 

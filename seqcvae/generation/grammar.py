@@ -10,7 +10,9 @@ nothing is masked that a parseable string could have next, except ring closures 
 the atom that opened the ring (``C11``, ``C1(C)1``) or between two atoms already bonded
 (``C1C1``, ``C(C1)1``). Where the model would end a string that is not
 complete (an open ring or branch), only the tokens that close what is open are allowed, so the
-string ends as soon as it can rather than running on. Chemistry errors are left to the model.
+string ends as soon as it can rather than running on. Chemistry is left to the model, but for
+one check at the end of the string (`end_check`): an end is refused where one more atom on the
+last atom would turn an invalid molecule into a valid one (``c1cccn1`` -> ``c1cccn1C``).
 
 States (what the last token was): START (nothing yet), ATOM (an atom, a ring label or ``)``, after
 which the same tokens may follow), OPEN (``(``), BOND_RING (a bond after an atom: an atom or a ring
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 
 import torch
 
+from seqcvae.generation.end_check import EndCheck
 from seqcvae.tokenizers.base import EOS
 
 START, ATOM, OPEN, BOND_RING, BOND, DOT = range(6)
@@ -52,7 +55,9 @@ class SmilesSyntax:
     beams followed), like the decoder's state.
     """
 
-    def __init__(self, tokens: Sequence[str], rows: int, device: torch.device | str = "cpu"):
+    def __init__(
+        self, tokens: Sequence[str], rows: int, device: torch.device | str = "cpu", end_check: bool = True
+    ):
         classes = [token_class(t) for t in tokens]
         v = len(tokens)
         self.device = torch.device(device)
@@ -88,6 +93,7 @@ class SmilesSyntax:
         self.opener_parent = torch.full(self.rings.shape, -1, dtype=torch.long, device=self.device)
         # (current, parent) at each open branch, restored by its ``)``; widened as branches nest
         self.stack = torch.full((rows, 8, 2), -1, dtype=torch.long, device=self.device)
+        self.end_check = EndCheck(tokens, rows) if end_check else None
 
     def allowed(self, ending: torch.Tensor | None = None) -> torch.Tensor:
         """(rows, V) bool: the tokens each row may take next. `ending` (rows, bool): rows whose
@@ -120,8 +126,19 @@ class SmilesSyntax:
         bonded = (self.opener == cur) | (self.opener == par) | (self.opener_parent == cur)
         return self.rings & ~bonded
 
+    def refused(self, token: torch.Tensor) -> torch.Tensor:
+        """(rows,) bool: the rows whose drawn `token` is an end of string that `EndCheck` refuses
+        (all False without the end check)."""
+        out = torch.zeros(token.shape[0], dtype=torch.bool)
+        if self.end_check is not None:
+            for r in (token == EOS).nonzero().squeeze(1).tolist():
+                out[r] = self.end_check.refuse(r)
+        return out.to(self.device)
+
     def advance(self, token: torch.Tensor) -> None:
         """Move each row past its token (rows, long)."""
+        if self.end_check is not None:
+            self.end_check.advance(token.tolist())
         atom, ring = self.is_atom[token], self.is_ring[token]
         bond, dot = self.is_bond[token], self.is_dot[token]
         opened, closed = self.is_open[token], self.is_close[token]
@@ -165,3 +182,5 @@ class SmilesSyntax:
         self.atoms, self.current, self.parent = self.atoms[index], self.current[index], self.parent[index]
         self.opener, self.opener_parent = self.opener[index], self.opener_parent[index]
         self.stack = self.stack[index]
+        if self.end_check is not None:
+            self.end_check.reorder(index.tolist())

@@ -81,6 +81,31 @@ def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return torch.where(ok, token, probs.argmax(dim=-1))
 
 
+def _redraw_refused(
+    syntax: SmilesSyntax,
+    logits: torch.Tensor,
+    token: torch.Tensor,
+    u: torch.Tensor | None,
+    done: torch.Tensor,
+) -> torch.Tensor:
+    """Ends the end check refuses (`SmilesSyntax.refused`) are struck from their row's
+    distribution and the row draws again with the same uniform (greedy: the next best); a row
+    with nothing left keeps its token."""
+    for _ in range(4):
+        bad = syntax.refused(token) & ~done
+        if not bool(bad.any()):
+            break
+        rows = bad.nonzero().squeeze(1)
+        logits[rows, token[rows]] = float("-inf")
+        left = torch.isfinite(logits[rows]).any(dim=-1)
+        rows = rows[left]
+        if u is None:
+            token[rows] = logits[rows].argmax(dim=-1)
+        else:
+            token[rows] = inverse_cdf(logits[rows].softmax(dim=-1), u[rows])
+    return token
+
+
 @torch.no_grad()
 def decode_tokens(
     model: CVAE,
@@ -123,6 +148,7 @@ def decode_tokens(
     for t in range(settings.max_length + 1):
         logits = steps.step(token)
         logits[:, NEVER_SAMPLED] = float("-inf")
+        u: torch.Tensor | None = None
         if uniforms is None:
             if syntax is not None:
                 ending = logits.argmax(dim=-1) == EOS
@@ -140,6 +166,8 @@ def decode_tokens(
                 scaled = scaled.masked_fill(~syntax.allowed(ending), float("-inf"))
             logits = filter_logits(scaled, settings.top_k, settings.top_p)
             token = inverse_cdf(logits.softmax(dim=-1), u)
+        if syntax is not None and syntax.end_check is not None:
+            token = _redraw_refused(syntax, logits, token, u, done)
         token = token.masked_fill(done, PAD)
         out[active, t] = token
         if syntax is not None:

@@ -77,6 +77,10 @@ def main() -> int:
     ap.add_argument("--guidance", default="1,2,3", help="comma-separated classifier-free guidance weights")
     ap.add_argument("--strategies", default="greedy", help="comma-separated: greedy, beam")
     ap.add_argument("--beam-size", type=int, default=5)
+    ap.add_argument(
+        "--keep", default="0", help="comma-separated bonuses on the input's own tokens (transfer keep=)"
+    )
+    ap.add_argument("--no-reconstruction", action="store_true", help="skip reconstruction and the probe")
     ap.add_argument("--n", type=int, default=0, help="N evenly spaced test rows (0 = all)")
     args = ap.parse_args()
     test = Path(args.test)
@@ -96,40 +100,48 @@ def main() -> int:
         "sentences": len(rows),
         "classifier_accuracy_on_sources": clf.accuracy(src, {field: own})[field],
     }
-    t0 = time.perf_counter()
-    recon = transfer_rows(gen, field, src, own, own)
-    result["reconstruction"] = {
-        "bleu_to_input": sacrebleu.corpus_bleu(recon, [src], force=True).score,
-        "exact": float(np.mean([a == b for a, b in zip(recon, src)])),
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    mu = gen.encode(src, [{field: t} for t in own]).numpy()
-    result["style_probe_on_z"] = float(
-        cross_val_score(LogisticRegression(max_iter=2000), mu, np.array(own), cv=5).mean()
-    )
+    result["reconstruction"] = {"bleu_to_input": float("nan"), "exact": float("nan")}
+    result["style_probe_on_z"] = float("nan")
+    if not args.no_reconstruction:
+        t0 = time.perf_counter()
+        recon = transfer_rows(gen, field, src, own, own)
+        result["reconstruction"] = {
+            "bleu_to_input": sacrebleu.corpus_bleu(recon, [src], force=True).score,
+            "exact": float(np.mean([a == b for a, b in zip(recon, src)])),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        mu = gen.encode(src, [{field: t} for t in own]).numpy()
+        result["style_probe_on_z"] = float(
+            cross_val_score(LogisticRegression(max_iter=2000), mu, np.array(own), cv=5).mean()
+        )
     settings = []
-    for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
-        for w in [float(g) for g in args.guidance.split(",") if g.strip()]:
-            t0 = time.perf_counter()
-            sampling: dict[str, Any] = {"strategy": strategy, "guidance": w}
-            if strategy == "beam":
-                sampling["beam_size"] = args.beam_size
-            out = transfer_rows(gen, field, src, own, targets, **sampling)
-            acc = clf.accuracy(out, {field: targets})[field]
-            bleu = sacrebleu.corpus_bleu(out, [src], force=True).score
-            settings.append(
-                {
-                    **sampling,
-                    "accuracy": acc,
-                    "bleu_to_input": bleu,
-                    "bleu_to_human": sacrebleu.corpus_bleu(out, [refs], force=True).score,
-                    "unchanged": float(np.mean([a == b for a, b in zip(out, src)])),
-                    "geometric_mean": float(np.sqrt(max(acc, 0) * 100 * max(bleu, 0))),
-                    "seconds": round(time.perf_counter() - t0, 1),
-                    "examples": [{"source": s, "result": o} for s, o in list(zip(src, out))[::250]],
-                }
-            )
-            print(json.dumps({k: v for k, v in settings[-1].items() if k != "examples"}), flush=True)
+    grid = [
+        (strategy, w, keep)
+        for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]
+        for w in [float(g) for g in args.guidance.split(",") if g.strip()]
+        for keep in [float(k) for k in args.keep.split(",") if k.strip()]
+    ]
+    for strategy, w, keep in grid:
+        t0 = time.perf_counter()
+        sampling: dict[str, Any] = {"strategy": strategy, "guidance": w, "keep": keep}
+        if strategy == "beam":
+            sampling["beam_size"] = args.beam_size
+        out = transfer_rows(gen, field, src, own, targets, **sampling)
+        acc = clf.accuracy(out, {field: targets})[field]
+        bleu = sacrebleu.corpus_bleu(out, [src], force=True).score
+        settings.append(
+            {
+                **sampling,
+                "accuracy": acc,
+                "bleu_to_input": bleu,
+                "bleu_to_human": sacrebleu.corpus_bleu(out, [refs], force=True).score,
+                "unchanged": float(np.mean([a == b for a, b in zip(out, src)])),
+                "geometric_mean": float(np.sqrt(max(acc, 0) * 100 * max(bleu, 0))),
+                "seconds": round(time.perf_counter() - t0, 1),
+                "examples": [{"source": s, "result": o} for s, o in list(zip(src, out))[::250]],
+            }
+        )
+        print(json.dumps({k: v for k, v in settings[-1].items() if k != "examples"}), flush=True)
     result["settings"] = settings
     where = Path(args.run) if Path(args.run).is_dir() else Path(".")
     (where / "bench_transfer.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -138,10 +150,11 @@ def main() -> int:
         f"{result['reconstruction']['bleu_to_input']:.1f} (exact {result['reconstruction']['exact']:.3f}); "
         f"style probe on z {result['style_probe_on_z']:.3f}"
     )
-    print("| strategy | guidance | accuracy | BLEU to input | BLEU to human | unchanged | GM |")
+    print("| strategy | guidance | keep | accuracy | BLEU to input | BLEU to human | unchanged | GM |")
     for s in settings:
         print(
-            f"| {s['strategy']} | {s['guidance']:g} | {s['accuracy']:.3f} | {s['bleu_to_input']:.1f} | "
+            f"| {s['strategy']} | {s['guidance']:g} | {s['keep']:g} | {s['accuracy']:.3f} | "
+            f"{s['bleu_to_input']:.1f} | "
             f"{s['bleu_to_human']:.1f} | {s['unchanged']:.3f} | {s['geometric_mean']:.1f} |"
         )
     return 0

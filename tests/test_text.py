@@ -332,3 +332,24 @@ def test_transfer_beam_and_guidance_reach_the_decoder(text_run, tmp_path, capsys
     bad = ["transfer", "--checkpoint", str(text_run), "--text", "x", "-c", "sentiment=neg", "--beam", "0"]
     assert main(bad) == 2
     assert "--beam 0: expected a number of hypotheses >= 1" in capsys.readouterr().err
+
+
+def test_keep_makes_the_transfer_reuse_the_inputs_tokens(text_run, tmp_path, capsys):
+    """A bonus on the input's own tokens: with a large one, greedy transfer writes only tokens the
+    input holds; the share of output tokens found in the input rises with the bonus."""
+    gen, part = _held_out_sentences(text_run)
+    sentences = part.sequences[:30]
+
+    def reused(keep: float, **decoding) -> float:
+        recs = gen.transfer(sentences, {"sentiment": "neg"}, keep=keep, **decoding)
+        shares = []
+        for src, rec in zip(sentences, recs):
+            own, out = set(gen.tokenizer.encode(src)), gen.tokenizer.encode(rec.sequence)
+            shares.append(sum(t in own for t in out) / max(1, len(out)))
+        return sum(shares) / len(shares)
+
+    assert reused(0.0) < 0.9 and reused(3.0) > reused(0.0) and reused(100.0) == 1.0
+    assert reused(100.0, strategy="beam", beam_size=3) == 1.0 > reused(0.0, strategy="beam", beam_size=3)
+    argv = ["transfer", "--checkpoint", str(text_run), "--text", INPUTS[0], "-c", "sentiment=neg"]
+    assert main([*argv, "--keep", "-1"]) == 2
+    assert "--keep '-1'" in capsys.readouterr().err

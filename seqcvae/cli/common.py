@@ -114,6 +114,17 @@ def guidance_weight(text: str) -> float:
     return value
 
 
+def keep_bonus(text: str) -> float:
+    """The value of transfer's --keep: a number >= 0, else a ConfigError (one line, exit status 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"--keep {text!r}: expected a bonus >= 0 for the input's own tokens (0 = off)")
+    return value
+
+
 def add_molecule_options(parser: argparse.ArgumentParser, what: str) -> None:
     """--smiles (repeatable), --input FILE and --column, for commands that read seed molecules."""
     parser.add_argument(

@@ -56,6 +56,15 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="classifier-free guidance over the target: each step decodes from uncond + W * (cond - "
         "uncond); above 1 follows the target harder (default: the checkpoint's sample.guidance)",
     )
+    tr.add_argument(
+        "--keep",
+        type=common.keep_bonus,
+        default=0.0,
+        metavar="B",
+        help="add B to the logit of every token the input holds, at each step, so the output reuses "
+        "the input's words: more content kept, less style changed (0 = off; 1-3 on Yelp, see "
+        "BENCHMARKS.md)",
+    )
     tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
     tr.add_argument(
         "--out",
@@ -89,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         sample=args.sample,
         beam=args.beam or 0,
         guidance=args.guidance,
+        keep=args.keep,
         out=args.out,
     )
     if args.out:

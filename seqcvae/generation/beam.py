@@ -28,6 +28,7 @@ def beam_search(
     max_length: int = 100,
     length_penalty: float = 1.0,
     guidance: float = 1.0,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Most likely sequence per row under p(x | z, c): z (B, Z), c (B, C) -> ids (B, L).
 
@@ -39,12 +40,15 @@ def beam_search(
     the same way. The search stops once no live hypothesis can beat the row's best finished
     one, a bound that holds exactly (log p only falls as tokens are added), so a beam at least as
     wide as the number of extensions per step is exact search. Rows are padded with <pad>.
-    guidance != 1 searches the classifier-free guided distribution (`GuidedSteps`) instead.
+    guidance != 1 searches the classifier-free guided distribution (`GuidedSteps`) instead;
+    `bias` (B, V) is added to each row's logits before they are normalised (`source_bias`).
     """
     model.eval()
     b, k = z.shape[0], beam_size
     device = z.device
     steps = GuidedSteps(model, z.repeat_interleave(k, dim=0), c.repeat_interleave(k, dim=0), guidance)
+    # a hypothesis stays in its row's block of k, so its bias row never moves
+    bias_k = None if bias is None else bias.to(device).repeat_interleave(k, dim=0)
     tokens = torch.full((b * k, 1), BOS, dtype=torch.long, device=device)
     scores = torch.zeros(b, k, device=device)  # log p of each live hypothesis
     scores[:, 1:] = float("-inf")  # all beams start identical: keep one alive at first
@@ -55,6 +59,8 @@ def beam_search(
     for t in range(max_length + 1):
         length = t + 1  # tokens of a hypothesis that ends at this step
         logits = steps.step(tokens[:, -1])
+        if bias_k is not None:
+            logits = logits.float() + bias_k
         logp = logits.float().log_softmax(-1)
         logp[:, list(NEVER_SAMPLED)] = float("-inf")
         v = logp.shape[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from seqcvae.config import SamplingSettings
@@ -106,6 +108,16 @@ def _redraw_refused(
     return token
 
 
+def source_bias(ids: Sequence[Sequence[int]], vocab: int, weight: float) -> torch.Tensor:
+    """(len(ids), vocab): `weight` on the tokens each row's source sequence holds, its end
+    included (<pad>, <bos>, <unk> aside), 0 elsewhere; added to the decoder's logits, it makes
+    a transfer reuse the input's words (`Generator.transfer(keep=...)`)."""
+    bias = torch.zeros(len(ids), vocab)
+    for row, seq in enumerate(ids):
+        bias[row, [t for t in seq if t not in NEVER_SAMPLED]] = weight
+    return bias
+
+
 @torch.no_grad()
 def decode_tokens(
     model: CVAE,
@@ -116,6 +128,7 @@ def decode_tokens(
     rows: torch.Tensor | None = None,
     drop_finished: bool = True,
     syntax: SmilesSyntax | None = None,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Decode z (B, Z) under c (B, C) -> token ids (B, L) ending in <eos> or cut at max_length.
 
@@ -126,6 +139,8 @@ def decode_tokens(
     drop_finished=False keeps finished rows in the decoder's state (slower; for measurement).
     settings.guidance != 1 decodes with classifier-free guidance (`GuidedSteps`); `syntax` (one
     row per row of z) masks the tokens that would break SMILES syntax (settings.grammar).
+    `bias` (B, V) is added to each row's logits at every step (transfer's bonus for the input's
+    own tokens, `source_bias`).
     """
     if settings.grammar and syntax is None:
         raise ValueError("settings.grammar needs the SMILES syntax of the batch (Generator.syntax)")
@@ -147,6 +162,8 @@ def decode_tokens(
     done = torch.zeros(b, dtype=torch.bool, device=device)
     for t in range(settings.max_length + 1):
         logits = steps.step(token)
+        if bias is not None:
+            logits = logits + bias[active]
         logits[:, NEVER_SAMPLED] = float("-inf")
         u: torch.Tensor | None = None
         if uniforms is None:

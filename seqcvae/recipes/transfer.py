@@ -60,6 +60,7 @@ def transfer(
     sample: bool = False,
     beam: int = 0,
     guidance: float | None = None,
+    keep: float = 0.0,
     out: str | None = None,
     judge: bool = True,
 ) -> Transferred:
@@ -68,7 +69,8 @@ def transfer(
     source conditions where known (`source` for all of them, else a tag column of the file named
     like the tag field); greedy, sampled with `seed` (default: the checkpoint's sample.seed) or
     by beam search over `beam` hypotheses, with classifier-free `guidance` over the targets
-    (default: the checkpoint's sample.guidance).
+    (default: the checkpoint's sample.guidance); `keep` > 0: a bonus on the logits of the input's
+    own tokens, so the output reuses its words (Generator.transfer).
     Each output records the input's known tags (source_<tag>) and, for a text run whose training
     file can be read (`judge`), the style classifier's verdict (style_<tag>). `out`: the file of
     the outputs (its extension picks the format, seqcvae.io.records.SAMPLE_FORMATS)."""
@@ -99,6 +101,7 @@ def transfer(
             request,
             own if any(own) else None,
             seed=gen.config.sample.seed if seed is None else seed,
+            keep=keep,
             **decoding,
         )
         for rec, known in zip(recs, own):

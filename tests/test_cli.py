@@ -256,3 +256,36 @@ def test_info_summarises_a_checkpoint_for_people_and_as_json(tiny_run, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["kind"] == "smiles" and info["parameters"] > 0 and info["step"] > 0
     assert [c["name"] for c in info["conditions"]["continuous"]][:1] == ["LogP"]
+
+
+def test_sigterm_stops_training_like_ctrl_c(tmp_path):
+    """`kill PID` (SIGTERM) stops a training run as Ctrl-C does: checkpoints/last saved for --resume,
+    exit status 143. (A background job started with `nohup ... &` ignores SIGINT, so SIGTERM is
+    the stop a script can send.)"""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from seqcvae.models.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "seqcvae", "train", *tiny_overrides(out), "train.max_steps=100000"]
+    proc = subprocess.Popen(
+        argv + ["train.epochs=1000", "data.limit=600", "train.threads=1"],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    metrics = out / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "saving checkpoints/last" in err + _ and "terminated" in err
+    assert load_checkpoint(out, which="last").meta["step"] > 0

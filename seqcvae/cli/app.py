@@ -9,6 +9,8 @@ subparser, and `run(args) -> int`; it is registered by adding it to COMMANDS.
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -90,7 +92,26 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     return args
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill PID`, a job scheduler's stop), raised where the program is, so that it stops
+    as Ctrl-C does: a training or tuning run saves checkpoints/last first."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)  # signal handlers can only be set from the main thread
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = _parse(build_parser(), argv)  # an option's type may raise a SeqCVAEError too
         with warnings.catch_warnings():
@@ -99,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeqCVAEError as exc:
         eprint(f"error: {exc}")
         return 2
+    except Terminated:
+        eprint("terminated")
+        return 143
     except KeyboardInterrupt:
         eprint("interrupted")
         return 130

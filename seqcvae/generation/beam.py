@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from seqcvae.generation.guidance import GuidedSteps
+from seqcvae.generation.keep import SourceBonus
 from seqcvae.generation.sampling import NEVER_SAMPLED
 from seqcvae.models.cvae import CVAE
 from seqcvae.tokenizers.base import BOS, EOS, PAD
@@ -28,7 +29,7 @@ def beam_search(
     max_length: int = 100,
     length_penalty: float = 1.0,
     guidance: float = 1.0,
-    bias: torch.Tensor | None = None,
+    bonus: SourceBonus | None = None,
 ) -> torch.Tensor:
     """Most likely sequence per row under p(x | z, c): z (B, Z), c (B, C) -> ids (B, L).
 
@@ -41,14 +42,16 @@ def beam_search(
     one, a bound that holds exactly (log p only falls as tokens are added), so a beam at least as
     wide as the number of extensions per step is exact search. Rows are padded with <pad>.
     guidance != 1 searches the classifier-free guided distribution (`GuidedSteps`) instead;
-    `bias` (B, V) is added to each row's logits before they are normalised (`source_bias`).
+    `bonus` (one row per row of z): transfer's bonus on the input's tokens each hypothesis has not
+    yet written, added to the logits before they are normalised (`keep.SourceBonus`).
     """
     model.eval()
     b, k = z.shape[0], beam_size
     device = z.device
     steps = GuidedSteps(model, z.repeat_interleave(k, dim=0), c.repeat_interleave(k, dim=0), guidance)
-    # a hypothesis stays in its row's block of k, so its bias row never moves
-    bias_k = None if bias is None else bias.to(device).repeat_interleave(k, dim=0)
+    bonus_k = (
+        None if bonus is None else bonus.to(device).rows(torch.arange(b, device=device).repeat_interleave(k))
+    )
     tokens = torch.full((b * k, 1), BOS, dtype=torch.long, device=device)
     scores = torch.zeros(b, k, device=device)  # log p of each live hypothesis
     scores[:, 1:] = float("-inf")  # all beams start identical: keep one alive at first
@@ -59,8 +62,8 @@ def beam_search(
     for t in range(max_length + 1):
         length = t + 1  # tokens of a hypothesis that ends at this step
         logits = steps.step(tokens[:, -1])
-        if bias_k is not None:
-            logits = logits.float() + bias_k
+        if bonus_k is not None:
+            logits = logits.float() + bonus_k.bias()
         logp = logits.float().log_softmax(-1)
         logp[:, list(NEVER_SAMPLED)] = float("-inf")
         v = logp.shape[-1]
@@ -90,6 +93,9 @@ def beam_search(
         rows = (base + keep // v).view(-1)
         tokens = torch.cat([tokens[rows], (keep % v).view(-1, 1)], dim=1)
         steps.reorder(rows)
+        if bonus_k is not None:
+            bonus_k.reorder(rows)
+            bonus_k.consume((keep % v).view(-1))
         # Stop when no live hypothesis can still win: its log p can only fall, and it would end
         # with between length + 1 and max_length + 1 tokens (log p <= 0, so the larger divisor
         # gives the upper bound).

@@ -16,8 +16,9 @@ from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, ConfigError, SeqCVAEError
 from seqcvae.generation.grammar import SmilesSyntax
+from seqcvae.generation.keep import SourceBonus
 from seqcvae.generation.reference import read_reference, run_reference
-from seqcvae.generation.sampling import SamplingSettings, decode_tokens, source_bias
+from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.checkpoint import load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.parallel import overlapped, submit_chunks, worker_pool
@@ -219,14 +220,14 @@ class Generator:
         batch_size: int = 1000,
         settings: SamplingSettings | None = None,
         z: torch.Tensor | None = None,
-        bias: torch.Tensor | None = None,
+        bonus: SourceBonus | None = None,
     ) -> list[str]:
         """One sequence per request (name -> target value). Same seed, same output.
 
         Row i's sample depends only on (seed, i) and its request, never on batch_size or on how
         many rows are asked for: the first 100 of n=1000 are the samples of n=100.
         """
-        batches = self.sample_batches(requests, seed, batch_size, settings, z, bias)
+        batches = self.sample_batches(requests, seed, batch_size, settings, z, bonus)
         return [s for batch in batches for s in batch]
 
     @torch.no_grad()
@@ -237,11 +238,11 @@ class Generator:
         batch_size: int = 1000,
         settings: SamplingSettings | None = None,
         z: torch.Tensor | None = None,
-        bias: torch.Tensor | None = None,
+        bonus: SourceBonus | None = None,
     ) -> Iterator[list[str]]:
         """sample_sequences batch by batch, each sampled when the consumer asks for it (the rows of
-        a batch are those sample_sequences gives them). `bias` (N, V): added to row i's logits at
-        every step (`source_bias`)."""
+        a batch are those sample_sequences gives them). `bonus`: transfer's bonus on row i's source
+        tokens (`keep.SourceBonus`)."""
         settings = settings or self.default_settings()
         self.model.check_max_length(settings.max_length)
         gen = torch.Generator().manual_seed(seed)
@@ -256,7 +257,7 @@ class Generator:
                 zb = self.model.prior_from_noise(c, eps)
             else:
                 zb = z[start : start + batch_size].to(self.device)
-            bb = None if bias is None else bias[start : start + batch_size].to(self.device)
+            bb = None if bonus is None else bonus.rows(slice(start, start + batch_size)).to(self.device)
             if settings.strategy == "beam":
                 from seqcvae.generation.beam import beam_search
 
@@ -274,12 +275,14 @@ class Generator:
                     settings.max_length,
                     settings.length_penalty,
                     guidance=settings.guidance,
-                    bias=bb,
+                    bonus=bb,
                 ).tolist()
             else:
                 rows = torch.arange(start, start + len(chunk), device=self.device)
                 syntax = self.syntax(len(chunk)) if settings.grammar else None
-                out = decode_tokens(self.model, zb, c, settings, seed=seed, rows=rows, syntax=syntax, bias=bb)
+                out = decode_tokens(
+                    self.model, zb, c, settings, seed=seed, rows=rows, syntax=syntax, bonus=bb
+                )
                 ids = out.cpu().tolist()
             yield [self.tokenizer.decode(row) for row in ids]
 
@@ -415,11 +418,11 @@ class Generator:
         seed: int = 0,
         check: bool = True,
         workers: int = 1,
-        bias: torch.Tensor | None = None,
+        bonus: SourceBonus | None = None,
         **sampling: Any,
     ) -> list[Record]:
         """Decode each row of z (N, Z) under its request; greedy unless `sampling` says otherwise.
-        SMILES records are checked with RDKit. `bias` (N, V): added to row i's logits."""
+        SMILES records are checked with RDKit. `bonus`: transfer's bonus on row i's source tokens."""
         if len(z) != len(requests):
             raise ValueError(f"{len(z)} latent vectors but {len(requests)} requests")
         if not len(requests):
@@ -427,7 +430,7 @@ class Generator:
         sampling.setdefault("strategy", "greedy")
         sampling.setdefault("grammar", False)  # what the model decodes, for the latent tools
         settings = self.default_settings(**sampling)
-        seqs = self.sample_sequences(list(requests), seed, settings=settings, z=z, bias=bias)
+        seqs = self.sample_sequences(list(requests), seed, settings=settings, z=z, bonus=bonus)
         records = [Record(i, s, targets=dict(r)) for i, (s, r) in enumerate(zip(seqs, requests))]
         if check and self.kind == "smiles":
             self._check_smiles(records, workers)
@@ -445,8 +448,8 @@ class Generator:
         """Style transfer: encode each input (under its source tags) and decode under `target`.
 
         Greedy decoding by default, so the output stays close to the input's content. `keep` > 0
-        adds that much to the logit of every token the input holds, at every step, so the output
-        reuses the input's words (0: off).
+        adds that much to the logit of every token of the input not yet written, at every step,
+        so the output reuses the input's words (0: off; `keep.SourceBonus`).
         """
         if keep < 0:
             raise SeqCVAEError(f"keep {keep:g}: expected a bonus >= 0 for the input's own tokens")
@@ -454,8 +457,8 @@ class Generator:
             source = [dict(source)] * len(texts)
         self.conditions.encode_request(target, 1)
         z = self.encode(texts, source)
-        bias = None
+        bonus = None
         if keep > 0:
             ids = [self.tokenizer.encode(t) for t in texts]
-            bias = source_bias(ids, self.model.shape.vocab_size, keep)
-        return self.decode_latents(z, [dict(target)] * len(texts), seed=seed, bias=bias, **sampling)
+            bonus = SourceBonus.of(ids, self.model.shape.vocab_size, keep)
+        return self.decode_latents(z, [dict(target)] * len(texts), seed=seed, bonus=bonus, **sampling)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from seqcvae.config import SamplingSettings
 from seqcvae.generation.grammar import SmilesSyntax
 from seqcvae.generation.guidance import GuidedSteps
+from seqcvae.generation.keep import SourceBonus
 from seqcvae.models.cvae import CVAE
 from seqcvae.tokenizers.base import BOS, EOS, PAD, UNK
 
@@ -108,16 +107,6 @@ def _redraw_refused(
     return token
 
 
-def source_bias(ids: Sequence[Sequence[int]], vocab: int, weight: float) -> torch.Tensor:
-    """(len(ids), vocab): `weight` on the tokens each row's source sequence holds, its end
-    included (<pad>, <bos>, <unk> aside), 0 elsewhere; added to the decoder's logits, it makes
-    a transfer reuse the input's words (`Generator.transfer(keep=...)`)."""
-    bias = torch.zeros(len(ids), vocab)
-    for row, seq in enumerate(ids):
-        bias[row, [t for t in seq if t not in NEVER_SAMPLED]] = weight
-    return bias
-
-
 @torch.no_grad()
 def decode_tokens(
     model: CVAE,
@@ -128,7 +117,7 @@ def decode_tokens(
     rows: torch.Tensor | None = None,
     drop_finished: bool = True,
     syntax: SmilesSyntax | None = None,
-    bias: torch.Tensor | None = None,
+    bonus: SourceBonus | None = None,
 ) -> torch.Tensor:
     """Decode z (B, Z) under c (B, C) -> token ids (B, L) ending in <eos> or cut at max_length.
 
@@ -139,8 +128,8 @@ def decode_tokens(
     drop_finished=False keeps finished rows in the decoder's state (slower; for measurement).
     settings.guidance != 1 decodes with classifier-free guidance (`GuidedSteps`); `syntax` (one
     row per row of z) masks the tokens that would break SMILES syntax (settings.grammar).
-    `bias` (B, V) is added to each row's logits at every step (transfer's bonus for the input's
-    own tokens, `source_bias`).
+    `bonus` (one row per row of z): transfer's bonus on the input's tokens not yet written,
+    added to the logits at every step (`keep.SourceBonus`).
     """
     if settings.grammar and syntax is None:
         raise ValueError("settings.grammar needs the SMILES syntax of the batch (Generator.syntax)")
@@ -162,8 +151,8 @@ def decode_tokens(
     done = torch.zeros(b, dtype=torch.bool, device=device)
     for t in range(settings.max_length + 1):
         logits = steps.step(token)
-        if bias is not None:
-            logits = logits + bias[active]
+        if bonus is not None:
+            logits = logits + bonus.bias()
         logits[:, NEVER_SAMPLED] = float("-inf")
         u: torch.Tensor | None = None
         if uniforms is None:
@@ -189,6 +178,8 @@ def decode_tokens(
         out[active, t] = token
         if syntax is not None:
             syntax.advance(token)
+        if bonus is not None:
+            bonus.consume(token)
         done |= token == EOS
         n_done = int(done.sum())
         if n_done == len(active):
@@ -198,5 +189,7 @@ def decode_tokens(
             steps.reorder(keep)
             if syntax is not None:
                 syntax.reorder(keep)
+            if bonus is not None:
+                bonus.reorder(keep)
             active, token, done = active[keep], token[keep], done[keep]
     return out

@@ -125,6 +125,48 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             init_from="moses_latent_2",
             command="tune",
         ),
+        # encoder and decoder again at beta 0.15 with free bits of 0.3 nats per dimension: the
+        # 25 unused dimensions come into use (64 / 64 active) and reconstruction rises
+        Stage(
+            "moses_latent_4",
+            (
+                "--config",
+                "smiles_latent",
+                *SUBSET,
+                "train.kl_schedule=constant",
+                "train.kl_max=0.15",
+                "train.free_bits=0.3",
+                "train.lr=5e-4",
+                "train.min_lr=5e-5",
+                "train.warmup_steps=200",
+                "train.max_steps=4000",
+                "train.val_every_steps=1000",
+                "train.val_samples=1000",
+            ),
+            init_from="moses_latent_3",
+        ),
+        # decoder-only tuning again, 40% of targets unconditional (the shipped run stopped at
+        # its 65-minute budget, step STEPS5)
+        Stage(
+            "moses_latent_5",
+            (
+                "--column",
+                "SMILES",
+                "--target-rows",
+                "20000",
+                "--steps",
+                "STEPS5",
+                "--anchor",
+                "1.0",
+                "--unconditional",
+                "0.4",
+                "--decoder-only",
+                "--threads",
+                "1",
+            ),
+            init_from="moses_latent_4",
+            command="tune",
+        ),
     ),
 }
 

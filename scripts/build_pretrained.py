@@ -146,7 +146,7 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             init_from="moses_latent_3",
         ),
         # decoder-only tuning again, 40% of targets unconditional (the shipped run stopped at
-        # its 65-minute budget, step STEPS5)
+        # its 65-minute budget, step 1,610)
         Stage(
             "moses_latent_5",
             (
@@ -155,7 +155,7 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
                 "--target-rows",
                 "20000",
                 "--steps",
-                "STEPS5",
+                "1610",
                 "--anchor",
                 "1.0",
                 "--unconditional",

@@ -12,7 +12,7 @@ import pytest
 
 from seqcvae.cli import main
 
-MODEL = "pretrained:moses-latent"  # about 88% of its samples are valid: both cases occur
+MODEL = "pretrained:moses-latent"  # about 90% of its samples are valid: both cases occur
 
 
 @pytest.fixture(scope="module")

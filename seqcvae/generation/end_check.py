@@ -37,25 +37,20 @@ def refuse_end(smiles: str) -> bool:
 
 
 class EndCheck:
-    """The token ids each row has written (rows, length) and its refusals, over `tokens`."""
+    """Each row's refusals so far, over the vocabulary `tokens`."""
 
     def __init__(self, tokens: Sequence[str], rows: int):
         self.tokens = list(tokens)
-        self.ids: list[list[int]] = [[] for _ in range(rows)]
         self.refusals = [0] * rows
 
-    def advance(self, token: Sequence[int]) -> None:
-        for row, t in zip(self.ids, token):
-            row.append(t)
-
-    def refuse(self, row: int) -> bool:
-        """Whether `row` must not end here (and count the refusal)."""
+    def refuse(self, row: int, written: Sequence[int]) -> bool:
+        """Whether `row`, having written the token ids `written`, must not end here (and count
+        the refusal)."""
         if self.refusals[row] >= MAX_REFUSALS:
             return False
-        bad = refuse_end("".join(self.tokens[i] for i in self.ids[row]))
+        bad = refuse_end("".join(self.tokens[i] for i in written))
         self.refusals[row] += bad
         return bad
 
     def reorder(self, index: Sequence[int]) -> None:
-        self.ids = [self.ids[i] for i in index]
         self.refusals = [self.refusals[i] for i in index]

@@ -126,19 +126,18 @@ class SmilesSyntax:
         bonded = (self.opener == cur) | (self.opener == par) | (self.opener_parent == cur)
         return self.rings & ~bonded
 
-    def refused(self, token: torch.Tensor) -> torch.Tensor:
-        """(rows,) bool: the rows whose drawn `token` is an end of string that `EndCheck` refuses
-        (all False without the end check)."""
+    def refused(self, token: torch.Tensor, written: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+        """(rows,) bool: the `live` rows whose drawn `token` is an end of string that `EndCheck`
+        refuses, given what each row has written so far (`written`, rows x steps; all False
+        without the end check)."""
         out = torch.zeros(token.shape[0], dtype=torch.bool)
         if self.end_check is not None:
-            for r in (token == EOS).nonzero().squeeze(1).tolist():
-                out[r] = self.end_check.refuse(r)
+            for r in ((token == EOS) & live).nonzero().squeeze(1).tolist():
+                out[r] = self.end_check.refuse(r, written[r].tolist())
         return out.to(self.device)
 
     def advance(self, token: torch.Tensor) -> None:
         """Move each row past its token (rows, long)."""
-        if self.end_check is not None:
-            self.end_check.advance(token.tolist())
         atom, ring = self.is_atom[token], self.is_ring[token]
         bond, dot = self.is_bond[token], self.is_dot[token]
         opened, closed = self.is_open[token], self.is_close[token]

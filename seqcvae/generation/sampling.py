@@ -88,12 +88,13 @@ def _redraw_refused(
     token: torch.Tensor,
     u: torch.Tensor | None,
     done: torch.Tensor,
+    written: torch.Tensor,
 ) -> torch.Tensor:
-    """Ends the end check refuses (`SmilesSyntax.refused`) are struck from their row's
-    distribution and the row draws again with the same uniform (greedy: the next best); a row
-    with nothing left keeps its token."""
+    """Ends the end check refuses (`SmilesSyntax.refused`, given the tokens `written` so far) are
+    struck from their row's distribution and the row draws again with the same uniform (greedy:
+    the next best); a row with nothing left keeps its token."""
     for _ in range(4):
-        bad = syntax.refused(token) & ~done
+        bad = syntax.refused(token, written, ~done)
         if not bool(bad.any()):
             break
         rows = bad.nonzero().squeeze(1)
@@ -173,7 +174,7 @@ def decode_tokens(
             logits = filter_logits(scaled, settings.top_k, settings.top_p)
             token = inverse_cdf(logits.softmax(dim=-1), u)
         if syntax is not None and syntax.end_check is not None:
-            token = _redraw_refused(syntax, logits, token, u, done)
+            token = _redraw_refused(syntax, logits, token, u, done, out[active, :t])
         token = token.masked_fill(done, PAD)
         out[active, t] = token
         if syntax is not None:

@@ -21,9 +21,9 @@ from seqcvae.errors import ConfigError
 from seqcvae.generation.beam import beam_search
 from seqcvae.generation.generator import Generator
 from seqcvae.generation.guidance import GuidedSteps
-from seqcvae.generation.sampling import NEVER_SAMPLED, SamplingSettings, decode_tokens
+from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.cvae import CVAE, CVAEShape
-from seqcvae.tokenizers.base import BOS, EOS, PAD
+from seqcvae.tokenizers.base import BOS, EOS, NEVER_SAMPLED, PAD
 from tests.test_golden_records import SMILES_RUN, _same_as_golden
 from tests.toy_decoder import FREE, ToyModel, brute_force_best, guided, log_prob, random_logits
 

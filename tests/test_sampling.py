@@ -9,9 +9,9 @@ from seqcvae.cli import main
 from seqcvae.errors import ConfigError
 from seqcvae.evaluation.summary import summarise
 from seqcvae.generation.generator import Generator
-from seqcvae.generation.sampling import NEVER_SAMPLED, SamplingSettings, decode_tokens, filter_logits
+from seqcvae.generation.sampling import SamplingSettings, decode_tokens, filter_logits
 from seqcvae.models.cvae import CVAE
-from seqcvae.tokenizers.base import EOS
+from seqcvae.tokenizers.base import EOS, NEVER_SAMPLED
 from tests.toy_decoder import ToyModel
 
 FIXTURES = Path(__file__).parent / "fixtures"

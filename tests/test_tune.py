@@ -14,8 +14,7 @@ from seqcvae.chem.properties import compute_properties
 from seqcvae.cli import main
 from seqcvae.errors import ConfigError
 from seqcvae.generation.generator import Generator
-from seqcvae.generation.sampling import NEVER_SAMPLED
-from seqcvae.tokenizers.base import EOS, PAD
+from seqcvae.tokenizers.base import EOS, NEVER_SAMPLED, PAD
 from seqcvae.tuning.consistency import (
     ConsistencyTuner,
     leave_one_out,

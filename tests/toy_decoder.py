@@ -10,8 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqcvae.generation.sampling import NEVER_SAMPLED
-from seqcvae.tokenizers.base import BOS, EOS
+from seqcvae.tokenizers.base import BOS, EOS, NEVER_SAMPLED
 
 Prefix = tuple[int, ...]
 LogitsFn = Callable[[int, Prefix], torch.Tensor]  # (row key, prefix so far) -> logits (V,)

@@ -61,9 +61,9 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         type=common.keep_bonus,
         default=0.0,
         metavar="B",
-        help="add B to the logit of every token the input holds, at each step, so the output reuses "
-        "the input's words: more content kept, less style changed (0 = off; 1-3 on Yelp, see "
-        "BENCHMARKS.md)",
+        help="add B to the logits of the input's tokens not yet written, at each step, so the output "
+        "reuses the input's words without repeating them: more content kept, less style changed "
+        "(0 = off; 1-3 on Yelp, see BENCHMARKS.md)",
     )
     tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
     tr.add_argument(

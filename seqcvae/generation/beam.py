@@ -6,9 +6,8 @@ import torch
 
 from seqcvae.generation.guidance import GuidedSteps
 from seqcvae.generation.keep import SourceBonus
-from seqcvae.generation.sampling import NEVER_SAMPLED
 from seqcvae.models.cvae import CVAE
-from seqcvae.tokenizers.base import BOS, EOS, PAD
+from seqcvae.tokenizers.base import BOS, EOS, NEVER_SAMPLED, PAD
 
 
 def normalised(log_p: torch.Tensor, length: int, length_penalty: float) -> torch.Tensor:

@@ -13,9 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from seqcvae.tokenizers.base import BOS, EOS, PAD, UNK
-
-_NEVER = (PAD, BOS, UNK)
+from seqcvae.tokenizers.base import EOS, NEVER_SAMPLED
 
 
 class SourceBonus:
@@ -30,13 +28,10 @@ class SourceBonus:
         counts = torch.zeros(len(ids), vocab, dtype=torch.int16)
         for row, seq in enumerate(ids):
             for t in seq:
-                if t not in _NEVER:
+                if t not in NEVER_SAMPLED:
                     counts[row, t] += 1
             counts[row, EOS] = 1  # the input's end: the rewrite ends where the input's words run out
         return cls(counts, weight)
-
-    def __len__(self) -> int:
-        return self.counts.shape[0]
 
     def rows(self, index: torch.Tensor | slice) -> SourceBonus:
         """The bonus of rows `index` (a slice, or indices: repeated for beams), on its own."""

@@ -9,9 +9,7 @@ from seqcvae.generation.grammar import SmilesSyntax
 from seqcvae.generation.guidance import GuidedSteps
 from seqcvae.generation.keep import SourceBonus
 from seqcvae.models.cvae import CVAE
-from seqcvae.tokenizers.base import BOS, EOS, PAD, UNK
-
-NEVER_SAMPLED = (PAD, BOS, UNK)  # control tokens that are never a valid next token
+from seqcvae.tokenizers.base import BOS, EOS, NEVER_SAMPLED, PAD
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

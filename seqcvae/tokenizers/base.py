@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+NEVER_SAMPLED = (PAD, BOS, UNK)  # control tokens that are never a valid next token
 
 
 def content_ids(ids: Sequence[int]) -> list[int]:

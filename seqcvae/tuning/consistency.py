@@ -37,10 +37,10 @@ from seqcvae.config import SamplingSettings
 from seqcvae.data.conditions import ConditionSpace
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.errors import ConfigError
-from seqcvae.generation.sampling import NEVER_SAMPLED, decode_tokens
+from seqcvae.generation.sampling import decode_tokens
 from seqcvae.models.cvae import CVAE
 from seqcvae.models.losses import reconstruction_nll
-from seqcvae.tokenizers.base import BOS, EOS, PAD, Tokenizer
+from seqcvae.tokenizers.base import BOS, EOS, NEVER_SAMPLED, PAD, Tokenizer
 from seqcvae.tuning.settings import TuneSettings
 
 

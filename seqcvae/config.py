@@ -25,7 +25,7 @@ from seqcvae.fields import build, check, choice, like, number
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 11
+CONFIG_VERSION = 12
 
 
 @dataclass
@@ -154,6 +154,12 @@ class SamplingSettings:
     # open, a bond with nothing after it; generation.grammar), renormalising over the rest, and
     # refuse an end that one more atom would turn from invalid to valid (generation.end_check).
     grammar: bool = False
+    # The prior's temperature: z = tau * eps for eps ~ N(0, I) (the conditional prior's mean plus
+    # tau times its spread), as in Glow and NVAE's reduced-temperature sampling. Below 1 draws
+    # from the prior's denser middle, where the decoder writes more valid SMILES at some cost in
+    # diversity; 1 = the model's prior. Applies to samples from the prior only (not to transfer,
+    # neighbours or interpolation, which decode a given z).
+    latent_temperature: float = number(1.0, gt=0)
 
     def validate(self) -> None:
         check(self)
@@ -303,6 +309,11 @@ def _v10_to_v11(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v11_to_v12(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 12 added sample.latent_temperature (default 1: the prior as trained)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
@@ -315,6 +326,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     8: _v8_to_v9,
     9: _v9_to_v10,
     10: _v10_to_v11,
+    11: _v11_to_v12,
 }
 
 

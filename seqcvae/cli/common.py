@@ -70,8 +70,8 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the checkpoint's sample") -> None:
-    """--seed, --batch-size, --temperature, --top-k, --top-p, --guidance, --grammar; not given (None): the
-    checkpoint's value."""
+    """--seed, --batch-size, --temperature, --top-k, --top-p, --guidance, --latent-temperature,
+    --grammar; not given (None): the checkpoint's value."""
     parser.add_argument("--seed", type=int, help=f"random seed (default: {source}.seed)")
     parser.add_argument(
         "--batch-size",
@@ -93,6 +93,14 @@ def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the che
         f"conditions harder (default: {source}.guidance)",
     )
     parser.add_argument(
+        "--latent-temperature",
+        type=latent_temperature,
+        metavar="TAU",
+        help="draw z from the prior at temperature TAU (z = TAU * eps): below 1 samples from the "
+        "prior's denser middle, where the decoder writes more valid SMILES, at some cost in "
+        f"diversity; 1 = the prior as trained (default: {source}.latent_temperature)",
+    )
+    parser.add_argument(
         "--grammar",
         action=argparse.BooleanOptionalAction,
         help="SMILES runs: never draw a token that breaks SMILES syntax (a branch or ring closure left "
@@ -102,16 +110,27 @@ def add_sampling_options(parser: argparse.ArgumentParser, source: str = "the che
     )
 
 
-def guidance_weight(text: str) -> float:
-    """The value of --guidance, checked against sample.guidance's range: a ConfigError (one line,
-    exit status 2) rather than argparse's usage message, like every other bad setting."""
+def _sampling_number(flag: str, key: str, text: str, expected: str) -> float:
+    """The value of a numeric sampling option, checked against SamplingSettings.<key>'s range: a
+    ConfigError (one line, exit status 2) rather than argparse's usage message, like every other
+    bad setting."""
     try:
         value = float(text)
     except ValueError:
-        raise ConfigError(f"--guidance {text!r} is not a number; expected a number > 0 (1 = off)") from None
-    (f,) = [f for f in dataclasses.fields(SamplingSettings) if f.name == "guidance"]
-    check_value("--guidance", f, value)
+        raise ConfigError(f"{flag} {text!r} is not a number; expected {expected}") from None
+    (f,) = [f for f in dataclasses.fields(SamplingSettings) if f.name == key]
+    check_value(flag, f, value)
     return value
+
+
+def guidance_weight(text: str) -> float:
+    """The value of --guidance (sample.guidance's range)."""
+    return _sampling_number("--guidance", "guidance", text, "a number > 0 (1 = off)")
+
+
+def latent_temperature(text: str) -> float:
+    """The value of --latent-temperature (sample.latent_temperature's range)."""
+    return _sampling_number("--latent-temperature", "latent_temperature", text, "a number > 0 (1 = off)")
 
 
 def keep_bonus(text: str) -> float:

@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         top_p=args.top_p,
         guidance=args.guidance,
+        latent_temperature=args.latent_temperature,
         grammar=args.grammar,
         length_penalty=args.length_penalty,
         out=args.out,

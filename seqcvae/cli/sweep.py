@@ -66,6 +66,7 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
             "top_p": args.top_p,
             "guidance": args.guidance,
             "grammar": args.grammar,
+            "latent_temperature": args.latent_temperature,
         }.items()
         if v is not None
     }

@@ -212,8 +212,18 @@ MOSES_SAMPLING: dict[str, Any] = {
     "top_p": 1.0,
     "guidance": 1.0,
     "grammar": False,
+    "latent_temperature": 1.0,
 }
-SAMPLING_KEYS = ("strategy", "temperature", "top_k", "top_p", "guidance", "grammar", "beam_size")
+SAMPLING_KEYS = (
+    "strategy",
+    "temperature",
+    "top_k",
+    "top_p",
+    "guidance",
+    "grammar",
+    "beam_size",
+    "latent_temperature",
+)
 
 
 def default_moses_references() -> dict[str, str]:
@@ -238,6 +248,8 @@ def _sampling_label(protocol: dict[str, Any]) -> str:
     guidance = protocol.get("guidance", 1.0)
     suffix = f", guidance={guidance:g}" if guidance != 1 else ""
     suffix += ", SMILES grammar mask" if protocol.get("grammar") else ""
+    tau = protocol.get("latent_temperature", 1.0)
+    suffix += f", latent temperature {tau:g}" if tau != 1 else ""
     if protocol["strategy"] == "greedy":
         return "greedy" + suffix
     if protocol["strategy"] == "beam":

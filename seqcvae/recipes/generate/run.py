@@ -89,6 +89,7 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     guidance: float | None = None,
+    latent_temperature: float | None = None,
     grammar: bool | None = None,
     length_penalty: float | None = None,
     out: str | None = None,
@@ -168,6 +169,7 @@ def generate(
         top_k=top_k,
         top_p=top_p,
         guidance=guidance,
+        latent_temperature=latent_temperature,
         grammar=grammar,
         length_penalty=length_penalty,
     )

@@ -9,7 +9,9 @@ On held-out molecules (default: 1,000 of the MOSES test split, never trained on)
 prior samples (z ~ N(0, I), no condition) at T = 1 without nucleus: validity, uniqueness, novelty
 (also with the SMILES syntax mask, sample.grammar: prior_T1_grammar);
 property control: LogP targets on an even grid over the training range [p1, p99], one sample each,
-other conditions free, at the run's own sampling settings: Spearman and MAE (RDKit).
+other conditions free, at the run's own sampling settings: Spearman and MAE (RDKit);
+how much of each property z repeats when the property is given (property_r2_from_z_given_c: R^2
+of a linear probe on mu(x, c), 0 = z leaves it to the condition).
 
     python scripts/bench_latent.py runs/smiles_latent [--test FILE] [--n 1000] [--prior 10000]
 
@@ -37,7 +39,7 @@ from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.evaluation.diagnostics import evaluate_model  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.latent.reconstruct import reconstruct  # noqa: E402
-from seqcvae.latent.seeds import usable_seeds  # noqa: E402
+from seqcvae.latent.seeds import encode_seeds, usable_seeds  # noqa: E402
 
 DEFAULT_TEST = ROOT.parent / "shared" / "data" / "moses" / "test.csv.gz"
 
@@ -46,6 +48,23 @@ def held_out(gen: Generator, path: Path, n: int, seed: int) -> list:
     smiles = read_sequences(path)
     order = np.random.default_rng(seed).permutation(len(smiles))
     return usable_seeds(gen, [smiles[i] for i in order], n)[0]
+
+
+def property_probe(gen: Generator, seeds: list) -> dict[str, float]:
+    """How much of each property z still says when the property is given to the model: R^2 of a
+    linear regression of the property on the posterior mean mu(x, c) under the molecule's own
+    properties, fitted on 70% of the seeds and scored on the rest (0: z leaves the property to
+    c, as a condition adversary aims for; near 1: z repeats it)."""
+    mu = encode_seeds(gen, seeds)[0].double()
+    design = torch.cat([mu, torch.ones(len(mu), 1, dtype=mu.dtype)], dim=1)
+    cut = int(0.7 * len(seeds))
+    out = {}
+    for name in gen.measured_properties():
+        y = torch.tensor([s.properties[name] for s in seeds], dtype=torch.float64).unsqueeze(1)
+        fit = torch.linalg.lstsq(design[:cut], y[:cut]).solution
+        resid = design[cut:] @ fit - y[cut:]
+        out[name] = round(float(1 - resid.pow(2).mean() / y[cut:].var()), 3)
+    return out
 
 
 def main() -> int:
@@ -65,6 +84,7 @@ def main() -> int:
     seeds = held_out(gen, Path(args.test), args.n, args.seed)
     _, rec = reconstruct(gen, seeds, sampled=args.sampled, seed=args.seed, workers=args.workers)
     t_rec = time.perf_counter() - t0
+    probe = property_probe(gen, seeds)
 
     ds, _ = TokenDataset.build(
         [s.given for s in seeds],
@@ -106,6 +126,7 @@ def main() -> int:
         "active_units": diag["active_units"],
         "latent_dim": diag["latent_dim"],
         "mutual_info": diag["mutual_info"],
+        "property_r2_from_z_given_c": probe,
         "prior_T1": prior_metrics,
         "prior_T1_grammar": prior_grammar,
         "prior_seconds": round(t_prior, 1),

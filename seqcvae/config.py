@@ -110,10 +110,13 @@ class TrainConfig:
     # the aggregate posterior onto the prior (fewer holes for prior samples) without penalising
     # how much z says about each sequence; 0 = off.
     mmd_weight: float = number(0.0, ge=0)
-    # Weight of a tag adversary on z (runs with data.tags): a small classifier learns to predict
-    # each tag from z while the encoder is trained to leave its prediction uncertain (maximum
-    # entropy), so z keeps the content and leaves the style to the tags (John et al. 2019); in nats
-    # per sequence, as the other terms; 0 = off (no adversary in the model).
+    # Weight of a condition adversary on z: a small network learns to predict each tag from z
+    # (cross-entropy) and each continuous condition (squared error in training standard
+    # deviations), while the encoder is trained to leave it uninformed (tags: maximum entropy;
+    # values: its prediction pulled to the training mean), so z keeps the content and leaves the
+    # style or properties to the conditions (John et al. 2019). Only conditions given to the model
+    # are hidden (condition dropout's unconditioned rows keep them in z). Per sequence, as the other
+    # terms; 0 = off (no adversary in the model).
     adversary_weight: float = number(0.0, ge=0)
     # Weight of back-translation (runs with data.tags; Lample et al. 2019): each sentence is decoded
     # greedily from its posterior mean under another value of its tags, and the model learns to
@@ -310,7 +313,9 @@ def _v10_to_v11(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v11_to_v12(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 12 added sample.latent_temperature (default 1: the prior as trained)."""
+    """Version 12 added sample.latent_temperature (default 1: the prior as trained);
+    train.adversary_weight now also hides continuous conditions (properties) from z, and runs
+    without tags may use it."""
     return data
 
 
@@ -359,10 +364,10 @@ def check_consistency(cfg: RunConfig) -> None:
                 f"model.{part}_hidden = {width} must be divisible by model.heads = "
                 f"{cfg.model.heads} for the transformer {part}"
             )
-    if cfg.train.adversary_weight > 0 and not cfg.data.tags:
+    if cfg.train.adversary_weight > 0 and not (cfg.data.tags or cfg.data.properties):
         raise ConfigError(
-            f"train.adversary_weight = {cfg.train.adversary_weight} needs tag conditions to hide "
-            "from z, and data.tags is empty; set data.tags or train.adversary_weight=0"
+            f"train.adversary_weight = {cfg.train.adversary_weight} needs conditions to hide from "
+            "z, and data.tags and data.properties are empty; set one or train.adversary_weight=0"
         )
     if cfg.train.cycle_weight > 0 and not cfg.data.tags:
         raise ConfigError(

@@ -15,7 +15,7 @@ from seqcvae.errors import ConfigError
 from seqcvae.generation.generator import Generator
 from seqcvae.models.checkpoint import load_checkpoint
 from seqcvae.models.cvae import TagAdversary
-from seqcvae.training.policy import tag_adversary_loss
+from seqcvae.training.policy import tag_adversary_loss, value_adversary_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -58,7 +58,8 @@ def test_the_adversary_learns_from_its_own_logits_and_the_encoder_from_the_probe
     """Its cross-entropy reaches only the adversary's weights; the entropy term reaches only z."""
     adv = TagAdversary(4, [3], 8)
     z = torch.randn(5, 4, requires_grad=True)
-    own, probe = adv(z)
+    own, probe, own_values, probe_values = adv(z)
+    assert own_values is None and probe_values is None  # no continuous conditions, no value head
     torch.nn.functional.cross_entropy(own[0], torch.tensor([1, 2, 1, 2, 1])).backward(retain_graph=True)
     assert z.grad is None and adv.trunk.weight.grad is not None
     adv.zero_grad()
@@ -80,9 +81,10 @@ def test_the_adversary_loss_is_cross_entropy_minus_entropy_over_known_tags():
     assert torch.isclose(tag_adversary_loss(own, flat, tags), ce - 2 * torch.log(torch.tensor(2.0)))
 
 
-def test_an_adversary_without_tags_is_refused():
-    with pytest.raises(ConfigError, match=r"train.adversary_weight = 1.0 needs tag conditions.*data.tags"):
-        load_config("smiles_tiny", ["train.adversary_weight=1"])
+def test_an_adversary_without_conditions_is_refused():
+    with pytest.raises(ConfigError, match=r"train.adversary_weight = 1.0 needs conditions.*data.tags"):
+        load_config("text_tiny", ["train.adversary_weight=1", "data.tags=[]"])
+    load_config("smiles_tiny", ["train.adversary_weight=1"])  # properties to hide: accepted
 
 
 def test_adversary_accuracy_counts_labelled_rows_over_tag_values():
@@ -150,7 +152,8 @@ def train_toy(weight: float, steps: int = 400) -> float:
         z = enc(x)
         loss = (dec(z) - x).pow(2).sum()
         if weight > 0:
-            loss = loss + weight * tag_adversary_loss(*adv(z), labels.unsqueeze(1))
+            read = adv(z)
+            loss = loss + weight * tag_adversary_loss(read.own, read.probe, labels.unsqueeze(1))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -163,3 +166,76 @@ def test_the_adversary_takes_the_tag_out_of_z():
     a linear probe reads the tag off z hardly better than chance, while the content is kept."""
     assert train_toy(0.0) > 0.99
     assert train_toy(20.0) < 0.65
+
+
+# --- continuous conditions (properties) ---------------------------------------------------------
+
+
+def test_the_value_loss_is_squared_error_plus_the_probe_pulled_to_the_mean():
+    own = torch.tensor([[1.0, 0.0], [0.5, 2.0]])
+    probe = torch.tensor([[0.5, 3.0], [-1.0, 1.0]])
+    values = torch.tensor([[0.0, 9.0], [1.0, 1.0]])
+    present = torch.tensor([[1.0, 0.0], [1.0, 1.0]])  # row 0's second value was hidden from the model
+    fit = 1.0**2 + 0.5**2 + 1.0**2
+    pull = 0.5**2 + 1.0**2 + 1.0**2
+    assert torch.isclose(value_adversary_loss(own, probe, values, present), torch.tensor(fit + pull))
+
+
+def test_the_value_head_learns_from_its_own_reading_and_the_encoder_from_the_probe():
+    adv = TagAdversary(4, [], 8, values=2)
+    z = torch.randn(5, 4, requires_grad=True)
+    read = adv(z)
+    assert read.own == [] and read.own_values is not None and read.probe_values is not None
+    read.own_values.pow(2).sum().backward(retain_graph=True)
+    assert z.grad is None and adv.values is not None and adv.values.weight.grad is not None
+    adv.zero_grad()
+    read.probe_values.pow(2).sum().backward()
+    assert z.grad is not None and adv.values.weight.grad is None
+    assert torch.equal(read.own_values, read.probe_values)
+
+
+def train_value_toy(weight: float, steps: int = 400) -> float:
+    """A linear conditional autoencoder of 5 coordinates: one is a property y (sd 1, given to the
+    decoder as its condition), four are content correlated with it; z is 3-d. Trained with the
+    value adversary at `weight`; returns the R^2 of a linear regression of y on z."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(512, 1, generator=g)
+    content = torch.randn(512, 4, generator=g) + y  # content that tells y
+    x = torch.cat([y, content], dim=1)
+    torch.manual_seed(0)
+    enc, dec, adv = torch.nn.Linear(6, 3), torch.nn.Linear(4, 5), TagAdversary(3, [], 16, values=1)
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters(), *adv.parameters()], lr=1e-2)
+    present = torch.ones_like(y)
+    for _ in range(steps):
+        z = enc(torch.cat([x, y], dim=1))
+        loss = (dec(torch.cat([z, y], dim=1)) - x).pow(2).sum()
+        if weight > 0:
+            read = adv(z)
+            assert read.own_values is not None and read.probe_values is not None
+            loss = loss + weight * value_adversary_loss(read.own_values, read.probe_values, y, present)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    z = enc(torch.cat([x, y], dim=1)).detach()
+    design = torch.cat([z, torch.ones(len(z), 1)], dim=1)
+    fit = torch.linalg.lstsq(design, y).solution
+    return float(1 - (design @ fit - y).pow(2).mean() / y.var())
+
+
+def test_the_value_adversary_takes_the_property_out_of_z():
+    """Without it z follows the content and so tells y (R^2 well above 0); with it a linear probe
+    reads almost nothing of y off z, though the decoder is given y anyway."""
+    assert train_value_toy(0.0) > 0.5
+    assert train_value_toy(20.0) < 0.05
+
+
+def test_a_smiles_run_with_the_adversary_has_value_heads_and_generates(tmp_path):
+    out = tmp_path / "adv"
+    argv = ["train", "--config", "smiles_tiny", "--out", str(out), "--no-progress"]
+    assert main([*argv, "train.adversary_weight=1", "train.max_steps=4"]) == 0
+    ckpt = load_checkpoint(out)
+    shape = ckpt.meta["model_shape"]
+    assert shape["tag_adversary"] > 0 and shape["value_adversary"] is True
+    assert ckpt.weights["tag_adversary.values.weight"].shape[0] == shape["num_continuous"]
+    recs = Generator.load(out).generate({"LogP": 2.0}, n=5)
+    assert len(recs) == 5

@@ -7,7 +7,7 @@ lives in the trainer.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
@@ -33,8 +33,12 @@ class CVAEShape(ModelConfig):
     # before issue 13 have max(data.max_length, sample.max_length) + 2).
     max_positions: int = 128
     pad_id: int = 0  # the tokenizer's padding id (embedding padding_idx, ignored by the loss)
-    # Width of the tag adversary on z (train.adversary_weight > 0 with tags), 0 = none.
+    # Width of the condition adversary on z (train.adversary_weight > 0 with tags or continuous
+    # conditions), 0 = none.
     tag_adversary: int = 0
+    # Whether that adversary also predicts the continuous conditions (checkpoints written before
+    # it could have tag heads only).
+    value_adversary: bool = False
 
     @classmethod
     def from_config(
@@ -74,7 +78,7 @@ class CVAEOutput:
     prior_mu: torch.Tensor | None  # (B, Z) for the conditional prior, else None
     prior_logvar: torch.Tensor | None
     # The tag adversary's logits (own, probe), each (B, n_j) per tag (TagAdversary; training).
-    tag_logits: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+    adversary: AdversaryReadout | None = None
     # The back-translation pass (train.cycle_weight): the sequence decoded from the z of its
     # rewrite under other tags (TrainForward; training).
     cycle: CVAEOutput | None = None
@@ -96,32 +100,47 @@ class ConditionalPrior(nn.Module):
         return mu, logvar.clamp(-8.0, 4.0)
 
 
+class AdversaryReadout(NamedTuple):
+    """What the condition adversary reads off z. `own_*` come from z.detach() through its weights
+    (its loss trains only the adversary); `probe_*` from z through frozen copies of them (their
+    loss trains only the encoder). Tag logits (B, n_j) per tag; continuous values (B, P) in
+    standardised units, None without value heads."""
+
+    own: list[torch.Tensor]
+    probe: list[torch.Tensor]
+    own_values: torch.Tensor | None = None
+    probe_values: torch.Tensor | None = None
+
+
 class TagAdversary(nn.Module):
-    """Predicts each tag from z: a shared hidden layer, one linear head per tag (John et al. 2019).
+    """Predicts the conditions from z: a shared hidden layer, one linear head per tag (John et al.
+    2019) and, with `values` > 0, one linear head for the continuous conditions (standardised).
 
-    `forward` gives two sets of logits per tag: `own` from z.detach(), through which the adversary
-    learns to recognise the tags (its cross-entropy trains only its weights), and `probe` from z
-    through frozen copies of its weights, through which the encoder is trained to leave the
-    adversary uncertain (the entropy of its prediction trains only the encoder). Maximising the
-    adversary's error instead (a plain gradient reversal) lets the encoder write the opposite
-    tag into z, which hides nothing."""
+    `forward` reads z twice (AdversaryReadout): through its own weights from z.detach(), so that
+    the adversary learns to recognise the conditions, and through frozen copies from z, so that the
+    encoder is trained to leave the adversary uninformed (tags: the entropy of its prediction;
+    values: its prediction pulled to the training mean). Maximising the adversary's error instead (a
+    plain gradient reversal) lets the encoder write the opposite tag into z, which hides nothing."""
 
-    def __init__(self, latent_dim: int, tag_sizes: list[int], hidden: int):
+    def __init__(self, latent_dim: int, tag_sizes: list[int], hidden: int, values: int = 0):
         super().__init__()
         self.trunk = nn.Linear(latent_dim, hidden)
         self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in tag_sizes)
+        self.values = nn.Linear(hidden, values) if values else None
 
-    def _logits(self, z: torch.Tensor, frozen: bool) -> list[torch.Tensor]:
+    def _read(self, z: torch.Tensor, frozen: bool) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         def lin(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
             w, b = (layer.weight.detach(), layer.bias.detach()) if frozen else (layer.weight, layer.bias)
             return nn.functional.linear(x, w, b)
 
         h = nn.functional.silu(lin(self.trunk, z))
-        return [lin(cast(nn.Linear, head), h) for head in self.heads]
+        tags = [lin(cast(nn.Linear, head), h) for head in self.heads]
+        return tags, None if self.values is None else lin(self.values, h)
 
-    def forward(self, z: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """(own, probe): logits (B, n_j) per tag; see the class."""
-        return self._logits(z.detach(), frozen=False), self._logits(z, frozen=True)
+    def forward(self, z: torch.Tensor) -> AdversaryReadout:
+        own, own_values = self._read(z.detach(), frozen=False)
+        probe, probe_values = self._read(z, frozen=True)
+        return AdversaryReadout(own, probe, own_values, probe_values)
 
 
 class CVAE(nn.Module):
@@ -184,8 +203,9 @@ class CVAE(nn.Module):
             )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
         self.tag_adversary: TagAdversary | None = None
-        if s.tag_adversary and s.tag_sizes:
-            self.tag_adversary = TagAdversary(s.latent_dim, s.tag_sizes, s.tag_adversary)
+        if s.tag_adversary and (s.tag_sizes or s.value_adversary):
+            values = s.num_continuous if s.value_adversary else 0
+            self.tag_adversary = TagAdversary(s.latent_dim, s.tag_sizes, s.tag_adversary, values)
 
     @property
     def max_length(self) -> int | None:

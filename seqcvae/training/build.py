@@ -59,7 +59,7 @@ ADVERSARY_HIDDEN = 128
 def model_shape(cfg: RunConfig, prepared: RunData) -> CVAEShape:
     """The model's shape for a new run. A Transformer's positions cover the longest training
     sequence, data.max_length tokens plus <bos> and <eos>; the sampling length plays no part.
-    A tag adversary is part of it when train.adversary_weight > 0 and the run has tags."""
+    A condition adversary is part of it when train.adversary_weight > 0 and the run has conditions."""
     shape = CVAEShape.from_config(
         cfg.model,
         vocab_size=prepared.tokenizer.vocab_size,
@@ -72,11 +72,13 @@ def model_shape(cfg: RunConfig, prepared: RunData) -> CVAEShape:
 
 
 def with_adversary(shape: CVAEShape, t: TrainConfig) -> CVAEShape:
-    """`shape` with a tag adversary when t.adversary_weight > 0 and the model has tags (keeping
-    the width it already has), else without one; the adversary is a training aid, the rest of the
-    model is the same either way."""
-    wanted = t.adversary_weight > 0 and bool(shape.tag_sizes)
+    """`shape` with a condition adversary when t.adversary_weight > 0 and the model has tags or
+    continuous conditions (keeping the width it already has; value heads when it has continuous
+    ones), else without one; the adversary is a training aid, the rest of the model is the same
+    either way."""
+    wanted = t.adversary_weight > 0 and bool(shape.tag_sizes or shape.num_continuous)
     shape.tag_adversary = (shape.tag_adversary or ADVERSARY_HIDDEN) if wanted else 0
+    shape.value_adversary = wanted and shape.num_continuous > 0
     return shape
 
 
@@ -130,7 +132,7 @@ class TrainForward(torch.nn.Module):
             encoder_lengths=enc_lengths,
         )
         if self.model.tag_adversary is not None:
-            out.tag_logits = self.model.tag_adversary(out.z)
+            out.adversary = self.model.tag_adversary(out.z)
         if cycle is not None:
             out.cycle = self._cycle(b, inputs, cycle)
         return out

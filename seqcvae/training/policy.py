@@ -81,6 +81,19 @@ def tag_adversary_loss(
     return total
 
 
+def value_adversary_loss(
+    own: torch.Tensor, probe: torch.Tensor, values: torch.Tensor, present: torch.Tensor
+) -> torch.Tensor:
+    """The value adversary's terms, summed over rows and conditions given to the model (present;
+    a hidden condition is not hidden from z, which must then carry it): the squared error of its
+    prediction (own, from z.detach(); trains the adversary) plus the squared distance of its
+    prediction from the training mean (probe, from z; trains the encoder to leave the adversary
+    nothing to go on). values, own, probe (B, P) standardised; present (B, P) 1 where given."""
+    given = present.float()
+    fit = ((own.float() - values.float()).pow(2) * given).sum()
+    return fit + (probe.float().pow(2) * given).sum()
+
+
 def other_tags(tags: torch.Tensor, tag_sizes: list[int], generator: torch.Generator) -> torch.Tensor:
     """For each row and tag, another value of that tag, uniformly among the tag's other values
     (tags (B, T): indices 1..n_j - 1, 0 = "any"); a row without a value for a tag (0) gets any

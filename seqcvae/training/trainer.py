@@ -175,9 +175,12 @@ class Trainer:
         if prior is not None:
             mmd = mmd_to_standard_normal(out.z.float(), prior.to(self.device))
             loss = loss + t.mmd_weight * mmd * rec.shape[0] * (world / n_tokens)
-        if out.tag_logits is not None and t.adversary_weight > 0:
-            own, probe = out.tag_logits
-            adv = policy.tag_adversary_loss(own, probe, b.cond_tags)
+        if out.adversary is not None and t.adversary_weight > 0:
+            adv = policy.tag_adversary_loss(out.adversary.own, out.adversary.probe, b.cond_tags)
+            if out.adversary.own_values is not None and out.adversary.probe_values is not None:
+                adv = adv + policy.value_adversary_loss(
+                    out.adversary.own_values, out.adversary.probe_values, b.cond_values, present
+                )
             loss = loss + t.adversary_weight * adv * (world / n_tokens)
         for group in self.optimizer.param_groups:
             group["lr"] = lr

@@ -10,6 +10,9 @@ Scaf against --test, IntDiv) by `seqcvae evaluate --smiles`'s code.
         [--grammar] [--n 10000] [--test ../shared/data/moses/test_5k.csv.gz] \\
         [--train ../shared/data/moses/train.csv.gz]
 
+With --control K, also K LogP targets evenly over the training range [p1, p99] per tau, one
+sample each at the run's own sampling settings (and --guidance): LogP MAE, Spearman, validity.
+
 Prints one JSON object (a row per tau) and a markdown table.
 """
 
@@ -23,16 +26,30 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from seqcvae.chem.metrics import property_control  # noqa: E402
 from seqcvae.evaluation.report import evaluate_smiles_file  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 
 MOSES = ROOT.parent / "shared" / "data" / "moses"
-KEYS = ("valid", "unique@10000", "Novelty", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv")
+KEYS = (
+    "valid",
+    "unique@10000",
+    "Novelty",
+    "FCD/Test",
+    "SNN/Test",
+    "Frag/Test",
+    "Scaf/Test",
+    "IntDiv",
+    "logp_mae",
+    "logp_spearman",
+    "control_validity",
+)
 
 
 def main() -> int:
@@ -45,6 +62,8 @@ def main() -> int:
     ap.add_argument("--train", default=str(MOSES / "train.csv.gz"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--control", type=int, default=0, help="LogP targets per tau (0 = none)")
+    ap.add_argument("--guidance", type=float, default=None, help="for the LogP targets")
     args = ap.parse_args()
     if not Path(args.test).exists():
         print(f"skipped: {args.test} is absent")
@@ -68,6 +87,17 @@ def main() -> int:
         moses = report["moses"]
         row = {"latent_temperature": tau, "sample_seconds": round(sample_s, 1)}
         row.update({k: moses.get(k) for k in KEYS if k in moses})
+        if args.control:
+            logp = next(c for c in gen.conditions.continuous if c.name == "LogP")
+            lo, hi = logp.quantiles.get("p01", logp.minimum), logp.quantiles.get("p99", logp.maximum)
+            targets = [{"LogP": float(v)} for v in np.linspace(lo, hi, args.control)]
+            ctrl = gen.generate(targets, seed=args.seed, latent_temperature=tau, guidance=args.guidance)
+            c = property_control([r.as_dict() for r in ctrl], ["LogP"])["LogP"]
+            row.update(
+                logp_mae=c["mae"],
+                logp_spearman=c["spearman"],
+                control_validity=float(np.mean([r.valid for r in ctrl])),
+            )
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = {

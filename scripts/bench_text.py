@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 from seqcvae.config import load_config  # noqa: E402
 from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.errors import SeqCVAEError  # noqa: E402
-from seqcvae.evaluation.report import evaluate_run, format_report  # noqa: E402
+from seqcvae.evaluation.formatting import format_report  # noqa: E402
+from seqcvae.evaluation.report import evaluate_run  # noqa: E402
 from seqcvae.recipes.train import resume_config, train  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "text"

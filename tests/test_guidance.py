@@ -244,10 +244,11 @@ def test_sweep_takes_guidance_from_its_spec_and_its_option(tiny_run, tmp_path):
 
 
 def test_evaluate_labels_guided_samples():
-    from seqcvae.evaluation.report import MOSES_SAMPLING, _sampling_label
+    from seqcvae.evaluation.formatting import sampling_label
+    from seqcvae.evaluation.report import MOSES_SAMPLING
 
     plain = {"strategy": "sample", "temperature": 0.8, "top_k": 0, "top_p": 0.95, "guidance": 1.0}
-    assert _sampling_label(plain) == "T=0.8, top-p=0.95"
-    assert _sampling_label({**plain, "guidance": 2.0}) == "T=0.8, top-p=0.95, guidance=2"
-    assert _sampling_label({**plain, "strategy": "greedy", "guidance": 1.5}) == "greedy, guidance=1.5"
+    assert sampling_label(plain) == "T=0.8, top-p=0.95"
+    assert sampling_label({**plain, "guidance": 2.0}) == "T=0.8, top-p=0.95, guidance=2"
+    assert sampling_label({**plain, "strategy": "greedy", "guidance": 1.5}) == "greedy, guidance=1.5"
     assert MOSES_SAMPLING["guidance"] == 1.0  # unconditional: guidance would only double the work

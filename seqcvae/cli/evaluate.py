@@ -69,7 +69,7 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqcvae.evaluation.report import format_report
+    from seqcvae.evaluation.formatting import format_report
     from seqcvae.recipes import evaluate as recipe
 
     n = recipe.default_samples(args.protocol) if args.n is None else args.n

@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from seqcvae.chem.metrics import set_metrics  # noqa: E402
 from seqcvae.errors import ConfigError, SeqCVAEError  # noqa: E402
 from seqcvae.formatting import to_json  # noqa: E402
-from seqcvae.generation.generator import Generator, Record  # noqa: E402
+from seqcvae.generation.generator import Generator  # noqa: E402
+from seqcvae.generation.records import Record  # noqa: E402
 from seqcvae.io.atomic import atomic_write_text  # noqa: E402
 
 Target = dict[str, float]

@@ -229,8 +229,9 @@ def test_overlapped_keeps_order_and_runs_one_item_ahead():
 
 
 def test_request_goals_and_selector_units(tiny_run):
-    from seqcvae.generation.generator import Generator, Record
+    from seqcvae.generation.generator import Generator
     from seqcvae.generation.hits import Selection, Selector, request_goals
+    from seqcvae.generation.records import Record
 
     gen = Generator.load(tiny_run)
     request, goals = request_goals(

@@ -15,7 +15,8 @@ from rdkit import Chem
 
 from seqcvae.cli import main
 from seqcvae.evaluation.summary import summarise
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from tests.conftest import generate_these, read_sample
 
 

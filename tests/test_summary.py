@@ -7,7 +7,7 @@ import math
 import pytest
 
 from seqcvae.evaluation.summary import PropertyScoring, smiles_summary, text_summary
-from seqcvae.generation.generator import Record
+from seqcvae.generation.records import Record
 
 LOGP = PropertyScoring("LogP", True, "rdkit", "LogP (RDKit)")
 PIC50 = PropertyScoring("pIC50", False, "file", "pIC50 (cannot be measured)")

@@ -16,7 +16,8 @@ from seqcvae.cli import main
 from seqcvae.data.conditions import DEFAULT_TOLERANCE_FRACTION
 from seqcvae.data.splits import prepare_run_data
 from seqcvae.errors import ConfigError, SeqCVAEError
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from seqcvae.sweep import SweepSpec, load_spec, parse_values, plan_sweep, run_sweep
 from seqcvae.sweep.parts import merge
 from seqcvae.sweep.plan import SweepPlan

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Generator as Stream
-from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, ConfigError, SeqCVAEError
 from seqcvae.generation.grammar import SmilesSyntax
 from seqcvae.generation.keep import SourceBonus
+from seqcvae.generation.records import Record
 from seqcvae.generation.reference import read_reference, run_reference
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.checkpoint import load_checkpoint
@@ -29,30 +29,6 @@ if TYPE_CHECKING:
     from seqcvae.chem.properties import Analysis
 
 CHECK_CHUNK = 250  # SMILES per task of a checking worker (a batch of 1000 is 4 tasks)
-
-
-@dataclass
-class Record:
-    """One generated sequence with its RDKit check (SMILES runs) and the requested targets."""
-
-    index: int
-    sequence: str  # as generated
-    canonical: str | None = None  # RDKit canonical SMILES, None if invalid
-    valid: bool = False
-    properties: dict[str, float] = field(default_factory=dict)  # RDKit-measured
-    targets: dict[str, Any] = field(default_factory=dict)  # the requested conditions
-    extra: dict[str, Any] = field(default_factory=dict)  # tool-specific columns (similarity, ...)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "sequence": self.sequence,
-            "canonical": self.canonical,
-            "valid": self.valid,
-            "properties": self.properties,
-            "targets": self.targets,
-            **({"extra": self.extra} if self.extra else {}),
-        }
 
 
 def latent_normals(gen: torch.Generator, n: int, dim: int) -> torch.Tensor:

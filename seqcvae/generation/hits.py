@@ -18,7 +18,8 @@ from seqcvae.config import SamplingSettings
 from seqcvae.data.conditions import ConditionSpace
 from seqcvae.data.goals import Goal, check_tolerances, is_range, not_a_property, target_goal
 from seqcvae.errors import ConfigError
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 
 
 def request_goals(

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from seqcvae.chem.similarity import similarities
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from seqcvae.latent.paths import path
 from seqcvae.latent.seeds import Seed, encode_seeds
 

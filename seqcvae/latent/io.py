@@ -11,7 +11,8 @@ import torch
 
 from seqcvae.data.tables import read_input_column
 from seqcvae.errors import ConfigError, SeqCVAEError
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from seqcvae.io.atomic import atomic_open
 from seqcvae.io.records import write_records
 

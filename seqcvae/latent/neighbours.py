@@ -10,7 +10,8 @@ import torch
 
 from seqcvae.chem.metrics import set_metrics
 from seqcvae.chem.similarity import similarities
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from seqcvae.latent.paths import on_sphere
 from seqcvae.latent.seeds import Seed, encode_seeds
 

@@ -17,7 +17,8 @@ import torch
 
 from seqcvae.chem.similarity import fingerprint, similarities
 from seqcvae.data.goals import Goal
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from seqcvae.latent.paths import on_sphere
 from seqcvae.latent.seeds import Seed, encode_seeds
 

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from seqcvae.chem.similarity import similarities
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from seqcvae.latent.seeds import Seed, encode_seeds
 from seqcvae.models.cvae import CVAE
 from seqcvae.models.losses import gaussian_kl

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from seqcvae.latent.interpolate import interpolate as decode_path
 from seqcvae.latent.io import write_tool_records
 from seqcvae.latent.seeds import check_seeds

@@ -11,7 +11,8 @@ from typing import Any
 from seqcvae.data.tables import read_input_rows
 from seqcvae.errors import SeqCVAEError
 from seqcvae.evaluation.style import fit_style_classifier
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
+from seqcvae.generation.records import Record
 from seqcvae.io.records import sample_format, write_records
 
 

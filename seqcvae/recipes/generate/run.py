@@ -16,8 +16,9 @@ from seqcvae.data.goals import Goal
 from seqcvae.data.requests import FLAG, expand_lists, read_requests
 from seqcvae.errors import ConfigError
 from seqcvae.evaluation.summary import summarise
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
 from seqcvae.generation.hits import HitSearch, Selection, Selector, find_hits
+from seqcvae.generation.records import Record
 from seqcvae.io.records import sample_format, write_records
 from seqcvae.parallel import process_pool
 from seqcvae.recipes.generate.summary import request_summary, style_accuracy, style_classifier

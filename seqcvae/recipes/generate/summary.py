@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from seqcvae.evaluation.style import fit_style_classifier
 from seqcvae.evaluation.summary import set_summary, text_summary
-from seqcvae.generation.generator import Generator, Record
+from seqcvae.generation.generator import Generator
 from seqcvae.generation.hits import HitSearch, Selection
+from seqcvae.generation.records import Record
 from seqcvae.recipes.generate.targets import Target
 from seqcvae.sweep.summary import property_stats
 

@@ -5,7 +5,8 @@ The test file (default: the standard Yelp test, ../shared/data/text/yelp/test.re
 sentences: 500 neg -> pos, 500 pos -> neg) has four tab-separated columns, no header: source tag,
 source sentence, target tag, human rewrite. The tag field is the run's first tag (--field).
 
-For each decoding setting (--guidance values x --strategies): every sentence is encoded under its
+For each decoding setting (--guidance values x --strategies x --keep, and --search at each of
+--margins): every sentence is encoded under its
 source tag (posterior mean) and decoded under the target tag; reported are the transfer accuracy
 by the style classifier trained on the run's training file (seqcvae.evaluation.style), BLEU to the
 input (sacrebleu, as `seqcvae evaluate`), BLEU to the human rewrites (tokenised like the corpus), the fraction
@@ -39,6 +40,7 @@ from seqcvae.errors import SeqCVAEError  # noqa: E402
 from seqcvae.evaluation.report import transfer_rows  # noqa: E402
 from seqcvae.evaluation.style import train_style_classifier  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
+from seqcvae.generation.transfer_search import DEFAULT_LADDER, parse_ladder  # noqa: E402
 
 DEFAULT_TEST = ROOT.parent / "shared" / "data" / "text" / "yelp" / "test.ref.tsv"
 
@@ -80,6 +82,12 @@ def main() -> int:
     ap.add_argument(
         "--keep", default="0", help="comma-separated bonuses on the input's own tokens (transfer keep=)"
     )
+    ap.add_argument(
+        "--search",
+        help="also transfer --search with these rungs (W/B,...; 'default' for the default ladder), "
+        "once per --margins value",
+    )
+    ap.add_argument("--margins", default="4", help="comma-separated --search margins (nats)")
     ap.add_argument("--no-reconstruction", action="store_true", help="skip reconstruction and the probe")
     ap.add_argument("--n", type=int, default=0, help="N evenly spaced test rows (0 = all)")
     args = ap.parse_args()
@@ -121,11 +129,20 @@ def main() -> int:
         for w in [float(g) for g in args.guidance.split(",") if g.strip()]
         for keep in [float(k) for k in args.keep.split(",") if k.strip()]
     ]
+    runs: list[dict[str, Any]] = []
     for strategy, w, keep in grid:
-        t0 = time.perf_counter()
-        sampling: dict[str, Any] = {"strategy": strategy, "guidance": w, "keep": keep}
+        runs.append({"strategy": strategy, "guidance": w, "keep": keep})
         if strategy == "beam":
-            sampling["beam_size"] = args.beam_size
+            runs[-1]["beam_size"] = args.beam_size
+    if args.search:
+        ladder = DEFAULT_LADDER if args.search == "default" else parse_ladder(args.search)
+        runs += [
+            {"strategy": "greedy", "search": ladder, "margin": float(m)}
+            for m in args.margins.split(",")
+            if m.strip()
+        ]
+    for sampling in runs:
+        t0 = time.perf_counter()
         out = transfer_rows(gen, field, src, own, targets, **sampling)
         acc = clf.accuracy(out, {field: targets})[field]
         bleu = sacrebleu.corpus_bleu(out, [src], force=True).score
@@ -152,8 +169,13 @@ def main() -> int:
     )
     print("| strategy | guidance | keep | accuracy | BLEU to input | BLEU to human | unchanged | GM |")
     for s in settings:
+        how = (
+            (f"search, margin {s['margin']:g}", "ladder", "ladder")
+            if "search" in s
+            else (s["strategy"], f"{s['guidance']:g}", f"{s['keep']:g}")
+        )
         print(
-            f"| {s['strategy']} | {s['guidance']:g} | {s['keep']:g} | {s['accuracy']:.3f} | "
+            f"| {how[0]} | {how[1]} | {how[2]} | {s['accuracy']:.3f} | "
             f"{s['bleu_to_input']:.1f} | "
             f"{s['bleu_to_human']:.1f} | {s['unchanged']:.3f} | {s['geometric_mean']:.1f} |"
         )

@@ -2,6 +2,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from seqcvae.cli import main
 from seqcvae.config import DataConfig, RunConfig
@@ -353,3 +354,83 @@ def test_keep_makes_the_transfer_reuse_the_inputs_tokens(text_run, tmp_path, cap
     argv = ["transfer", "--checkpoint", str(text_run), "--text", INPUTS[0], "-c", "sentiment=neg"]
     assert main([*argv, "--keep", "-1"]) == 2
     assert "--keep '-1'" in capsys.readouterr().err
+
+
+# --- transfer --search ------------------------------------------------------------------------------
+
+
+def test_the_search_takes_the_first_rung_that_passes_the_margin(text_run):
+    """With a margin every output passes, each input keeps the first rung's output; with one no
+    output passes, the last rung's; the rung taken and its margin are recorded."""
+    from seqcvae.generation.transfer_search import search_transfer
+
+    gen, part = _held_out_sentences(text_run)
+    rows = list(range(24))
+    sentences = [part.sequences[i] for i in rows]
+    own = _tags_of(part, rows, "sentiment")
+    target = {"sentiment": "neg"}
+    ladder = [(1.0, 3.0), (2.0, 0.0)]
+
+    def plain(w, b):
+        return [r.sequence for r in gen.transfer(sentences, target, own, guidance=w, keep=b)]
+
+    first = search_transfer(gen, sentences, target, own, ladder, margin=-1e9)
+    assert [r.sequence for r in first] == plain(*ladder[0])
+    assert {(r.extra["search_guidance"], r.extra["search_keep"]) for r in first} == {ladder[0]}
+    last = search_transfer(gen, sentences, target, own, ladder, margin=1e9)
+    assert [r.sequence for r in last] == plain(*ladder[1])
+    assert [r.index for r in last] == rows
+    middle = gen.transfer(sentences, target, own, search=ladder, margin=0.0)
+    for rec, a, b in zip(middle, first, last):
+        took_first = rec.extra["search_keep"] == 3.0
+        assert rec.sequence == (a.sequence if took_first else b.sequence)
+        assert (rec.extra["search_margin"] > 0) or not took_first
+
+
+def test_the_margin_is_the_models_own_log_likelihood_ratio(text_run):
+    from seqcvae.generation.transfer_search import sequence_logp
+    from seqcvae.models.losses import reconstruction_nll
+    from seqcvae.tokenizers.base import BOS, EOS
+
+    gen, part = _held_out_sentences(text_run)
+    texts = part.sequences[:5]
+    ids = [gen.tokenizer.encode(t) for t in texts]
+    z = gen.encode(texts)
+    enc = gen._encode_requests([{"sentiment": "pos"}] * 5)
+    with torch.no_grad():
+        c = gen.model.embed_conditions(*(torch.from_numpy(a) for a in (enc.values, enc.present, enc.tags)))
+        for row in range(5):  # one sequence at a time: no padding involved
+            tokens = torch.tensor([[BOS, *ids[row], EOS]])
+            logits = gen.model.decode(tokens[:, :-1], z[row : row + 1], c[row : row + 1]).float()
+            want = -reconstruction_nll(logits, tokens[:, 1:], gen.model.shape.pad_id)
+            got = sequence_logp(gen.model, ids, z, c)[row]  # padded with the others
+            assert torch.isclose(got, want[0], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--search", "--keep", "1"], "drop --keep"),
+        (["--search", "--guidance", "2"], "drop --guidance"),
+        (["--search", "2/x"], "--search rung '2/x'"),
+        (["--search", "0/1"], "--search rung '0/1'"),
+        (["--margin", "3"], "--margin 3 applies to --search"),
+        (["--search", "--margin", "nan"], "--margin nan"),
+    ],
+)
+def test_bad_search_options_are_one_line_errors(text_run, capsys, extra, message):
+    argv = ["transfer", "--checkpoint", str(text_run), "--text", INPUTS[0], "-c", "sentiment=neg"]
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_transfer_search_from_the_command_line(text_run, tmp_path):
+    out = tmp_path / "t.csv"
+    argv = ["transfer", "--checkpoint", str(text_run), "--text", INPUTS[0], "--text", INPUTS[1]]
+    argv += ["-c", "sentiment=neg", "--source", "sentiment=pos", "--search", "1/2,2/0", "--out", str(out)]
+    assert main(argv) == 0
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["source"] for r in rows] == INPUTS
+    assert all(float(r["search_guidance"]) in (1.0, 2.0) and r["search_margin"] for r in rows), rows

@@ -65,6 +65,23 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         "reuses the input's words without repeating them: more content kept, less style changed "
         "(0 = off; 1-3 on Yelp, see BENCHMARKS.md)",
     )
+    tr.add_argument(
+        "--search",
+        nargs="?",
+        const="",
+        metavar="W/B,...",
+        help="decode each input at a ladder of (guidance W, keep B) settings in turn, from the one "
+        "that keeps most of it, and keep the first output the model itself places in the target by "
+        "--margin nats over the source tags; without a value the default ladder "
+        "1.5/3,1.5/2,2/2,1.5/1,2/1,2/0,3/0 (replaces --guidance and --keep)",
+    )
+    tr.add_argument(
+        "--margin",
+        type=float,
+        metavar="NATS",
+        help="--search: log p(output | z, target) - log p(output | z, source) an output needs "
+        "(default 4; higher: more outputs in the target style, fewer of the input's words)",
+    )
     tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
     tr.add_argument(
         "--out",
@@ -83,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         raise SeqCVAEError("give the target with --condition NAME=VALUE, e.g. -c sentiment=pos")
     if args.beam is not None and args.beam < 1:
         raise SeqCVAEError(f"--beam {args.beam}: expected a number of hypotheses >= 1")
+    search = search_ladder(args)
     source = common.conditions(args.source)
     common.check_sample_file("--out", args.out)
     result = transfer(
@@ -99,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         beam=args.beam or 0,
         guidance=args.guidance,
         keep=args.keep,
+        search=search,
+        margin=args.margin,
         out=args.out,
     )
     if args.out:
@@ -128,3 +148,19 @@ def target_requests(items: list[str]) -> list[dict[str, float | str]]:
             values.setdefault(name, []).append(parse_condition(f"{name}={v.strip()}")[1])
     names = list(values)
     return [dict(zip(names, combo)) for combo in itertools.product(*(values[n] for n in names))]
+
+
+def search_ladder(args: argparse.Namespace) -> tuple[tuple[float, float], ...] | None:
+    """The --search rungs (None without --search), after checking the options that go with it."""
+    from seqcvae.generation.transfer_search import DEFAULT_LADDER, check_margin, parse_ladder
+
+    if args.search is None:
+        if args.margin is not None:
+            raise SeqCVAEError(f"--margin {args.margin:g} applies to --search: add --search")
+        return None
+    for flag, given in (("--guidance", args.guidance is not None), ("--keep", args.keep != 0)):
+        if given:
+            raise SeqCVAEError(f"--search sets guidance and keep per rung (GUIDANCE/KEEP); drop {flag}")
+    if args.margin is not None:
+        check_margin(args.margin)
+    return parse_ladder(args.search) if args.search else DEFAULT_LADDER

@@ -419,19 +419,33 @@ class Generator:
         source: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
         seed: int = 0,
         keep: float = 0.0,
+        search: Sequence[tuple[float, float]] | None = None,
+        margin: float | None = None,
         **sampling: Any,
     ) -> list[Record]:
         """Style transfer: encode each input (under its source tags) and decode under `target`.
 
         Greedy decoding by default, so the output stays close to the input's content. `keep` > 0
         adds that much to the logit of every token of the input not yet written, at every step,
-        so the output reuses the input's words (0: off; `keep.SourceBonus`).
+        so the output reuses the input's words (0: off; `keep.SourceBonus`). `search`: (guidance,
+        keep) rungs tried in turn per input until the model places the output in the target by
+        `margin` nats over the source (`transfer_search`; then give neither keep nor guidance).
         """
         if keep < 0:
             raise SeqCVAEError(f"keep {keep:g}: expected a bonus >= 0 for the input's own tokens")
         if isinstance(source, Mapping):
             source = [dict(source)] * len(texts)
         self.conditions.encode_request(target, 1)
+        if search is not None:
+            from seqcvae.generation.transfer_search import DEFAULT_MARGIN, search_transfer
+
+            if keep:
+                raise SeqCVAEError("keep is set by each rung of the search; give it there, not as keep=")
+            own = list(source) if source is not None else [{}] * len(texts)
+            margin = DEFAULT_MARGIN if margin is None else margin
+            return search_transfer(self, texts, target, own, search, margin, seed, **sampling)
+        if margin is not None:
+            raise SeqCVAEError("margin applies to the search: give search=[(guidance, keep), ...]")
         z = self.encode(texts, source)
         bonus = None
         if keep > 0:

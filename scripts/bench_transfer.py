@@ -85,7 +85,7 @@ def main() -> int:
     ap.add_argument(
         "--search",
         help="also transfer --search with these rungs (W/B,...; 'default' for the default ladder), "
-        "once per --margins value",
+        "once per --margins value and --strategies entry",
     )
     ap.add_argument("--margins", default="4", help="comma-separated --search margins (nats)")
     ap.add_argument("--no-reconstruction", action="store_true", help="skip reconstruction and the probe")
@@ -136,11 +136,11 @@ def main() -> int:
             runs[-1]["beam_size"] = args.beam_size
     if args.search:
         ladder = DEFAULT_LADDER if args.search == "default" else parse_ladder(args.search)
-        runs += [
-            {"strategy": "greedy", "search": ladder, "margin": float(m)}
-            for m in args.margins.split(",")
-            if m.strip()
-        ]
+        for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
+            for m in [float(m) for m in args.margins.split(",") if m.strip()]:
+                runs.append({"strategy": strategy, "search": ladder, "margin": m})
+                if strategy == "beam":
+                    runs[-1]["beam_size"] = args.beam_size
     for sampling in runs:
         t0 = time.perf_counter()
         out = transfer_rows(gen, field, src, own, targets, **sampling)
@@ -170,7 +170,7 @@ def main() -> int:
     print("| strategy | guidance | keep | accuracy | BLEU to input | BLEU to human | unchanged | GM |")
     for s in settings:
         how = (
-            (f"search, margin {s['margin']:g}", "ladder", "ladder")
+            (f"{s['strategy']} search, margin {s['margin']:g}", "ladder", "ladder")
             if "search" in s
             else (s["strategy"], f"{s['guidance']:g}", f"{s['keep']:g}")
         )

@@ -146,7 +146,9 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             init_from="moses_latent_3",
         ),
         # decoder-only tuning again, 40% of targets unconditional (the shipped run stopped at
-        # its 65-minute budget, step 1,610)
+        # its 65-minute budget, step 1,610). Like stage 3, the shipped run read its targets from
+        # the 50k MOSES subset with RDKit properties (train_50k_props.csv, model card); this
+        # script reads the first 20,000 molecules of the wheel's training split instead.
         Stage(
             "moses_latent_5",
             (

@@ -26,6 +26,7 @@ import argparse
 import csv
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -156,9 +157,19 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM (`kill PID`) stops the run as Ctrl-C does: training saves checkpoints/last at the
+    step it reached, so `--resume` continues from there."""
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)
     try:
         main()
     except SeqCVAEError as exc:  # bad input: one line, status 2
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("stopped; continue with --resume", file=sys.stderr)
+        sys.exit(130)

@@ -189,6 +189,13 @@ class Generator:
             np.concatenate([e.tags for e in enc]),
         )
 
+    @torch.no_grad()
+    def condition_vectors(self, requests: Sequence[Mapping[str, Any]]) -> torch.Tensor:
+        """The embedded conditions c (N, C) of one request per row, on the model's device."""
+        enc = self._encode_requests(requests)
+        arrays = (torch.from_numpy(a).to(self.device) for a in (enc.values, enc.present, enc.tags))
+        return self.model.embed_conditions(*arrays)
+
     def sample_sequences(
         self,
         requests: Sequence[Mapping[str, Any]],
@@ -224,10 +231,7 @@ class Generator:
         gen = torch.Generator().manual_seed(seed)
         for start in range(0, len(requests), batch_size):
             chunk = requests[start : start + batch_size]
-            enc = self._encode_requests(chunk)
-            c = self.model.embed_conditions(
-                *(torch.from_numpy(a).to(self.device) for a in (enc.values, enc.present, enc.tags))
-            )
+            c = self.condition_vectors(chunk)
             if z is None:
                 eps = latent_normals(gen, len(chunk), self.model.shape.latent_dim).to(self.device)
                 zb = self.model.prior_from_noise(c, eps * settings.latent_temperature)

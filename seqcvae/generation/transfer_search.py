@@ -21,6 +21,7 @@ from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.keep import SourceBonus
 from seqcvae.generation.records import Record
 from seqcvae.models.cvae import CVAE
+from seqcvae.models.losses import reconstruction_nll
 from seqcvae.tokenizers.base import BOS, EOS
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ def sequence_logp(
     tokens = torch.full((len(ids), width), pad, dtype=torch.long, device=z.device)
     for row, seq in enumerate(ids):
         tokens[row, : len(seq) + 2] = torch.tensor([BOS, *seq, EOS], device=z.device)
-    logits = model.decode(tokens[:, :-1], z, c).float()
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
-    return (logp * (tokens[:, 1:] != pad)).sum(dim=1)
+    return -reconstruction_nll(model.decode(tokens[:, :-1], z, c).float(), tokens[:, 1:], pad)
 
 
 def search_transfer(
@@ -105,23 +104,18 @@ def search_transfer(
     z = gen.encode(texts, source).to(gen.device)
     ids = [gen.tokenizer.encode(t) for t in texts]
 
-    def embed(requests: Sequence[Mapping[str, Any]]) -> torch.Tensor:
-        enc = gen._encode_requests(requests)
-        arrays = (torch.from_numpy(a).to(gen.device) for a in (enc.values, enc.present, enc.tags))
-        return model.embed_conditions(*arrays)
-
-    with torch.no_grad():
-        c_target, c_source = embed([dict(target)] * len(texts)), embed(source)
+    c_target = gen.condition_vectors([dict(target)] * len(texts))
+    c_source = gen.condition_vectors(source)
     out: list[Record | None] = [None] * len(texts)
     pending = list(range(len(texts)))
     for step, (w, b) in enumerate(ladder):
         rows = torch.tensor(pending, dtype=torch.long)
+        zr = z[rows]
         bonus = SourceBonus.of([ids[i] for i in pending], model.shape.vocab_size, b) if b > 0 else None
         recs = gen.decode_latents(
-            z[rows], [dict(target)] * len(pending), seed=seed, bonus=bonus, guidance=w, **sampling
+            zr, [dict(target)] * len(pending), seed=seed, bonus=bonus, guidance=w, **sampling
         )
         written = [gen.tokenizer.encode(r.sequence) for r in recs]
-        zr = z[rows]
         margins = sequence_logp(model, written, zr, c_target[rows]) - sequence_logp(
             model, written, zr, c_source[rows]
         )

@@ -26,6 +26,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +49,19 @@ def held_out(gen: Generator, path: Path, n: int, seed: int) -> list:
     smiles = read_sequences(path)
     order = np.random.default_rng(seed).permutation(len(smiles))
     return usable_seeds(gen, [smiles[i] for i in order], n)[0]
+
+
+def logp_control(gen: Generator, n: int, seed: int, **sampling: Any) -> dict[str, float]:
+    """LogP control: n targets evenly over the training range [p1, p99], one sample each, other
+    conditions free, at the run's sampling settings unless `sampling` says otherwise: MAE and
+    Spearman of RDKit's LogP against the targets (property_control), and the samples' validity."""
+    logp = next(c for c in gen.conditions.continuous if c.name == "LogP")
+    lo, hi = logp.quantiles.get("p01", logp.minimum), logp.quantiles.get("p99", logp.maximum)
+    targets = [{"LogP": float(v)} for v in np.linspace(lo, hi, n)]
+    records = gen.generate(targets, seed=seed, **sampling)
+    control = property_control([r.as_dict() for r in records], ["LogP"])["LogP"]
+    control["validity"] = float(np.mean([r.valid for r in records]))
+    return control
 
 
 def property_probe(gen: Generator, seeds: list) -> dict[str, float]:
@@ -104,12 +118,7 @@ def main() -> int:
     masked = gen.generate({}, n=args.prior, seed=args.seed, workers=args.workers, grammar=True, **plain)
     prior_grammar = set_metrics([r.canonical for r in masked], ref)
 
-    logp = next(c for c in gen.conditions.continuous if c.name == "LogP")
-    lo, hi = logp.quantiles.get("p01", logp.minimum), logp.quantiles.get("p99", logp.maximum)
-    targets = [{"LogP": float(v)} for v in np.linspace(lo, hi, args.control)]
-    ctrl_records = gen.generate(targets, seed=args.seed, workers=args.workers)
-    control = property_control([r.as_dict() for r in ctrl_records], ["LogP"])["LogP"]
-    control["validity"] = float(np.mean([r.valid for r in ctrl_records]))
+    control = logp_control(gen, args.control, args.seed, workers=args.workers)
 
     summary_file = Path(args.run) / "train_summary.json"
     meta = json.loads(summary_file.read_text()) if summary_file.exists() else {}

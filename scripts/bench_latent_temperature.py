@@ -26,13 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
-from seqcvae.chem.metrics import property_control  # noqa: E402
+from bench_latent import logp_control  # noqa: E402
+
 from seqcvae.evaluation.report import evaluate_smiles_file  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 
@@ -88,16 +89,8 @@ def main() -> int:
         row = {"latent_temperature": tau, "sample_seconds": round(sample_s, 1)}
         row.update({k: moses.get(k) for k in KEYS if k in moses})
         if args.control:
-            logp = next(c for c in gen.conditions.continuous if c.name == "LogP")
-            lo, hi = logp.quantiles.get("p01", logp.minimum), logp.quantiles.get("p99", logp.maximum)
-            targets = [{"LogP": float(v)} for v in np.linspace(lo, hi, args.control)]
-            ctrl = gen.generate(targets, seed=args.seed, latent_temperature=tau, guidance=args.guidance)
-            c = property_control([r.as_dict() for r in ctrl], ["LogP"])["LogP"]
-            row.update(
-                logp_mae=c["mae"],
-                logp_spearman=c["spearman"],
-                control_validity=float(np.mean([r.valid for r in ctrl])),
-            )
+            c = logp_control(gen, args.control, args.seed, latent_temperature=tau, guidance=args.guidance)
+            row.update(logp_mae=c["mae"], logp_spearman=c["spearman"], control_validity=c["validity"])
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = {

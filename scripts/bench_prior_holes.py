@@ -10,7 +10,12 @@ decoded from z drawn several ways, with the conditions unspecified:
   an ex-post learned prior (skipped with --flow-steps 0);
 - midpoints of two held-out molecules' means, as they are and scaled out to the means' own norm
   (does the decoder fail more where z is long?);
-- the posterior means decoded greedily.
+- the posterior means decoded greedily;
+- a mixture of the training molecules' own posteriors (the ELBO-optimal prior: VampPrior with the
+  data as pseudo-inputs), as it is and with each component's spread inflated 1.5 and 2 times,
+  and midpoints of two training molecules' means plus one molecule's posterior noise. For
+  these, `copies` is the fraction of distinct valid samples that are molecules whose posteriors
+  were used: validity bought by decoding the training molecules back is memorisation.
 
 The gap prior -> aggregate posterior is the prior's holes; aggregate posterior -> 100% is the
 decoder's token-level sampling at T = 1.
@@ -37,6 +42,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from seqcvae.chem.mol import canonicalize  # noqa: E402
 from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.latent.seeds import usable_seeds  # noqa: E402
@@ -123,17 +129,29 @@ def main() -> int:
     fit_mu, fit_lv = gen.posterior(read_sequences(args.train)[: args.fit])
     fit_sd = (0.5 * fit_lv).exp()
 
-    def agg(n: int) -> torch.Tensor:
-        idx = torch.randint(0, len(fit_mu), (n,), generator=g)
-        return fit_mu[idx] + torch.randn(n, dim, generator=g) * fit_sd[idx]
+    fit_set = {canonicalize(s) for s in read_sequences(args.train)[: args.fit]}
 
-    def validity(z: torch.Tensor) -> dict[str, float]:
+    def validity(z: torch.Tensor, copies: bool = False) -> dict[str, float]:
         recs = gen.decode_latents(z, [{}] * len(z), seed=1, strategy="sample", temperature=1.0, top_p=1.0)
         valid = [r.canonical for r in recs if r.valid]
-        return {
+        out = {
             "validity": round(len(valid) / len(recs), 4),
             "uniqueness": round(len(set(valid)) / max(1, len(valid)), 4),
         }
+        if copies:
+            out["copies"] = round(len(set(valid) & fit_set) / max(1, len(set(valid))), 4)
+        return out
+
+    def mixture(n: int, spread: float) -> torch.Tensor:
+        idx = torch.randint(0, len(fit_mu), (n,), generator=g)
+        return fit_mu[idx] + spread * torch.randn(n, dim, generator=g) * fit_sd[idx]
+
+    def noisy_midpoints(n: int) -> torch.Tensor:
+        i, j = (torch.randint(0, len(fit_mu), (n,), generator=g) for _ in range(2))
+        return (fit_mu[i] + fit_mu[j]) / 2 + torch.randn(n, dim, generator=g) * fit_sd[i]
+
+    def agg(n: int) -> torch.Tensor:  # training molecules' aggregate posterior, for the fits
+        return mixture(n, 1.0)
 
     draws = agg(50000)
     cov = torch.cov(draws.T) + 1e-5 * torch.eye(dim)
@@ -155,6 +173,10 @@ def main() -> int:
         ),
         "posterior means, greedy": {"validity": round(sum(r.valid for r in greedy) / len(greedy), 4)},
         "midpoints of two means": validity(mid),
+        "mixture of training posteriors": validity(mixture(len(seeds), 1.0), copies=True),
+        "mixture of training posteriors, spread x1.5": validity(mixture(len(seeds), 1.5), copies=True),
+        "mixture of training posteriors, spread x2": validity(mixture(len(seeds), 2.0), copies=True),
+        "noisy midpoints of two training means": validity(noisy_midpoints(len(seeds)), copies=True),
         "midpoints scaled to the means' norm": validity(stretched),
         "norms: mu, midpoints, prior draws": [
             round(float(mu.norm(dim=1).mean()), 2),

@@ -40,7 +40,8 @@ from seqcvae.errors import SeqCVAEError  # noqa: E402
 from seqcvae.evaluation.report import transfer_rows  # noqa: E402
 from seqcvae.evaluation.style import train_style_classifier  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
-from seqcvae.generation.transfer_search import DEFAULT_LADDER, parse_ladder  # noqa: E402
+from seqcvae.generation.keep import KEEP_MODES  # noqa: E402
+from seqcvae.generation.transfer_search import DEFAULT_LADDERS, parse_ladder  # noqa: E402
 
 DEFAULT_TEST = ROOT.parent / "shared" / "data" / "text" / "yelp" / "test.ref.tsv"
 
@@ -86,6 +87,12 @@ def main() -> int:
         "--search",
         help="also transfer --search with these rungs (W/B,...; 'default' for the default ladder), "
         "once per --margins value and --strategies entry",
+    )
+    ap.add_argument(
+        "--keep-mode",
+        choices=KEEP_MODES,
+        default="order",
+        help="how the keep bonus (of --keep and each --search rung) reads the input (transfer --keep-mode)",
     )
     ap.add_argument("--margins", default="4", help="comma-separated --search margins (nats)")
     ap.add_argument("--no-reconstruction", action="store_true", help="skip reconstruction and the probe")
@@ -135,13 +142,14 @@ def main() -> int:
         if strategy == "beam":
             runs[-1]["beam_size"] = args.beam_size
     if args.search:
-        ladder = DEFAULT_LADDER if args.search == "default" else parse_ladder(args.search)
+        ladder = DEFAULT_LADDERS[args.keep_mode] if args.search == "default" else parse_ladder(args.search)
         for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
             for m in [float(m) for m in args.margins.split(",") if m.strip()]:
                 runs.append({"strategy": strategy, "search": ladder, "margin": m})
                 if strategy == "beam":
                     runs[-1]["beam_size"] = args.beam_size
     for sampling in runs:
+        sampling["keep_mode"] = args.keep_mode
         t0 = time.perf_counter()
         out = transfer_rows(gen, field, src, own, targets, **sampling)
         acc = clf.accuracy(out, {field: targets})[field]

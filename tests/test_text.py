@@ -7,7 +7,7 @@ import torch
 from seqcvae.cli import main
 from seqcvae.config import DataConfig, RunConfig
 from seqcvae.data.prepare import prepare_table as prepare_text
-from seqcvae.errors import DataError
+from seqcvae.errors import DataError, SeqCVAEError
 from seqcvae.tokenizers import BOS, EOS, PAD, UNK, load_tokenizer
 from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer
 
@@ -354,6 +354,27 @@ def test_keep_makes_the_transfer_reuse_the_inputs_tokens(text_run, tmp_path, cap
     argv = ["transfer", "--checkpoint", str(text_run), "--text", INPUTS[0], "-c", "sentiment=neg"]
     assert main([*argv, "--keep", "-1"]) == 2
     assert "--keep '-1'" in capsys.readouterr().err
+
+
+def test_a_large_ordered_keep_returns_the_input_as_it_is(text_run, capsys):
+    """keep_mode "order" (the default) copies the input in its order: with a bonus that outweighs
+    the model every output is its input; the bag's outputs hold the same words, not all in order."""
+    gen, part = _held_out_sentences(text_run)
+    sentences = part.sequences[:30]
+    enc = [gen.tokenizer.encode(s) for s in sentences]
+    order = gen.transfer(sentences, {"sentiment": "neg"}, keep=100.0)
+    assert [gen.tokenizer.encode(r.sequence) for r in order] == enc
+    bag = [
+        gen.tokenizer.encode(r.sequence)
+        for r in gen.transfer(sentences, {"sentiment": "neg"}, keep=100.0, keep_mode="bag")
+    ]
+    assert bag != enc and all(set(b) <= set(e) for b, e in zip(bag, enc))
+    argv = ["transfer", "--checkpoint", str(text_run), "--text", INPUTS[0], "-c", "sentiment=neg"]
+    assert main([*argv, "--keep", "2", "--keep-mode", "pairs"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--keep-mode" in err and "pairs" in err
+    with pytest.raises(SeqCVAEError, match="pairs"):
+        gen.transfer(sentences[:1], {"sentiment": "neg"}, keep=1.0, keep_mode="pairs")
 
 
 # --- transfer --search ------------------------------------------------------------------------------

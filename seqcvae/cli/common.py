@@ -144,6 +144,13 @@ def keep_bonus(text: str) -> float:
     return value
 
 
+def keep_mode(text: str) -> str:
+    """The value of transfer's --keep-mode (order or bag), else a ConfigError (one line, exit 2)."""
+    from seqcvae.generation.keep import check_keep_mode
+
+    return check_keep_mode(text)
+
+
 def add_molecule_options(parser: argparse.ArgumentParser, what: str) -> None:
     """--smiles (repeatable), --input FILE and --column, for commands that read seed molecules."""
     parser.add_argument(

@@ -63,7 +63,17 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         metavar="B",
         help="add B to the logits of the input's tokens not yet written, at each step, so the output "
         "reuses the input's words without repeating them: more content kept, less style changed "
-        "(0 = off; 1-3 on Yelp, see BENCHMARKS.md)",
+        "(0 = off; see BENCHMARKS.md for Yelp)",
+    )
+    tr.add_argument(
+        "--keep-mode",
+        type=common.keep_mode,
+        default="order",
+        metavar="{order,bag}",
+        help="how --keep (and each --search rung's keep) reads the input: order (default) puts the "
+        "bonus on the input's next token and, less, the two after it, so the output copies the "
+        "input in order and changes what the target needs; bag puts it on every input token not "
+        "yet written",
     )
     tr.add_argument(
         "--search",
@@ -72,15 +82,16 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         metavar="W/B,...",
         help="decode each input at a ladder of (guidance W, keep B) settings in turn, from the one "
         "that keeps most of it, and keep the first output the model itself places in the target by "
-        "--margin nats over the source tags; without a value the default ladder "
-        "1.5/3,1.5/2,2/2,1.5/1,2/1,2/0,3/0 (replaces --guidance and --keep)",
+        "--margin nats over the source tags; without a value the default ladder of --keep-mode: "
+        "3/10,3/8,3/7,3/6,3/5,3/4,3/3,3/2,3/0 (order) or 1.5/3,1.5/2,2/2,1.5/1,2/1,2/0,3/0 (bag); "
+        "replaces --guidance and --keep",
     )
     tr.add_argument(
         "--margin",
         type=float,
         metavar="NATS",
         help="--search: log p(output | z, target) - log p(output | z, source) an output needs "
-        "(default 4; higher: more outputs in the target style, fewer of the input's words)",
+        "(default 5; higher: more outputs in the target style, fewer of the input's words)",
     )
     tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
     tr.add_argument(
@@ -117,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         beam=args.beam or 0,
         guidance=args.guidance,
         keep=args.keep,
+        keep_mode=args.keep_mode,
         search=search,
         margin=args.margin,
         out=args.out,
@@ -152,7 +164,7 @@ def target_requests(items: list[str]) -> list[dict[str, float | str]]:
 
 def search_ladder(args: argparse.Namespace) -> tuple[tuple[float, float], ...] | None:
     """The --search rungs (None without --search), after checking the options that go with it."""
-    from seqcvae.generation.transfer_search import DEFAULT_LADDER, check_margin, parse_ladder
+    from seqcvae.generation.transfer_search import DEFAULT_LADDERS, check_margin, parse_ladder
 
     if args.search is None:
         if args.margin is not None:
@@ -163,4 +175,4 @@ def search_ladder(args: argparse.Namespace) -> tuple[tuple[float, float], ...] |
             raise SeqCVAEError(f"--search sets guidance and keep per rung (GUIDANCE/KEEP); drop {flag}")
     if args.margin is not None:
         check_margin(args.margin)
-    return parse_ladder(args.search) if args.search else DEFAULT_LADDER
+    return parse_ladder(args.search) if args.search else DEFAULT_LADDERS[args.keep_mode]

@@ -15,7 +15,7 @@ from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, ConfigError, SeqCVAEError
 from seqcvae.generation.grammar import SmilesSyntax
-from seqcvae.generation.keep import SourceBonus
+from seqcvae.generation.keep import SourceBonus, check_keep_mode
 from seqcvae.generation.records import Record
 from seqcvae.generation.reference import read_reference, run_reference
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
@@ -425,18 +425,23 @@ class Generator:
         keep: float = 0.0,
         search: Sequence[tuple[float, float]] | None = None,
         margin: float | None = None,
+        keep_mode: str = "order",
         **sampling: Any,
     ) -> list[Record]:
         """Style transfer: encode each input (under its source tags) and decode under `target`.
 
         Greedy decoding by default, so the output stays close to the input's content. `keep` > 0
         adds that much to the logit of every token of the input not yet written, at every step,
-        so the output reuses the input's words (0: off; `keep.SourceBonus`). `search`: (guidance,
-        keep) rungs tried in turn per input until the model places the output in the target by
-        `margin` nats over the source (`transfer_search`; then give neither keep nor guidance).
+        so the output reuses the input's words (0: off; `keep.SourceBonus`): by default to the
+        input's next tokens only, so the output copies it in order (`keep_mode` "order",
+        `keep.OrderedBonus`), or to every input token not yet written ("bag", `keep.BagBonus`).
+        `search`: (guidance, keep) rungs tried in turn per input until the model places the output
+        in the target by `margin` nats over the source (`transfer_search`; then give neither keep
+        nor guidance; None: the default ladder of `keep_mode`).
         """
         if keep < 0:
             raise SeqCVAEError(f"keep {keep:g}: expected a bonus >= 0 for the input's own tokens")
+        check_keep_mode(keep_mode)
         if isinstance(source, Mapping):
             source = [dict(source)] * len(texts)
         self.conditions.encode_request(target, 1)
@@ -447,12 +452,12 @@ class Generator:
                 raise SeqCVAEError("keep is set by each rung of the search; give it there, not as keep=")
             own = list(source) if source is not None else [{}] * len(texts)
             margin = DEFAULT_MARGIN if margin is None else margin
-            return search_transfer(self, texts, target, own, search, margin, seed, **sampling)
+            return search_transfer(self, texts, target, own, search, margin, seed, keep_mode, **sampling)
         if margin is not None:
             raise SeqCVAEError("margin applies to the search: give search=[(guidance, keep), ...]")
         z = self.encode(texts, source)
         bonus = None
         if keep > 0:
             ids = [self.tokenizer.encode(t) for t in texts]
-            bonus = SourceBonus.of(ids, self.model.shape.vocab_size, keep)
+            bonus = SourceBonus.of(ids, self.model.shape.vocab_size, keep, mode=keep_mode)
         return self.decode_latents(z, [dict(target)] * len(texts), seed=seed, bonus=bonus, **sampling)

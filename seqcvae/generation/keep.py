@@ -1,10 +1,19 @@
 """Transfer's bonus on the input's own tokens (`Generator.transfer(keep=...)`, `transfer --keep`).
 
-Each row carries the multiset of its source's tokens (<pad>, <bos>, <unk> aside) and one end of
-sentence. At every decoding step `weight` is added to the logits of the source tokens the row
-has not written yet, so the rewrite reuses the input's words, each as often as the input has it
-and no more (a token written once loses its bonus unless the input holds it twice): the bonus
-pulls toward the input's words without rewarding their repetition.
+Two ways to pull a rewrite toward its input, both adding `weight` to some logits at every step:
+
+- `OrderedBonus` (the default, mode "order"): each row carries its source in order and a pointer
+  to the next token to copy; the bonus goes to the token at the pointer and, with falling shares
+  (`ORDER_SHARES`), to the two after it, so the rewrite copies the input in its order and may
+  replace or drop a token or two (writing a token ahead moves the pointer past it). A token that
+  matches none of them (an insertion, or a replacement) leaves the pointer where it is.
+- `BagBonus` (mode "bag"): each row carries the multiset of its source's tokens (<pad>, <bos>,
+  <unk> aside) and one end of sentence; the bonus goes to every source token the row has not
+  written yet, so the rewrite reuses the input's words, each as often as the input has it and no
+  more (a token written once loses its bonus unless the input holds it twice).
+
+On Yelp the ordered bonus keeps more of the input at the same transfer accuracy (BENCHMARKS.md,
+issue 16, session 14).
 """
 
 from __future__ import annotations
@@ -13,10 +22,48 @@ from collections.abc import Sequence
 
 import torch
 
+from seqcvae.errors import ConfigError
 from seqcvae.tokenizers.base import EOS, NEVER_SAMPLED
+
+KEEP_MODES = ("order", "bag")
+
+ORDER_SHARES = (1.0, 0.5, 0.25)  # of the bonus: the next source token, and the one after it (a skip)
+ORDER_WINDOW = len(ORDER_SHARES)
 
 
 class SourceBonus:
+    """A bonus on a batch of rows' source tokens; one row per decoded row, kept in step with
+    decoding (bias before a step, consume after it, reorder when rows are dropped or beams move)."""
+
+    weight: float
+
+    @staticmethod
+    def of(ids: Sequence[Sequence[int]], vocab: int, weight: float, mode: str = "order") -> SourceBonus:
+        """The bonus for inputs `ids` (token ids, no <bos> / <eos>): in order or as a bag."""
+        check_keep_mode(mode)
+        build = OrderedBonus.build if mode == "order" else BagBonus.build
+        return build(ids, vocab, weight)
+
+    def rows(self, index: torch.Tensor | slice) -> SourceBonus:
+        """The bonus of rows `index` (a slice, or indices: repeated for beams), on its own."""
+        raise NotImplementedError
+
+    def to(self, device: torch.device | str) -> SourceBonus:
+        raise NotImplementedError
+
+    def bias(self) -> torch.Tensor:
+        """(rows, V) float: what to add to each row's logits at this step."""
+        raise NotImplementedError
+
+    def reorder(self, index: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def consume(self, token: torch.Tensor) -> None:
+        """Each row has written `token` (rows,)."""
+        raise NotImplementedError
+
+
+class BagBonus(SourceBonus):
     """(rows, V) counts of the source tokens each row has still to write, and the bonus."""
 
     def __init__(self, counts: torch.Tensor, weight: float):
@@ -24,7 +71,7 @@ class SourceBonus:
         self.weight = weight
 
     @classmethod
-    def of(cls, ids: Sequence[Sequence[int]], vocab: int, weight: float) -> SourceBonus:
+    def build(cls, ids: Sequence[Sequence[int]], vocab: int, weight: float) -> BagBonus:
         counts = torch.zeros(len(ids), vocab, dtype=torch.int16)
         for row, seq in enumerate(ids):
             for t in seq:
@@ -33,22 +80,78 @@ class SourceBonus:
             counts[row, EOS] = 1  # the input's end: the rewrite ends where the input's words run out
         return cls(counts, weight)
 
-    def rows(self, index: torch.Tensor | slice) -> SourceBonus:
-        """The bonus of rows `index` (a slice, or indices: repeated for beams), on its own."""
-        return SourceBonus(self.counts[index].clone(), self.weight)
+    def rows(self, index: torch.Tensor | slice) -> BagBonus:
+        return BagBonus(self.counts[index].clone(), self.weight)
 
-    def to(self, device: torch.device | str) -> SourceBonus:
-        return SourceBonus(self.counts.to(device), self.weight)
+    def to(self, device: torch.device | str) -> BagBonus:
+        return BagBonus(self.counts.to(device), self.weight)
 
     def bias(self) -> torch.Tensor:
-        """(rows, V) float: the weight on every token still to write."""
         return (self.counts > 0).float() * self.weight
 
     def reorder(self, index: torch.Tensor) -> None:
         self.counts = self.counts[index]
 
     def consume(self, token: torch.Tensor) -> None:
-        """Each row has written `token` (rows,): one fewer of it is left to reuse."""
+        """One fewer of the written token is left to reuse."""
         rows = torch.arange(len(token), device=token.device)
         left = self.counts[rows, token]
         self.counts[rows, token] = (left - 1).clamp_(min=0)
+
+
+class OrderedBonus(SourceBonus):
+    """(rows, L) source tokens in order (then <eos>, then -1), a (rows,) pointer, the vocabulary
+    size and the bonus."""
+
+    def __init__(self, source: torch.Tensor, pointer: torch.Tensor, vocab: int, weight: float):
+        self.source = source
+        self.pointer = pointer
+        self.vocab = vocab
+        self.weight = weight
+
+    @classmethod
+    def build(cls, ids: Sequence[Sequence[int]], vocab: int, weight: float) -> OrderedBonus:
+        seqs = [[t for t in seq if t not in NEVER_SAMPLED] + [EOS] for seq in ids]
+        width = max((len(s) for s in seqs), default=1) + ORDER_WINDOW
+        source = torch.full((len(seqs), width), -1, dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            source[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        return cls(source, torch.zeros(len(seqs), dtype=torch.long), vocab, weight)
+
+    def rows(self, index: torch.Tensor | slice) -> OrderedBonus:
+        return OrderedBonus(self.source[index].clone(), self.pointer[index].clone(), self.vocab, self.weight)
+
+    def to(self, device: torch.device | str) -> OrderedBonus:
+        return OrderedBonus(self.source.to(device), self.pointer.to(device), self.vocab, self.weight)
+
+    def _ahead(self) -> torch.Tensor:
+        """(rows, window) the source tokens at the pointer and after it (-1 past the end)."""
+        last = self.source.shape[1] - 1
+        steps = torch.arange(ORDER_WINDOW, device=self.pointer.device)
+        pos = (self.pointer.unsqueeze(1) + steps).clamp_(max=last)
+        return self.source.gather(1, pos)
+
+    def bias(self) -> torch.Tensor:
+        ahead = self._ahead()
+        out = torch.zeros(len(ahead), self.vocab + 1, device=ahead.device)
+        shares = torch.tensor(ORDER_SHARES, device=ahead.device) * self.weight
+        # the nearer position's share wins where a token stands at two of them: write the far ones first
+        for j in reversed(range(ORDER_WINDOW)):
+            col = ahead[:, j : j + 1]
+            out.scatter_(1, torch.where(col < 0, self.vocab, col), float(shares[j]))
+        return out[:, : self.vocab]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.source, self.pointer = self.source[index], self.pointer[index]
+
+    def consume(self, token: torch.Tensor) -> None:
+        """The pointer moves past the first of the tokens ahead that the row wrote, if any."""
+        hit = self._ahead() == token.unsqueeze(1)  # (rows, window)
+        first = hit.float().argmax(dim=1)
+        self.pointer = torch.where(hit.any(dim=1), self.pointer + first + 1, self.pointer)
+
+
+def check_keep_mode(mode: str) -> str:
+    if mode not in KEEP_MODES:
+        raise ConfigError(f"--keep-mode {mode!r}: expected one of {', '.join(KEEP_MODES)}")
+    return mode

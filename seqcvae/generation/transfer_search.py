@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from seqcvae.errors import ConfigError, SeqCVAEError
-from seqcvae.generation.keep import SourceBonus
+from seqcvae.generation.keep import SourceBonus, check_keep_mode
 from seqcvae.generation.records import Record
 from seqcvae.models.cvae import CVAE
 from seqcvae.models.losses import reconstruction_nll
@@ -27,18 +27,15 @@ from seqcvae.tokenizers.base import BOS, EOS
 if TYPE_CHECKING:
     from seqcvae.generation.generator import Generator
 
-# (guidance, keep) rungs, from the most conservative to the strongest; measured on Yelp
-# (BENCHMARKS.md, issue 16) but not tuned to it: keep falls 3 -> 0 while guidance rises 1.5 -> 3.
-DEFAULT_LADDER: tuple[tuple[float, float], ...] = (
-    (1.5, 3.0),
-    (1.5, 2.0),
-    (2.0, 2.0),
-    (1.5, 1.0),
-    (2.0, 1.0),
-    (2.0, 0.0),
-    (3.0, 0.0),
-)
-DEFAULT_MARGIN = 4.0  # nats
+# (guidance, keep) rungs, from the most conservative to the strongest, per keep mode; measured on
+# Yelp (BENCHMARKS.md, issue 16) but not tuned to it. The ordered bonus copies the input unless
+# it is strong enough to copy it whole, so its ladder holds guidance at 3 and lowers the bonus
+# 10 -> 0; the bag bonus pulls less, so its ladder trades keep 3 -> 0 against guidance 1.5 -> 3.
+DEFAULT_LADDERS: dict[str, tuple[tuple[float, float], ...]] = {
+    "order": ((3, 10), (3, 8), (3, 7), (3, 6), (3, 5), (3, 4), (3, 3), (3, 2), (3, 0)),
+    "bag": ((1.5, 3), (1.5, 2), (2, 2), (1.5, 1), (2, 1), (2, 0), (3, 0)),
+}
+DEFAULT_MARGIN = 5.0  # nats
 
 
 def parse_ladder(text: str) -> tuple[tuple[float, float], ...]:
@@ -84,16 +81,20 @@ def search_transfer(
     texts: Sequence[str],
     target: Mapping[str, Any],
     source: Sequence[Mapping[str, Any]],
-    ladder: Sequence[tuple[float, float]] = DEFAULT_LADDER,
+    ladder: Sequence[tuple[float, float]] | None = None,
     margin: float = DEFAULT_MARGIN,
     seed: int = 0,
+    keep_mode: str = "order",
     **sampling: Any,
 ) -> list[Record]:
     """Input i encoded under source[i] and decoded under `target` at each rung of `ladder` in turn
     until the model's margin for the target over source[i] passes `margin` (see the module).
     Each record's extra holds the rung taken (search_guidance, search_keep) and its margin
-    (search_margin). `sampling`: the decoding strategy (greedy by default; a sampled row's draws
-    depend on its place among the rows still searching)."""
+    (search_margin). `keep_mode`: how each rung's keep bonus reads the input
+    (`keep.SourceBonus.of`); `ladder` None: that mode's default (DEFAULT_LADDERS). `sampling`: the
+    decoding strategy (greedy by default; a sampled row's draws depend on its place among the rows
+    still searching)."""
+    ladder = DEFAULT_LADDERS[check_keep_mode(keep_mode)] if ladder is None else ladder
     if not ladder:
         raise SeqCVAEError("the search needs at least one (guidance, keep) rung")
     for name in ("guidance", "keep"):
@@ -111,7 +112,11 @@ def search_transfer(
     for step, (w, b) in enumerate(ladder):
         rows = torch.tensor(pending, dtype=torch.long)
         zr = z[rows]
-        bonus = SourceBonus.of([ids[i] for i in pending], model.shape.vocab_size, b) if b > 0 else None
+        bonus = (
+            SourceBonus.of([ids[i] for i in pending], model.shape.vocab_size, b, mode=keep_mode)
+            if b > 0
+            else None
+        )
         recs = gen.decode_latents(
             zr, [dict(target)] * len(pending), seed=seed, bonus=bonus, guidance=w, **sampling
         )

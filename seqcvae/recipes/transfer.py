@@ -62,6 +62,7 @@ def transfer(
     beam: int = 0,
     guidance: float | None = None,
     keep: float = 0.0,
+    keep_mode: str = "order",
     search: Sequence[tuple[float, float]] | None = None,
     margin: float | None = None,
     out: str | None = None,
@@ -73,7 +74,8 @@ def transfer(
     like the tag field); greedy, sampled with `seed` (default: the checkpoint's sample.seed) or
     by beam search over `beam` hypotheses, with classifier-free `guidance` over the targets
     (default: the checkpoint's sample.guidance); `keep` > 0: a bonus on the logits of the input's
-    own tokens, so the output reuses its words; `search`: (guidance, keep) rungs tried in turn
+    own tokens, so the output reuses its words (`keep_mode` "order": in the input's order; "bag":
+    any input token not yet written); `search`: (guidance, keep) rungs tried in turn
     until the model places the output in the target by `margin` nats (Generator.transfer).
     Each output records the input's known tags (source_<tag>) and, for a text run whose training
     file can be read (`judge`), the style classifier's verdict (style_<tag>). `out`: the file of
@@ -106,6 +108,7 @@ def transfer(
             own if any(own) else None,
             seed=gen.config.sample.seed if seed is None else seed,
             keep=keep,
+            keep_mode=keep_mode,
             search=search,
             margin=margin,
             **decoding,

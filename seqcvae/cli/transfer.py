@@ -61,8 +61,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         type=common.keep_bonus,
         default=0.0,
         metavar="B",
-        help="add B to the logits of the input's tokens not yet written, at each step, so the output "
-        "reuses the input's words without repeating them: more content kept, less style changed "
+        help="add B at each step to the logit of the input's next token (see --keep-mode), so the "
+        "output keeps the input's words: more content kept, less style changed "
         "(0 = off; see BENCHMARKS.md for Yelp)",
     )
     tr.add_argument(

@@ -27,7 +27,7 @@ from seqcvae.tokenizers.base import EOS, NEVER_SAMPLED
 
 KEEP_MODES = ("order", "bag")
 
-ORDER_SHARES = (1.0, 0.5, 0.25)  # of the bonus: the next source token, and the one after it (a skip)
+ORDER_SHARES = (1.0, 0.5, 0.25)  # of the bonus: the next source token, then the two after it
 ORDER_WINDOW = len(ORDER_SHARES)
 
 

@@ -79,3 +79,13 @@ def test_with_the_ordered_bonus_decoding_copies_the_input_in_its_order():
     beam = beam_search(_flat_model(), z, c, beam_size=3, max_length=12, bonus=order).tolist()
     for out in (greedy, beam):
         assert [content_ids(row) for row in out] == source, out
+
+
+def test_a_position_with_no_share_of_the_ordered_bonus_gets_none_but_still_moves_the_pointer():
+    bonus = SourceBonus.of([[5, 6, 7]], V, 4.0, mode="style", scale=[[1.0, 0.0, 1.0]])
+    first = bonus.bias()[0]
+    assert first[5] == 4.0 and first[6] == 0.0 and first[7] == 4.0 * ORDER_SHARES[2]
+    bonus.consume(torch.tensor([5]))
+    assert bonus.bias()[0, 6] == 0.0 and bonus.bias()[0, 7] == 4.0 * ORDER_SHARES[1]
+    bonus.consume(torch.tensor([6]))  # the model wrote the token after all: the copy goes on
+    assert bonus.pointer.tolist() == [2] and bonus.bias()[0, 7] == 4.0

@@ -377,6 +377,48 @@ def test_a_large_ordered_keep_returns_the_input_as_it_is(text_run, capsys):
         gen.transfer(sentences[:1], {"sentiment": "neg"}, keep=1.0, keep_mode="pairs")
 
 
+def test_style_marks_split_the_models_own_likelihood_ratio_over_the_tokens(text_run):
+    """style_marks are per-token log p(x_t | source) - log p(x_t | target); with the end-of-sentence
+    term they add up to the sequence's log-likelihood ratio."""
+    from seqcvae.generation.transfer_search import sequence_logp, style_marks, token_logp
+
+    gen, part = _held_out_sentences(text_run)
+    texts = part.sequences[:6]
+    ids = [gen.tokenizer.encode(t) for t in texts]
+    z = gen.encode(texts)
+    c_pos = gen.condition_vectors([{"sentiment": "pos"}] * 6)
+    c_neg = gen.condition_vectors([{"sentiment": "neg"}] * 6)
+    marks = style_marks(gen.model, ids, z, c_pos, c_neg)
+    ends = token_logp(gen.model, ids, z, c_pos) - token_logp(gen.model, ids, z, c_neg)
+    total = sequence_logp(gen.model, ids, z, c_pos) - sequence_logp(gen.model, ids, z, c_neg)
+    for row, seq in enumerate(ids):
+        assert len(marks[row]) == len(seq)
+        assert sum(marks[row]) + float(ends[row, len(seq)]) == pytest.approx(float(total[row]), abs=1e-3)
+
+
+def test_the_style_keep_mode_leaves_the_marked_tokens_free(text_run, monkeypatch):
+    """keep_mode "style": no token marked, it is the ordered bonus (a large one copies the input);
+    every token marked, there is no bonus at all."""
+    import seqcvae.generation.transfer_search as search
+
+    gen, part = _held_out_sentences(text_run)
+    sentences = part.sequences[:20]
+    own = _tags_of(part, list(range(20)), "sentiment")
+    target = {"sentiment": "neg"}
+
+    def out(**kw):
+        return [r.sequence for r in gen.transfer(sentences, target, own, **kw)]
+
+    monkeypatch.setattr(search, "STYLE_MARK", float("inf"))
+    assert (
+        out(keep=100.0, keep_mode="style")
+        == out(keep=100.0)
+        == [gen.tokenizer.decode(gen.tokenizer.encode(s)) for s in sentences]
+    )
+    monkeypatch.setattr(search, "STYLE_MARK", float("-inf"))
+    assert out(keep=100.0, keep_mode="style") == out() != out(keep=100.0)
+
+
 # --- transfer --search ------------------------------------------------------------------------------
 
 

@@ -69,11 +69,13 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         "--keep-mode",
         type=common.keep_mode,
         default="order",
-        metavar="{order,bag}",
+        metavar="{order,style,bag}",
         help="how --keep (and each --search rung's keep) reads the input: order (default) puts the "
         "bonus on the input's next token and, less, the two after it, so the output copies the "
-        "input in order and changes what the target needs; bag puts it on every input token not "
-        "yet written",
+        "input in order and changes what the target needs; style does the same but gives no bonus "
+        "to the input's words that the model finds carry the source style (more than 2 nats likelier "
+        "under the source than the target), so those are the ones rewritten; bag puts it on every "
+        "input token not yet written",
     )
     tr.add_argument(
         "--search",
@@ -83,7 +85,8 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="decode each input at a ladder of (guidance W, keep B) settings in turn, from the one "
         "that keeps most of it, and keep the first output the model itself places in the target by "
         "--margin nats over the source tags; without a value the default ladder of --keep-mode: "
-        "3/10,3/8,3/7,3/6,3/5,3/4,3/3,3/2,3/0 (order) or 1.5/3,1.5/2,2/2,1.5/1,2/1,2/0,3/0 (bag); "
+        "3/10,3/8,3/7,3/6,3/5,3/4,3/3,3/2,3/0 (order), 4/30,4/20,4/15,4/12,4/10,4/8,4/6,4/4,4/2,4/0 "
+        "(style) or 1.5/3,1.5/2,2/2,1.5/1,2/1,2/0,3/0 (bag); "
         "replaces --guidance and --keep",
     )
     tr.add_argument(

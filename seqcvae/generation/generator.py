@@ -434,7 +434,8 @@ class Generator:
         adds that much to the logit of every token of the input not yet written, at every step,
         so the output reuses the input's words (0: off; `keep.SourceBonus`): by default to the
         input's next tokens only, so the output copies it in order (`keep_mode` "order",
-        `keep.OrderedBonus`), or to every input token not yet written ("bag", `keep.BagBonus`).
+        `keep.OrderedBonus`), the same but none for the words the model finds carry the source style
+        ("style"), or to every input token not yet written ("bag", `keep.BagBonus`).
         `search`: (guidance, keep) rungs tried in turn per input until the model places the output
         in the target by `margin` nats over the source (`transfer_search`; then give neither keep
         nor guidance; None: the default ladder of `keep_mode`).
@@ -458,6 +459,8 @@ class Generator:
         z = self.encode(texts, source)
         bonus = None
         if keep > 0:
-            ids = [self.tokenizer.encode(t) for t in texts]
-            bonus = SourceBonus.of(ids, self.model.shape.vocab_size, keep, mode=keep_mode)
+            from seqcvae.generation.transfer_search import keep_bonus
+
+            own = list(source) if source is not None else [{}] * len(texts)
+            bonus = keep_bonus(self, texts, z, own, target, keep, keep_mode)
         return self.decode_latents(z, [dict(target)] * len(texts), seed=seed, bonus=bonus, **sampling)

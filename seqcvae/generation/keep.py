@@ -7,6 +7,9 @@ Two ways to pull a rewrite toward its input, both adding `weight` to some logits
   (`ORDER_SHARES`), to the two after it, so the rewrite copies the input in its order and may
   replace or drop a token or two (writing a token ahead moves the pointer past it). A token that
   matches none of them (an insertion, or a replacement) leaves the pointer where it is.
+- mode "style": the ordered bonus without a share for the input tokens that carry its source
+  style, by the model's own reading (`transfer_search.style_scale`), so those are rewritten and
+  the rest copied.
 - `BagBonus` (mode "bag"): each row carries the multiset of its source's tokens (<pad>, <bos>,
   <unk> aside) and one end of sentence; the bonus goes to every source token the row has not
   written yet, so the rewrite reuses the input's words, each as often as the input has it and no
@@ -25,7 +28,7 @@ import torch
 from seqcvae.errors import ConfigError
 from seqcvae.tokenizers.base import EOS, NEVER_SAMPLED
 
-KEEP_MODES = ("order", "bag")
+KEEP_MODES = ("order", "style", "bag")
 
 ORDER_SHARES = (1.0, 0.5, 0.25)  # of the bonus: the next source token, then the two after it
 ORDER_WINDOW = len(ORDER_SHARES)
@@ -38,11 +41,21 @@ class SourceBonus:
     weight: float
 
     @staticmethod
-    def of(ids: Sequence[Sequence[int]], vocab: int, weight: float, mode: str = "order") -> SourceBonus:
-        """The bonus for inputs `ids` (token ids, no <bos> / <eos>): in order or as a bag."""
+    def of(
+        ids: Sequence[Sequence[int]],
+        vocab: int,
+        weight: float,
+        mode: str = "order",
+        scale: Sequence[Sequence[float]] | None = None,
+    ) -> SourceBonus:
+        """The bonus for inputs `ids` (token ids, no <bos> / <eos>): in order (with "style", each
+        token's share of it in `scale`) or as a bag."""
         check_keep_mode(mode)
-        build = OrderedBonus.build if mode == "order" else BagBonus.build
-        return build(ids, vocab, weight)
+        if mode == "bag":
+            return BagBonus.build(ids, vocab, weight)
+        if mode == "style" and scale is None:
+            raise ValueError('keep mode "style" needs the scale of each input token')
+        return OrderedBonus.build(ids, vocab, weight, scale if mode == "style" else None)
 
     def rows(self, index: torch.Tensor | slice) -> SourceBonus:
         """The bonus of rows `index` (a slice, or indices: repeated for beams), on its own."""
@@ -101,48 +114,80 @@ class BagBonus(SourceBonus):
 
 class OrderedBonus(SourceBonus):
     """(rows, L) source tokens in order (then <eos>, then -1), a (rows,) pointer, the vocabulary
-    size and the bonus."""
+    size, the bonus, and (rows, L) a scale of the bonus per source position (1: the whole bonus;
+    0: none, so that the decoder is free to rewrite that token)."""
 
-    def __init__(self, source: torch.Tensor, pointer: torch.Tensor, vocab: int, weight: float):
+    def __init__(
+        self, source: torch.Tensor, pointer: torch.Tensor, vocab: int, weight: float, scale: torch.Tensor
+    ):
         self.source = source
         self.pointer = pointer
         self.vocab = vocab
         self.weight = weight
+        self.scale = scale
 
     @classmethod
-    def build(cls, ids: Sequence[Sequence[int]], vocab: int, weight: float) -> OrderedBonus:
-        seqs = [[t for t in seq if t not in NEVER_SAMPLED] + [EOS] for seq in ids]
-        width = max((len(s) for s in seqs), default=1) + ORDER_WINDOW
-        source = torch.full((len(seqs), width), -1, dtype=torch.long)
-        for row, seq in enumerate(seqs):
-            source[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        return cls(source, torch.zeros(len(seqs), dtype=torch.long), vocab, weight)
+    def build(
+        cls,
+        ids: Sequence[Sequence[int]],
+        vocab: int,
+        weight: float,
+        scale: Sequence[Sequence[float]] | None = None,
+    ) -> OrderedBonus:
+        """`scale[i][t]`: the share of the bonus that row i's token t keeps (default 1 each)."""
+        rows = [
+            [
+                (t, 1.0 if scale is None else float(scale[i][k]))
+                for k, t in enumerate(seq)
+                if t not in NEVER_SAMPLED
+            ]
+            + [(EOS, 1.0)]
+            for i, seq in enumerate(ids)
+        ]
+        width = max((len(r) for r in rows), default=1) + ORDER_WINDOW
+        source = torch.full((len(rows), width), -1, dtype=torch.long)
+        scales = torch.zeros(len(rows), width)
+        for i, row in enumerate(rows):
+            source[i, : len(row)] = torch.tensor([t for t, _ in row], dtype=torch.long)
+            scales[i, : len(row)] = torch.tensor([w for _, w in row])
+        return cls(source, torch.zeros(len(rows), dtype=torch.long), vocab, weight, scales)
 
     def rows(self, index: torch.Tensor | slice) -> OrderedBonus:
-        return OrderedBonus(self.source[index].clone(), self.pointer[index].clone(), self.vocab, self.weight)
+        return OrderedBonus(
+            self.source[index].clone(),
+            self.pointer[index].clone(),
+            self.vocab,
+            self.weight,
+            self.scale[index],
+        )
 
     def to(self, device: torch.device | str) -> OrderedBonus:
-        return OrderedBonus(self.source.to(device), self.pointer.to(device), self.vocab, self.weight)
+        return OrderedBonus(
+            self.source.to(device), self.pointer.to(device), self.vocab, self.weight, self.scale.to(device)
+        )
+
+    def _positions(self) -> torch.Tensor:
+        """(rows, window) the pointer's position and those after it (the last column past the end)."""
+        steps = torch.arange(ORDER_WINDOW, device=self.pointer.device)
+        return (self.pointer.unsqueeze(1) + steps).clamp_(max=self.source.shape[1] - 1)
 
     def _ahead(self) -> torch.Tensor:
         """(rows, window) the source tokens at the pointer and after it (-1 past the end)."""
-        last = self.source.shape[1] - 1
-        steps = torch.arange(ORDER_WINDOW, device=self.pointer.device)
-        pos = (self.pointer.unsqueeze(1) + steps).clamp_(max=last)
-        return self.source.gather(1, pos)
+        return self.source.gather(1, self._positions())
 
     def bias(self) -> torch.Tensor:
-        ahead = self._ahead()
+        pos = self._positions()
+        ahead = self.source.gather(1, pos)
+        values = self.scale.gather(1, pos) * torch.tensor(ORDER_SHARES, device=ahead.device) * self.weight
         out = torch.zeros(len(ahead), self.vocab + 1, device=ahead.device)
-        shares = torch.tensor(ORDER_SHARES, device=ahead.device) * self.weight
         # the nearer position's share wins where a token stands at two of them: write the far ones first
         for j in reversed(range(ORDER_WINDOW)):
             col = ahead[:, j : j + 1]
-            out.scatter_(1, torch.where(col < 0, self.vocab, col), float(shares[j]))
+            out.scatter_(1, torch.where(col < 0, self.vocab, col), values[:, j : j + 1])
         return out[:, : self.vocab]
 
     def reorder(self, index: torch.Tensor) -> None:
-        self.source, self.pointer = self.source[index], self.pointer[index]
+        self.source, self.pointer, self.scale = self.source[index], self.pointer[index], self.scale[index]
 
     def consume(self, token: torch.Tensor) -> None:
         """The pointer moves past the first of the tokens ahead that the row wrote, if any."""

@@ -21,7 +21,7 @@ from seqcvae.errors import ConfigError, SeqCVAEError
 from seqcvae.generation.keep import SourceBonus, check_keep_mode
 from seqcvae.generation.records import Record
 from seqcvae.models.cvae import CVAE
-from seqcvae.models.losses import reconstruction_nll
+from seqcvae.models.losses import token_nll
 from seqcvae.tokenizers.base import BOS, EOS
 
 if TYPE_CHECKING:
@@ -30,12 +30,16 @@ if TYPE_CHECKING:
 # (guidance, keep) rungs, from the most conservative to the strongest, per keep mode; measured on
 # Yelp (BENCHMARKS.md, issue 16) but not tuned to it. The ordered bonus copies the input unless
 # it is strong enough to copy it whole, so its ladder holds guidance at 3 and lowers the bonus
-# 10 -> 0; the bag bonus pulls less, so its ladder trades keep 3 -> 0 against guidance 1.5 -> 3.
+# 10 -> 0; the style mode leaves the words that carry the style free, so it can copy the rest
+# harder (keep 30 -> 0, guidance 4); the bag bonus pulls less, so its ladder trades keep 3 -> 0
+# against guidance 1.5 -> 3.
 DEFAULT_LADDERS: dict[str, tuple[tuple[float, float], ...]] = {
     "order": ((3, 10), (3, 8), (3, 7), (3, 6), (3, 5), (3, 4), (3, 3), (3, 2), (3, 0)),
+    "style": ((4, 30), (4, 20), (4, 15), (4, 12), (4, 10), (4, 8), (4, 6), (4, 4), (4, 2), (4, 0)),
     "bag": ((1.5, 3), (1.5, 2), (2, 2), (1.5, 1), (2, 1), (2, 0), (3, 0)),
 }
 DEFAULT_MARGIN = 5.0  # nats
+STYLE_MARK = 2.0  # nats: an input token this much likelier under the source than the target marks its style
 
 
 def parse_ladder(text: str) -> tuple[tuple[float, float], ...]:
@@ -64,16 +68,61 @@ def check_margin(margin: float) -> float:
 
 
 @torch.no_grad()
-def sequence_logp(
-    model: CVAE, ids: Sequence[Sequence[int]], z: torch.Tensor, c: torch.Tensor
-) -> torch.Tensor:
-    """log p(<bos> ids <eos> | z, c) per row (N,), teacher-forced; ids without <bos> / <eos>."""
+def token_logp(model: CVAE, ids: Sequence[Sequence[int]], z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """(N, T) teacher-forced log p of each token of ids[i] and then of <eos> given z, c and the
+    tokens before it (ids without <bos> / <eos>); 0 past a row's <eos>."""
     pad = model.shape.pad_id
     width = max(len(i) for i in ids) + 2
     tokens = torch.full((len(ids), width), pad, dtype=torch.long, device=z.device)
     for row, seq in enumerate(ids):
         tokens[row, : len(seq) + 2] = torch.tensor([BOS, *seq, EOS], device=z.device)
-    return -reconstruction_nll(model.decode(tokens[:, :-1], z, c).float(), tokens[:, 1:], pad)
+    return -token_nll(model.decode(tokens[:, :-1], z, c).float(), tokens[:, 1:], pad)
+
+
+def sequence_logp(
+    model: CVAE, ids: Sequence[Sequence[int]], z: torch.Tensor, c: torch.Tensor
+) -> torch.Tensor:
+    """log p(<bos> ids <eos> | z, c) per row (N,), teacher-forced; ids without <bos> / <eos>."""
+    return token_logp(model, ids, z, c).sum(dim=1)
+
+
+def style_marks(
+    model: CVAE, ids: Sequence[Sequence[int]], z: torch.Tensor, c_source: torch.Tensor, c_target: torch.Tensor
+) -> list[list[float]]:
+    """Per input token, how much more likely the model finds it under the source conditions than
+    under the target (nats, teacher-forced on the input, same z): the tokens that mark the source
+    style score high, the content near 0."""
+    diff = token_logp(model, ids, z, c_source) - token_logp(model, ids, z, c_target)
+    return [diff[i, : len(seq)].tolist() for i, seq in enumerate(ids)]
+
+
+def style_scale(
+    model: CVAE, ids: Sequence[Sequence[int]], z: torch.Tensor, c_source: torch.Tensor, c_target: torch.Tensor
+) -> list[list[float]]:
+    """The keep bonus's share per input token for keep mode "style": none for the tokens that mark
+    the source style by more than STYLE_MARK nats (`style_marks`), the whole of it for the rest."""
+    marks = style_marks(model, ids, z, c_source, c_target)
+    return [[0.0 if m > STYLE_MARK else 1.0 for m in row] for row in marks]
+
+
+def keep_bonus(
+    gen: Generator,
+    texts: Sequence[str],
+    z: torch.Tensor,
+    source: Sequence[Mapping[str, Any]],
+    target: Mapping[str, Any],
+    weight: float,
+    mode: str,
+) -> SourceBonus:
+    """Transfer's keep bonus on the inputs (encoded as z under their `source` conditions) for a
+    decoding under `target`, in keep mode `mode` (`keep.SourceBonus.of`)."""
+    ids = [gen.tokenizer.encode(t) for t in texts]
+    scale = None
+    if mode == "style":
+        c_source = gen.condition_vectors(source)
+        c_target = gen.condition_vectors([dict(target)] * len(texts))
+        scale = style_scale(gen.model, ids, z.to(gen.device), c_source, c_target)
+    return SourceBonus.of(ids, gen.model.shape.vocab_size, weight, mode=mode, scale=scale)
 
 
 def search_transfer(
@@ -107,13 +156,20 @@ def search_transfer(
 
     c_target = gen.condition_vectors([dict(target)] * len(texts))
     c_source = gen.condition_vectors(source)
+    scale = style_scale(model, ids, z, c_source, c_target) if keep_mode == "style" else None
     out: list[Record | None] = [None] * len(texts)
     pending = list(range(len(texts)))
     for step, (w, b) in enumerate(ladder):
         rows = torch.tensor(pending, dtype=torch.long)
         zr = z[rows]
         bonus = (
-            SourceBonus.of([ids[i] for i in pending], model.shape.vocab_size, b, mode=keep_mode)
+            SourceBonus.of(
+                [ids[i] for i in pending],
+                model.shape.vocab_size,
+                b,
+                mode=keep_mode,
+                scale=None if scale is None else [scale[i] for i in pending],
+            )
             if b > 0
             else None
         )

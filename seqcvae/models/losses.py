@@ -6,10 +6,14 @@ import torch
 import torch.nn.functional as F
 
 
+def token_nll(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Per-token NLL in nats: logits (B, T, V), targets (B, T) -> (B, T), 0 where targets are pad_id."""
+    return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id, reduction="none")
+
+
 def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Per-sequence NLL in nats: logits (B, T, V), targets (B, T) with pad_id ignored -> (B,)."""
-    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id, reduction="none")
-    return nll.sum(dim=1)
+    return token_nll(logits, targets, pad_id).sum(dim=1)
 
 
 def gaussian_kl(

@@ -126,10 +126,11 @@ def main() -> int:
     seeds = usable_seeds(gen, [test[i] for i in order[: 2 * args.n]], args.n)[0]
     mu, logvar = gen.posterior([s.given for s in seeds])
     dim = mu.shape[1]
-    fit_mu, fit_lv = gen.posterior(read_sequences(args.train)[: args.fit])
+    fit_smiles = read_sequences(args.train)[: args.fit]
+    fit_mu, fit_lv = gen.posterior(fit_smiles)
     fit_sd = (0.5 * fit_lv).exp()
 
-    fit_set = {canonicalize(s) for s in read_sequences(args.train)[: args.fit]}
+    fit_set = {canonicalize(s) for s in fit_smiles}
 
     def validity(z: torch.Tensor, copies: bool = False) -> dict[str, float]:
         recs = gen.decode_latents(z, [{}] * len(z), seed=1, strategy="sample", temperature=1.0, top_p=1.0)

@@ -431,11 +431,11 @@ class Generator:
         """Style transfer: encode each input (under its source tags) and decode under `target`.
 
         Greedy decoding by default, so the output stays close to the input's content. `keep` > 0
-        adds that much to the logit of every token of the input not yet written, at every step,
-        so the output reuses the input's words (0: off; `keep.SourceBonus`): by default to the
-        input's next tokens only, so the output copies it in order (`keep_mode` "order",
-        `keep.OrderedBonus`), the same but none for the words the model finds carry the source style
-        ("style"), or to every input token not yet written ("bag", `keep.BagBonus`).
+        adds that much at every step to the logits of input tokens, so the output reuses the
+        input's words (0: off; `keep.SourceBonus`): by default to the input's next tokens only, so
+        the output copies it in order (`keep_mode` "order", `keep.OrderedBonus`), the same but
+        none for the words the model finds carry the source style ("style"), or to every input
+        token not yet written ("bag", `keep.BagBonus`).
         `search`: (guidance, keep) rungs tried in turn per input until the model places the output
         in the target by `margin` nats over the source (`transfer_search`; then give neither keep
         nor guidance; None: the default ladder of `keep_mode`).
@@ -445,22 +445,21 @@ class Generator:
         check_keep_mode(keep_mode)
         if isinstance(source, Mapping):
             source = [dict(source)] * len(texts)
+        own = list(source) if source is not None else [{}] * len(texts)
         self.conditions.encode_request(target, 1)
         if search is not None:
             from seqcvae.generation.transfer_search import DEFAULT_MARGIN, search_transfer
 
             if keep:
                 raise SeqCVAEError("keep is set by each rung of the search; give it there, not as keep=")
-            own = list(source) if source is not None else [{}] * len(texts)
             margin = DEFAULT_MARGIN if margin is None else margin
             return search_transfer(self, texts, target, own, search, margin, seed, keep_mode, **sampling)
         if margin is not None:
             raise SeqCVAEError("margin applies to the search: give search=[(guidance, keep), ...]")
-        z = self.encode(texts, source)
+        z = self.encode(texts, own)
         bonus = None
         if keep > 0:
             from seqcvae.generation.transfer_search import keep_bonus
 
-            own = list(source) if source is not None else [{}] * len(texts)
             bonus = keep_bonus(self, texts, z, own, target, keep, keep_mode)
         return self.decode_latents(z, [dict(target)] * len(texts), seed=seed, bonus=bonus, **sampling)

@@ -14,10 +14,12 @@ from seqcvae.chem.properties import compute_properties
 from seqcvae.cli import main
 from seqcvae.errors import ConfigError
 from seqcvae.generation.generator import Generator
+from seqcvae.generation.sampling import decode_tokens
 from seqcvae.tokenizers.base import EOS, NEVER_SAMPLED, PAD
 from seqcvae.tuning.consistency import (
     ConsistencyTuner,
     leave_one_out,
+    peak_penalty,
     sequence_log_probs,
 )
 from seqcvae.tuning.settings import TuneSettings
@@ -38,6 +40,48 @@ def test_leave_one_out_subtracts_the_mean_of_the_others():
     r = torch.tensor([1.0, 2.0, 3.0, 7.0, 0.0, 0.0])
     assert leave_one_out(r, 2).tolist() == [-1.0, 1.0, -4.0, 4.0, 0.0, 0.0]
     assert leave_one_out(r, 3).tolist() == pytest.approx([-1.5, 0.0, 1.5, 7.0, -3.5, -3.5])
+
+
+def test_peak_penalty_charges_the_nats_above_its_floor():
+    lp = torch.tensor([-20.0, -12.0, -11.0, -7.5])
+    assert peak_penalty(lp, 12.0, 0.1).tolist() == pytest.approx([0.0, 0.0, 0.1, 0.45])
+    assert peak_penalty(lp, 0.0, 0.1).tolist() == [0.0] * 4  # off
+
+
+def test_the_peak_penalty_spreads_the_mass_of_the_likeliest_samples(tiny_run, one_thread, monkeypatch):
+    """With every sample rewarded alike, only the peak penalty moves the model: the share of
+    samples above its floor (set at the starting model's median log-probability) falls."""
+    monkeypatch.setattr(
+        ConsistencyTuner,
+        "rewards",
+        lambda self, smiles, finished, raw, present: (
+            np.zeros(len(smiles)),
+            np.ones(len(smiles), bool),
+            np.full(raw.shape, np.nan),
+            [None] * len(smiles),
+        ),
+    )
+    probe = tuner_for(tiny_run)
+    c = probe.model.unspecified_conditions(256)
+    z = torch.randn(256, probe.model.shape.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ids = decode_tokens(probe.model, z, c, probe.sampling, seed=3)
+        floor = -float(sequence_log_probs(probe.model, ids, z, c).median())
+    tuner = tuner_for(
+        tiny_run,
+        conditions_per_step=64,
+        samples_per_condition=4,
+        lr=3e-3,
+        kl_weight=0.0,
+        seed=1,
+        peak_nats=floor,
+        peak_weight=1.0,
+    )
+    first = np.mean([tuner.step().peaked for _ in range(3)])
+    for _ in range(20):
+        tuner.step()
+    last = np.mean([tuner.step().peaked for _ in range(3)])
+    assert first > 0.3 and last < first - 0.15, (first, last)
 
 
 def test_sequence_log_probs_equal_the_decoding_steps(tiny_run, one_thread):
@@ -188,6 +232,8 @@ def test_cli_tune_writes_a_run_that_generates(tiny_run, tmp_path, capsys):
         (["--conditions", "0"], "conditions_per_step=0 (--conditions)"),
         (["--minutes", "-1"], "max_minutes=-1.0 (--minutes)"),
         (["--lr", "inf"], "lr=inf (--lr)"),
+        (["--peak-nats", "-1"], "peak_nats=-1.0 (--peak-nats)"),
+        (["--peak-weight", "nan"], "peak_weight=nan (--peak-weight)"),
     ],
 )
 def test_cli_tune_bad_input_is_one_line(tiny_run, tmp_path, capsys, extra, message):

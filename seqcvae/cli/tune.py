@@ -63,6 +63,19 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         "their own z ~ q(z|x), which keeps reconstruction (default off)",
     )
     p.add_argument(
+        "--peak-nats",
+        type=float,
+        default=_DEFAULTS.peak_nats,
+        help="penalise samples the model gives more than exp(-N): they would repeat when thousands "
+        "are drawn for one target, so this keeps uniqueness (e.g. 12; default off)",
+    )
+    p.add_argument(
+        "--peak-weight",
+        type=float,
+        default=_DEFAULTS.peak_weight,
+        help=f"the peak penalty per nat above exp(-N), in reward units (default {_DEFAULTS.peak_weight:g})",
+    )
+    p.add_argument(
         "--decoder-only",
         action="store_true",
         help="train the decoder alone; the condition embedding, which the encoder also reads, "
@@ -100,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         unconditional_fraction=args.unconditional,
         anchor_weight=args.anchor,
         decoder_only=args.decoder_only,
+        peak_nats=args.peak_nats,
+        peak_weight=args.peak_weight,
         seed=args.seed,
     )
     out = tune(

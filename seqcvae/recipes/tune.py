@@ -133,6 +133,7 @@ def tune(
 
     columns = ["step", "reward", "validity", "kl", "unique", *(f"mae_{n}" for n in names)]
     columns += ["anchor_nll"] if anchor is not None else []
+    columns += ["peaked"] if settings.peak_nats > 0 else []
     columns += ["elapsed_s"]
     with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as fh:
         writer: csv.DictWriter | None = None
@@ -162,6 +163,7 @@ def tune(
                 f"step {tuner.step_count}  reward {row['reward']:.3f}  valid {row['validity']:.3f}  "
                 f"unique {row['unique']:.3f}  KL {row['kl']:.2f}  |err| {errs}  "
                 + (f"anchor NLL {row['anchor_nll']:.2f}  " if "anchor_nll" in row else "")
+                + (f"peaked {row['peaked']:.3f}  " if settings.peak_nats > 0 else "")
                 + f"{row['elapsed_s']:.0f}s"
             )
             if tuner.step_count % save_every == 0 or last:

@@ -8,8 +8,11 @@ under targets drawn from real molecules' properties, RDKit measures them, and a 
 raises the probability of samples that land close and lowers that of invalid ones. A KL penalty
 to the starting model (the reward minus kl_weight * log p/p_ref per sequence, as in REINVENT and
 KL-regularised policy optimisation) keeps the distribution, and so uniqueness and novelty, near
-the model's. Targets leave every property unspecified with some probability, so unconditional
-samples are rewarded for validity alone.
+the model's. Tuning still concentrates p(x | c) on its best hits, so that a molecule may take
+enough mass to repeat among thousands of samples for one target: the optional peak penalty
+(peak_nats) charges a sample for the nats by which its log-probability exceeds -peak_nats.
+Targets leave every property unspecified with some probability, so unconditional samples are
+rewarded for validity alone.
 
 The reward of a valid sample is minus the mean absolute error over its given properties, each
 in units of that property's training standard deviation; an invalid or unfinished sample gets
@@ -51,6 +54,7 @@ class StepStats:
     validity: float
     kl: float  # mean log p(x)/p_ref(x) of the samples: an estimate of KL(p || p_ref) in nats
     unique: float  # distinct valid molecules / valid samples in the step's batch
+    peaked: float = 0.0  # fraction of samples above the peak penalty's log-probability (when on)
     anchor_nll: float | None = None  # the anchor molecules' mean NLL in nats (when anchored)
     errors: dict[str, float] = field(default_factory=dict)  # mean |measured - target| per property
     elapsed_s: float = 0.0
@@ -62,6 +66,7 @@ class StepStats:
             "validity": self.validity,
             "kl": self.kl,
             "unique": self.unique,
+            "peaked": self.peaked,
             "elapsed_s": self.elapsed_s,
         }
         if self.anchor_nll is not None:
@@ -102,6 +107,14 @@ def sequence_log_probs(model: CVAE, ids: torch.Tensor, z: torch.Tensor, c: torch
     logits = logits.index_fill(-1, torch.tensor(NEVER_SAMPLED, device=logits.device), float("-inf"))
     token_lp = -F.cross_entropy(logits.transpose(1, 2), ids, reduction="none", ignore_index=PAD)
     return token_lp.sum(dim=1)
+
+
+def peak_penalty(log_probs: torch.Tensor, nats: float, weight: float) -> torch.Tensor:
+    """weight per nat by which each sequence's log-probability exceeds -nats (0 below it; all
+    zeros when nats is 0, the penalty off)."""
+    if nats <= 0:
+        return torch.zeros_like(log_probs)
+    return weight * (log_probs + nats).clamp(min=0)
 
 
 def leave_one_out(rewards: torch.Tensor, group: int) -> torch.Tensor:
@@ -234,7 +247,8 @@ class ConsistencyTuner:
             ref_lp = sequence_log_probs(self.reference, ids, z, self.reference.embed_conditions(*tensors))
         lp = sequence_log_probs(self.model, ids, z, c)
         log_ratio = (lp.detach() - ref_lp).cpu()
-        total = torch.from_numpy(reward).float() - s.kl_weight * log_ratio
+        peak = peak_penalty(lp.detach().cpu(), s.peak_nats, s.peak_weight)
+        total = torch.from_numpy(reward).float() - s.kl_weight * log_ratio - peak
         advantage = leave_one_out(total, k).to(self.device)
         loss = -(advantage * lp).mean()
         anchor = self.anchor_nll() if self.anchor is not None else None
@@ -255,6 +269,7 @@ class ConsistencyTuner:
             validity=float(valid.mean()),
             kl=float(log_ratio.mean()),
             unique=len(distinct) / max(1, int(valid.sum())),
+            peaked=float((peak > 0).float().mean()),
             errors=errors,
             anchor_nll=float(anchor.detach()) if anchor is not None else None,
         )

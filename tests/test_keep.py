@@ -89,3 +89,32 @@ def test_a_position_with_no_share_of_the_ordered_bonus_gets_none_but_still_moves
     assert bonus.bias()[0, 6] == 0.0 and bonus.bias()[0, 7] == 4.0 * ORDER_SHARES[1]
     bonus.consume(torch.tensor([6]))  # the model wrote the token after all: the copy goes on
     assert bonus.pointer.tolist() == [2] and bonus.bias()[0, 7] == 4.0
+
+
+def test_a_piece_that_continues_a_word_is_copied_only_right_after_the_piece_before_it():
+    """Source pieces 5 6 | 7 (6 continues 5's word): 6 gets its share only at the pointer after
+    the row copied 5, so a rewrite of 5 is never followed by 5's ending."""
+    bonus = SourceBonus.of([[5, 6, 7], [5, 6, 7]], V, 4.0, joins=[[False, True, False]] * 2)
+    first = bonus.bias()
+    assert first[0, 5] == 4.0 and first[0, 6] == 0.0 and first[0, 7] == 4.0 * ORDER_SHARES[2]
+    bonus.consume(torch.tensor([5, 8]))  # row 0 copies 5; row 1 writes another word instead
+    after = bonus.bias()
+    assert after[0, 6] == 4.0 and after[0, 7] == 4.0 * ORDER_SHARES[1]
+    assert after[1, 6] == 0.0 and after[1, 5] == 4.0  # no graft; the word itself may still come
+    bonus.consume(torch.tensor([6, 7]))
+    assert bonus.pointer.tolist() == [2, 3]
+
+
+def test_a_word_left_free_is_rewritten_whole_not_grafted():
+    """On a flat model with a large bonus, the style mode leaving the first piece of word 4+6 free:
+    without the joins the row writes the word's ending alone, with them it goes on to the next word."""
+    source, scale = [[4, 6, 8]], [[0.0, 1.0, 1.0]]
+    z, c = torch.tensor([[0.0]]), torch.zeros(1, 0)
+    settings = SamplingSettings(max_length=12, strategy="greedy")
+
+    def decode(joins):
+        bonus = SourceBonus.of(source, V, 50.0, mode="style", scale=scale, joins=joins)
+        return content_ids(decode_tokens(_flat_model(), z, c, settings, bonus=bonus).tolist()[0])
+
+    assert decode([[False, False, False]]) == [6, 8]  # "greatthing"
+    assert decode([[False, True, False]]) == [8]

@@ -41,6 +41,23 @@ def test_sentencepiece_save_load_round_trip(sp):
     assert again.vocab_size == sp.vocab_size
 
 
+def test_sentencepiece_joins_mark_the_pieces_that_continue_a_word(sp):
+    for text in [*SENTENCES, "Ünïcödé ☃ never seen"]:
+        ids = sp.encode(text)
+        joins = sp.joins(ids)
+        pieces = sp.pieces(text)
+        assert not joins[0]
+        for k in range(1, len(ids)):
+            byte = sp.sp.is_byte(ids[k])
+            assert joins[k] == (not byte and not pieces[k].startswith("\u2581")), (text, pieces[k])
+        # the words rebuilt from the joins are the text's own (byte pieces aside)
+        if not any(sp.sp.is_byte(i) for i in ids):
+            words = []
+            for piece, joined in zip(pieces, joins):
+                words[-1:] = [words[-1] + piece] if joined else [*words[-1:], piece]
+            assert [w.replace("\u2581", "") for w in words if w != "\u2581"] == text.split()
+
+
 def test_sentencepiece_training_is_deterministic():
     a = SentencePieceTokenizer.train(SENTENCES * 20, vocab_size=120)
     b = SentencePieceTokenizer.train(SENTENCES * 20, vocab_size=120)
@@ -394,6 +411,27 @@ def test_style_marks_split_the_models_own_likelihood_ratio_over_the_tokens(text_
     for row, seq in enumerate(ids):
         assert len(marks[row]) == len(seq)
         assert sum(marks[row]) + float(ends[row, len(seq)]) == pytest.approx(float(total[row]), abs=1e-3)
+
+
+def test_style_scale_frees_a_word_whole_when_any_of_its_pieces_marks_the_style(monkeypatch):
+    import seqcvae.generation.transfer_search as search
+
+    marks = [[0.1, 3.0, 0.0, 0.0, 2.5], [2.1, 0.0]]
+    monkeypatch.setattr(search, "style_marks", lambda *args: marks)
+    joins = [[False, True, False, True, True], [False, False]]
+    assert search.style_scale(None, [], None, None, None) == [[1, 0, 1, 1, 0], [0, 1]]
+    assert search.style_scale(None, [], None, None, None, joins) == [[0, 0, 0, 0, 0], [0, 1]]
+    no_joins = [[False] * 5, [False] * 2]
+    assert search.style_scale(None, [], None, None, None, no_joins) == [[1, 0, 1, 1, 0], [0, 1]]
+
+
+def test_word_joins_are_none_for_tokenizers_without_words(sp, tiny_run):
+    from seqcvae.generation.generator import Generator
+    from seqcvae.generation.transfer_search import word_joins
+
+    assert word_joins(Generator.load(tiny_run).tokenizer, [[5, 6]]) is None
+    ids = [sp.encode(t) for t in SENTENCES[:2]]
+    assert word_joins(sp, ids) == [sp.joins(i) for i in ids]
 
 
 def test_the_style_keep_mode_leaves_the_marked_tokens_free(text_run, monkeypatch):

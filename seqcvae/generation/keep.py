@@ -6,10 +6,14 @@ Two ways to pull a rewrite toward its input, both adding `weight` to some logits
   to the next token to copy; the bonus goes to the token at the pointer and, with falling shares
   (`ORDER_SHARES`), to the two after it, so the rewrite copies the input in its order and may
   replace or drop a token or two (writing a token ahead moves the pointer past it). A token that
-  matches none of them (an insertion, or a replacement) leaves the pointer where it is.
+  matches none of them (an insertion, or a replacement) leaves the pointer where it is. With
+  subword pieces (`joins`: the pieces that continue the word of the piece before them), a
+  continuing piece gets its share only at the pointer and only right after the row copied the
+  piece before it, so that a copy never grafts the rest of an input word onto another word
+  ("▁no" rewritten as "▁great", then "thing" copied: "greatthing").
 - mode "style": the ordered bonus without a share for the input tokens that carry its source
   style, by the model's own reading (`transfer_search.style_scale`), so those are rewritten and
-  the rest copied.
+  the rest copied (a word is left free whole when any of its pieces marks the style).
 - `BagBonus` (mode "bag"): each row carries the multiset of its source's tokens (<pad>, <bos>,
   <unk> aside) and one end of sentence; the bonus goes to every source token the row has not
   written yet, so the rewrite reuses the input's words, each as often as the input has it and no
@@ -47,15 +51,17 @@ class SourceBonus:
         weight: float,
         mode: str = "order",
         scale: Sequence[Sequence[float]] | None = None,
+        joins: Sequence[Sequence[bool]] | None = None,
     ) -> SourceBonus:
         """The bonus for inputs `ids` (token ids, no <bos> / <eos>): in order (with "style", each
-        token's share of it in `scale`) or as a bag."""
+        token's share of it in `scale`; `joins`, the tokens that continue a word, see the module)
+        or as a bag."""
         check_keep_mode(mode)
         if mode == "bag":
             return BagBonus.build(ids, vocab, weight)
         if mode == "style" and scale is None:
             raise ValueError('keep mode "style" needs the scale of each input token')
-        return OrderedBonus.build(ids, vocab, weight, scale if mode == "style" else None)
+        return OrderedBonus.build(ids, vocab, weight, scale if mode == "style" else None, joins)
 
     def rows(self, index: torch.Tensor | slice) -> SourceBonus:
         """The bonus of rows `index` (a slice, or indices: repeated for beams), on its own."""
@@ -114,17 +120,28 @@ class BagBonus(SourceBonus):
 
 class OrderedBonus(SourceBonus):
     """(rows, L) source tokens in order (then <eos>, then -1), a (rows,) pointer, the vocabulary
-    size, the bonus, and (rows, L) a scale of the bonus per source position (1: the whole bonus;
-    0: none, so that the decoder is free to rewrite that token)."""
+    size, the bonus, (rows, L) a scale of the bonus per source position (1: the whole bonus;
+    0: none, so that the decoder is free to rewrite that token), (rows, L) bool `joins`: the
+    positions that continue the word of the one before, and (rows,) bool `copying`: whether the
+    row's last token was a copy (it moved the pointer)."""
 
     def __init__(
-        self, source: torch.Tensor, pointer: torch.Tensor, vocab: int, weight: float, scale: torch.Tensor
+        self,
+        source: torch.Tensor,
+        pointer: torch.Tensor,
+        vocab: int,
+        weight: float,
+        scale: torch.Tensor,
+        joins: torch.Tensor,
+        copying: torch.Tensor,
     ):
         self.source = source
         self.pointer = pointer
         self.vocab = vocab
         self.weight = weight
         self.scale = scale
+        self.joins = joins
+        self.copying = copying
 
     @classmethod
     def build(
@@ -133,24 +150,31 @@ class OrderedBonus(SourceBonus):
         vocab: int,
         weight: float,
         scale: Sequence[Sequence[float]] | None = None,
+        joins: Sequence[Sequence[bool]] | None = None,
     ) -> OrderedBonus:
-        """`scale[i][t]`: the share of the bonus that row i's token t keeps (default 1 each)."""
+        """`scale[i][t]`: the share of the bonus that row i's token t keeps (default 1 each);
+        `joins[i][t]`: whether row i's token t continues the word of token t - 1 (default: none
+        does, every token is a word of its own)."""
         rows = [
             [
-                (t, 1.0 if scale is None else float(scale[i][k]))
+                (t, 1.0 if scale is None else float(scale[i][k]), joins is not None and bool(joins[i][k]))
                 for k, t in enumerate(seq)
                 if t not in NEVER_SAMPLED
             ]
-            + [(EOS, 1.0)]
+            + [(EOS, 1.0, False)]
             for i, seq in enumerate(ids)
         ]
         width = max((len(r) for r in rows), default=1) + ORDER_WINDOW
         source = torch.full((len(rows), width), -1, dtype=torch.long)
         scales = torch.zeros(len(rows), width)
+        joined = torch.zeros(len(rows), width, dtype=torch.bool)
         for i, row in enumerate(rows):
-            source[i, : len(row)] = torch.tensor([t for t, _ in row], dtype=torch.long)
-            scales[i, : len(row)] = torch.tensor([w for _, w in row])
-        return cls(source, torch.zeros(len(rows), dtype=torch.long), vocab, weight, scales)
+            source[i, : len(row)] = torch.tensor([t for t, _, _ in row], dtype=torch.long)
+            scales[i, : len(row)] = torch.tensor([w for _, w, _ in row])
+            joined[i, : len(row)] = torch.tensor([j for _, _, j in row])
+        n = len(rows)
+        pointer = torch.zeros(n, dtype=torch.long)
+        return cls(source, pointer, vocab, weight, scales, joined, torch.zeros(n, dtype=torch.bool))
 
     def rows(self, index: torch.Tensor | slice) -> OrderedBonus:
         return OrderedBonus(
@@ -159,11 +183,19 @@ class OrderedBonus(SourceBonus):
             self.vocab,
             self.weight,
             self.scale[index],
+            self.joins[index],
+            self.copying[index].clone(),
         )
 
     def to(self, device: torch.device | str) -> OrderedBonus:
         return OrderedBonus(
-            self.source.to(device), self.pointer.to(device), self.vocab, self.weight, self.scale.to(device)
+            self.source.to(device),
+            self.pointer.to(device),
+            self.vocab,
+            self.weight,
+            self.scale.to(device),
+            self.joins.to(device),
+            self.copying.to(device),
         )
 
     def _positions(self) -> torch.Tensor:
@@ -179,6 +211,10 @@ class OrderedBonus(SourceBonus):
         pos = self._positions()
         ahead = self.source.gather(1, pos)
         values = self.scale.gather(1, pos) * torch.tensor(ORDER_SHARES, device=ahead.device) * self.weight
+        # a piece that continues a word is copied only right after the piece before it
+        at_pointer = torch.zeros_like(ahead, dtype=torch.bool)
+        at_pointer[:, 0] = self.copying
+        values = torch.where(self.joins.gather(1, pos) & ~at_pointer, 0.0, values)
         out = torch.zeros(len(ahead), self.vocab + 1, device=ahead.device)
         # the nearer position's share wins where a token stands at two of them: write the far ones first
         for j in reversed(range(ORDER_WINDOW)):
@@ -188,12 +224,14 @@ class OrderedBonus(SourceBonus):
 
     def reorder(self, index: torch.Tensor) -> None:
         self.source, self.pointer, self.scale = self.source[index], self.pointer[index], self.scale[index]
+        self.joins, self.copying = self.joins[index], self.copying[index]
 
     def consume(self, token: torch.Tensor) -> None:
         """The pointer moves past the first of the tokens ahead that the row wrote, if any."""
         hit = self._ahead() == token.unsqueeze(1)  # (rows, window)
         first = hit.float().argmax(dim=1)
-        self.pointer = torch.where(hit.any(dim=1), self.pointer + first + 1, self.pointer)
+        self.copying = hit.any(dim=1)
+        self.pointer = torch.where(self.copying, self.pointer + first + 1, self.pointer)
 
 
 def check_keep_mode(mode: str) -> str:

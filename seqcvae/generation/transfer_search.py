@@ -22,7 +22,8 @@ from seqcvae.generation.keep import SourceBonus, check_keep_mode
 from seqcvae.generation.records import Record
 from seqcvae.models.cvae import CVAE
 from seqcvae.models.losses import token_nll
-from seqcvae.tokenizers.base import BOS, EOS
+from seqcvae.tokenizers.base import BOS, EOS, Tokenizer
+from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer
 
 if TYPE_CHECKING:
     from seqcvae.generation.generator import Generator
@@ -96,13 +97,38 @@ def style_marks(
     return [diff[i, : len(seq)].tolist() for i, seq in enumerate(ids)]
 
 
+def word_joins(tokenizer: Tokenizer, ids: Sequence[Sequence[int]]) -> list[list[bool]] | None:
+    """Per input token, whether it continues the word of the token before it (SentencePiece
+    pieces); None for tokenizers whose every token stands alone (SMILES, SELFIES)."""
+    if not isinstance(tokenizer, SentencePieceTokenizer):
+        return None
+    return [tokenizer.joins(seq) for seq in ids]
+
+
 def style_scale(
-    model: CVAE, ids: Sequence[Sequence[int]], z: torch.Tensor, c_source: torch.Tensor, c_target: torch.Tensor
+    model: CVAE,
+    ids: Sequence[Sequence[int]],
+    z: torch.Tensor,
+    c_source: torch.Tensor,
+    c_target: torch.Tensor,
+    joins: Sequence[Sequence[bool]] | None = None,
 ) -> list[list[float]]:
     """The keep bonus's share per input token for keep mode "style": none for the tokens that mark
-    the source style by more than STYLE_MARK nats (`style_marks`), the whole of it for the rest."""
+    the source style by more than STYLE_MARK nats (`style_marks`), the whole of it for the rest;
+    with `joins` (`word_joins`), a word is marked whole when any of its pieces is."""
     marks = style_marks(model, ids, z, c_source, c_target)
-    return [[0.0 if m > STYLE_MARK else 1.0 for m in row] for row in marks]
+    scales = []
+    for k, row in enumerate(marks):
+        free = [m > STYLE_MARK for m in row]
+        if joins is not None:
+            word, words = 0, []
+            for t in range(len(row)):
+                word += 0 if (t == 0 or joins[k][t]) else 1
+                words.append(word)
+            marked = {w for w, f in zip(words, free) if f}
+            free = [w in marked for w in words]
+        scales.append([0.0 if f else 1.0 for f in free])
+    return scales
 
 
 def keep_bonus(
@@ -117,12 +143,13 @@ def keep_bonus(
     """Transfer's keep bonus on the inputs (encoded as z under their `source` conditions) for a
     decoding under `target`, in keep mode `mode` (`keep.SourceBonus.of`)."""
     ids = [gen.tokenizer.encode(t) for t in texts]
+    joins = word_joins(gen.tokenizer, ids)
     scale = None
     if mode == "style":
         c_source = gen.condition_vectors(source)
         c_target = gen.condition_vectors([dict(target)] * len(texts))
-        scale = style_scale(gen.model, ids, z.to(gen.device), c_source, c_target)
-    return SourceBonus.of(ids, gen.model.shape.vocab_size, weight, mode=mode, scale=scale)
+        scale = style_scale(gen.model, ids, z.to(gen.device), c_source, c_target, joins)
+    return SourceBonus.of(ids, gen.model.shape.vocab_size, weight, mode=mode, scale=scale, joins=joins)
 
 
 def search_transfer(
@@ -156,7 +183,8 @@ def search_transfer(
 
     c_target = gen.condition_vectors([dict(target)] * len(texts))
     c_source = gen.condition_vectors(source)
-    scale = style_scale(model, ids, z, c_source, c_target) if keep_mode == "style" else None
+    joins = word_joins(gen.tokenizer, ids)
+    scale = style_scale(model, ids, z, c_source, c_target, joins) if keep_mode == "style" else None
     out: list[Record | None] = [None] * len(texts)
     pending = list(range(len(texts)))
     for step, (w, b) in enumerate(ladder):
@@ -169,6 +197,7 @@ def search_transfer(
                 b,
                 mode=keep_mode,
                 scale=None if scale is None else [scale[i] for i in pending],
+                joins=None if joins is None else [joins[i] for i in pending],
             )
             if b > 0
             else None

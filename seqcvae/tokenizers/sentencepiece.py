@@ -17,6 +17,8 @@ import sentencepiece as spm
 
 from seqcvae.tokenizers.base import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, content_ids
 
+WORD_MARK = "\u2581"  # SentencePiece's mark of a piece that starts a word
+
 
 class SentencePieceTokenizer:
     kind = "sentencepiece"
@@ -79,6 +81,17 @@ class SentencePieceTokenizer:
         return list(self.sp.encode(text, out_type=str))
 
     tokens = pieces
+
+    def joins(self, ids: Sequence[int]) -> list[bool]:
+        """Per id, whether its piece continues the word of the piece before it: a piece that
+        does not start with the word boundary mark (U+2581) and follows another piece (byte
+        pieces and control ids are never joined)."""
+        out = []
+        for k, i in enumerate(ids):
+            piece = self.sp.id_to_piece(int(i))
+            plain = not (self.sp.is_byte(int(i)) or self.sp.is_control(int(i)) or self.sp.is_unknown(int(i)))
+            out.append(k > 0 and plain and not piece.startswith(WORD_MARK))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": base64.b64encode(self.model_proto).decode("ascii")}

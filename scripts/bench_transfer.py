@@ -40,8 +40,12 @@ from seqcvae.errors import SeqCVAEError  # noqa: E402
 from seqcvae.evaluation.report import transfer_rows  # noqa: E402
 from seqcvae.evaluation.style import train_style_classifier  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
-from seqcvae.generation.keep import KEEP_MODES  # noqa: E402
-from seqcvae.generation.transfer_search import DEFAULT_LADDERS, parse_ladder  # noqa: E402
+from seqcvae.generation.transfer_settings import (  # noqa: E402
+    DEFAULT_KEEP_MODE,
+    DEFAULT_LADDERS,
+    KEEP_MODES,
+    parse_ladder,
+)
 
 DEFAULT_TEST = ROOT.parent / "shared" / "data" / "text" / "yelp" / "test.ref.tsv"
 
@@ -91,7 +95,7 @@ def main() -> int:
     ap.add_argument(
         "--keep-mode",
         choices=KEEP_MODES,
-        default="order",
+        default=DEFAULT_KEEP_MODE,
         help="how the keep bonus (of --keep and each --search rung) reads the input (transfer --keep-mode)",
     )
     ap.add_argument("--margins", default="4", help="comma-separated --search margins (nats)")

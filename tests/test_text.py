@@ -437,7 +437,7 @@ def test_word_joins_are_none_for_tokenizers_without_words(sp, tiny_run):
 def test_the_style_keep_mode_leaves_the_marked_tokens_free(text_run, monkeypatch):
     """keep_mode "style": no token marked, it is the ordered bonus (a large one copies the input);
     every token marked, there is no bonus at all."""
-    import seqcvae.generation.transfer_search as search
+    import seqcvae.generation.transfer_settings as transfer_settings
 
     gen, part = _held_out_sentences(text_run)
     sentences = part.sequences[:20]
@@ -447,14 +447,14 @@ def test_the_style_keep_mode_leaves_the_marked_tokens_free(text_run, monkeypatch
     def out(**kw):
         return [r.sequence for r in gen.transfer(sentences, target, own, **kw)]
 
-    monkeypatch.setattr(search, "STYLE_MARK", float("inf"))
+    monkeypatch.setattr(transfer_settings, "STYLE_MARK", float("inf"))
     assert (
         out(keep=100.0, keep_mode="style")
-        == out(keep=100.0)
+        == out(keep=100.0, keep_mode="order")
         == [gen.tokenizer.decode(gen.tokenizer.encode(s)) for s in sentences]
     )
-    monkeypatch.setattr(search, "STYLE_MARK", float("-inf"))
-    assert out(keep=100.0, keep_mode="style") == out() != out(keep=100.0)
+    monkeypatch.setattr(transfer_settings, "STYLE_MARK", float("-inf"))
+    assert out(keep=100.0, keep_mode="style") == out() != out(keep=100.0, keep_mode="order")
 
 
 # --- transfer --search ------------------------------------------------------------------------------

@@ -145,8 +145,9 @@ def keep_bonus(text: str) -> float:
 
 
 def keep_mode(text: str) -> str:
-    """The value of transfer's --keep-mode (keep.KEEP_MODES), else a ConfigError (one line, exit 2)."""
-    from seqcvae.generation.keep import check_keep_mode
+    """The value of transfer's --keep-mode (transfer_settings.KEEP_MODES), else a ConfigError (one
+    line, exit 2)."""
+    from seqcvae.generation.transfer_settings import check_keep_mode
 
     return check_keep_mode(text)
 

@@ -7,6 +7,14 @@ import argparse
 from seqcvae.cli import common
 from seqcvae.cli.common import Subparsers
 from seqcvae.errors import SeqCVAEError
+from seqcvae.generation.transfer_settings import (
+    DEFAULT_KEEP_MODE,
+    DEFAULT_LADDERS,
+    DEFAULT_MARGIN,
+    KEEP_MODES,
+    STYLE_MARK,
+    format_ladder,
+)
 
 
 def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -68,14 +76,14 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
     tr.add_argument(
         "--keep-mode",
         type=common.keep_mode,
-        default="order",
-        metavar="{order,style,bag}",
-        help="how --keep (and each --search rung's keep) reads the input: order (default) puts the "
-        "bonus on the input's next token and, less, the two after it, so the output copies the "
-        "input in order and changes what the target needs; style does the same but gives no bonus "
-        "to the input's words that the model finds carry the source style (more than 2 nats likelier "
-        "under the source than the target), so those are the ones rewritten; bag puts it on every "
-        "input token not yet written",
+        default=DEFAULT_KEEP_MODE,
+        metavar="{" + ",".join(KEEP_MODES) + "}",
+        help="how --keep (and each --search rung's keep) reads the input: style (default) puts the "
+        "bonus on the input's next word and, less, the two after it, so the output copies the "
+        f"input in order, but gives none to the words the model finds carry the source style (more "
+        f"than {STYLE_MARK:g} nats likelier under the source than the target), so those are the ones "
+        "rewritten; order does the same for every word; bag puts it on every input token not yet "
+        "written",
     )
     tr.add_argument(
         "--search",
@@ -85,16 +93,16 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="decode each input at a ladder of (guidance W, keep B) settings in turn, from the one "
         "that keeps most of it, and keep the first output the model itself places in the target by "
         "--margin nats over the source tags; without a value the default ladder of --keep-mode: "
-        "3/10,3/8,3/7,3/6,3/5,3/4,3/3,3/2,3/0 (order), 4/30,4/20,4/15,4/12,4/10,4/8,4/6,4/4,4/2,4/0 "
-        "(style) or 1.5/3,1.5/2,2/2,1.5/1,2/1,2/0,3/0 (bag); "
-        "replaces --guidance and --keep",
+        + "; ".join(f"{format_ladder(ladder)} ({mode})" for mode, ladder in DEFAULT_LADDERS.items())
+        + "; replaces --guidance and --keep",
     )
     tr.add_argument(
         "--margin",
         type=float,
         metavar="NATS",
         help="--search: log p(output | z, target) - log p(output | z, source) an output needs "
-        "(default 5; higher: more outputs in the target style, fewer of the input's words)",
+        f"(default {DEFAULT_MARGIN:g}; higher: more outputs in the target style, fewer of the input's "
+        "words; the scale is the model's own, see the README)",
     )
     tr.add_argument("--seed", type=int, help="seed for --sample (default: the checkpoint's sample.seed)")
     tr.add_argument(
@@ -167,7 +175,7 @@ def target_requests(items: list[str]) -> list[dict[str, float | str]]:
 
 def search_ladder(args: argparse.Namespace) -> tuple[tuple[float, float], ...] | None:
     """The --search rungs (None without --search), after checking the options that go with it."""
-    from seqcvae.generation.transfer_search import DEFAULT_LADDERS, check_margin, parse_ladder
+    from seqcvae.generation.transfer_settings import check_margin, parse_ladder
 
     if args.search is None:
         if args.margin is not None:

@@ -15,10 +15,11 @@ from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, ConfigError, SeqCVAEError
 from seqcvae.generation.grammar import SmilesSyntax
-from seqcvae.generation.keep import SourceBonus, check_keep_mode
+from seqcvae.generation.keep import SourceBonus
 from seqcvae.generation.records import Record
 from seqcvae.generation.reference import read_reference, run_reference
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
+from seqcvae.generation.transfer_settings import DEFAULT_KEEP_MODE, check_keep_mode
 from seqcvae.models.checkpoint import load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.parallel import overlapped, submit_chunks, worker_pool
@@ -425,17 +426,18 @@ class Generator:
         keep: float = 0.0,
         search: Sequence[tuple[float, float]] | None = None,
         margin: float | None = None,
-        keep_mode: str = "order",
+        keep_mode: str = DEFAULT_KEEP_MODE,
         **sampling: Any,
     ) -> list[Record]:
         """Style transfer: encode each input (under its source tags) and decode under `target`.
 
         Greedy decoding by default, so the output stays close to the input's content. `keep` > 0
         adds that much at every step to the logits of input tokens, so the output reuses the
-        input's words (0: off; `keep.SourceBonus`): by default to the input's next tokens only, so
-        the output copies it in order (`keep_mode` "order", `keep.OrderedBonus`), the same but
-        none for the words the model finds carry the source style ("style"), or to every input
-        token not yet written ("bag", `keep.BagBonus`).
+        input's words (0: off; `keep.SourceBonus`): to the input's next tokens, so the output
+        copies it in order, but none to the words the model finds carry the source style, so
+        those are rewritten (`keep_mode` "style", the default); to the next tokens whatever they
+        are ("order", `keep.OrderedBonus`); or to every input token not yet written ("bag",
+        `keep.BagBonus`).
         `search`: (guidance, keep) rungs tried in turn per input until the model places the output
         in the target by `margin` nats over the source (`transfer_search`; then give neither keep
         nor guidance; None: the default ladder of `keep_mode`).

@@ -2,7 +2,7 @@
 
 Two ways to pull a rewrite toward its input, both adding `weight` to some logits at every step:
 
-- `OrderedBonus` (the default, mode "order"): each row carries its source in order and a pointer
+- `OrderedBonus` (mode "order"): each row carries its source in order and a pointer
   to the next token to copy; the bonus goes to the token at the pointer and, with falling shares
   (`ORDER_SHARES`), to the two after it, so the rewrite copies the input in its order and may
   replace or drop a token or two (writing a token ahead moves the pointer past it). A token that
@@ -11,16 +11,17 @@ Two ways to pull a rewrite toward its input, both adding `weight` to some logits
   continuing piece gets its share only at the pointer and only right after the row copied the
   piece before it, so that a copy never grafts the rest of an input word onto another word
   ("▁no" rewritten as "▁great", then "thing" copied: "greatthing").
-- mode "style": the ordered bonus without a share for the input tokens that carry its source
-  style, by the model's own reading (`transfer_search.style_scale`), so those are rewritten and
-  the rest copied (a word is left free whole when any of its pieces marks the style).
+- mode "style" (transfer's default): the ordered bonus without a share for the input tokens that
+  carry its source style, by the model's own reading (`transfer_search.style_scale`), so those
+  are rewritten and the rest copied (a word is left free whole when any of its pieces marks the
+  style).
 - `BagBonus` (mode "bag"): each row carries the multiset of its source's tokens (<pad>, <bos>,
   <unk> aside) and one end of sentence; the bonus goes to every source token the row has not
   written yet, so the rewrite reuses the input's words, each as often as the input has it and no
   more (a token written once loses its bonus unless the input holds it twice).
 
-On Yelp the ordered bonus keeps more of the input at the same transfer accuracy (BENCHMARKS.md,
-issue 16, session 14).
+On Yelp the ordered bonus keeps more of the input than the bag at the same transfer accuracy, and
+the style mode more than the plain order (BENCHMARKS.md, issue 16, sessions 14 and 15).
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ from collections.abc import Sequence
 
 import torch
 
-from seqcvae.errors import ConfigError
+from seqcvae.generation.transfer_settings import check_keep_mode
 from seqcvae.tokenizers.base import EOS, NEVER_SAMPLED
-
-KEEP_MODES = ("order", "style", "bag")
 
 ORDER_SHARES = (1.0, 0.5, 0.25)  # of the bonus: the next source token, then the two after it
 ORDER_WINDOW = len(ORDER_SHARES)
@@ -232,9 +231,3 @@ class OrderedBonus(SourceBonus):
         first = hit.float().argmax(dim=1)
         self.copying = hit.any(dim=1)
         self.pointer = torch.where(self.copying, self.pointer + first + 1, self.pointer)
-
-
-def check_keep_mode(mode: str) -> str:
-    if mode not in KEEP_MODES:
-        raise ConfigError(f"--keep-mode {mode!r}: expected one of {', '.join(KEEP_MODES)}")
-    return mode

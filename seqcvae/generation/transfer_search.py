@@ -11,15 +11,22 @@ its own judge (Bayes' rule with the CVAE's conditional likelihoods): no outside 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from seqcvae.errors import ConfigError, SeqCVAEError
-from seqcvae.generation.keep import SourceBonus, check_keep_mode
+from seqcvae.errors import SeqCVAEError
+from seqcvae.generation import transfer_settings as settings
+from seqcvae.generation.keep import SourceBonus
 from seqcvae.generation.records import Record
+from seqcvae.generation.transfer_settings import (
+    DEFAULT_KEEP_MODE,
+    DEFAULT_LADDERS,
+    DEFAULT_MARGIN,
+    check_keep_mode,
+    check_margin,
+)
 from seqcvae.models.cvae import CVAE
 from seqcvae.models.losses import token_nll
 from seqcvae.tokenizers.base import BOS, EOS, Tokenizer
@@ -27,45 +34,6 @@ from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer
 
 if TYPE_CHECKING:
     from seqcvae.generation.generator import Generator
-
-# (guidance, keep) rungs, from the most conservative to the strongest, per keep mode; measured on
-# Yelp (BENCHMARKS.md, issue 16) but not tuned to it. The ordered bonus copies the input unless
-# it is strong enough to copy it whole, so its ladder holds guidance at 3 and lowers the bonus
-# 10 -> 0; the style mode leaves the words that carry the style free, so it can copy the rest
-# harder (keep 30 -> 0, guidance 4); the bag bonus pulls less, so its ladder trades keep 3 -> 0
-# against guidance 1.5 -> 3.
-DEFAULT_LADDERS: dict[str, tuple[tuple[float, float], ...]] = {
-    "order": ((3, 10), (3, 8), (3, 7), (3, 6), (3, 5), (3, 4), (3, 3), (3, 2), (3, 0)),
-    "style": ((4, 30), (4, 20), (4, 15), (4, 12), (4, 10), (4, 8), (4, 6), (4, 4), (4, 2), (4, 0)),
-    "bag": ((1.5, 3), (1.5, 2), (2, 2), (1.5, 1), (2, 1), (2, 0), (3, 0)),
-}
-DEFAULT_MARGIN = 5.0  # nats
-STYLE_MARK = 2.0  # nats: an input token this much likelier under the source than the target marks its style
-
-
-def parse_ladder(text: str) -> tuple[tuple[float, float], ...]:
-    """ "W/B,W/B,..." (guidance W > 0, keep bonus B >= 0 per rung) -> rungs; a ConfigError names a
-    bad rung."""
-    rungs = []
-    for item in (part.strip() for part in text.split(",")):
-        pieces = item.split("/")
-        try:
-            w, b = (float(p) for p in pieces) if len(pieces) == 2 else (math.nan, math.nan)
-        except ValueError:
-            w = b = math.nan
-        if not (w > 0 and math.isfinite(w) and b >= 0 and math.isfinite(b)):
-            raise ConfigError(
-                f"--search rung {item!r}: expected GUIDANCE/KEEP with guidance > 0 and keep >= 0, "
-                "e.g. --search 1.5/3,2/1,3/0"
-            )
-        rungs.append((w, b))
-    return tuple(rungs)
-
-
-def check_margin(margin: float) -> float:
-    if math.isnan(margin):
-        raise ConfigError(f"--margin {margin}: expected a number of nats (e.g. {DEFAULT_MARGIN:g})")
-    return margin
 
 
 @torch.no_grad()
@@ -119,7 +87,7 @@ def style_scale(
     marks = style_marks(model, ids, z, c_source, c_target)
     scales = []
     for k, row in enumerate(marks):
-        free = [m > STYLE_MARK for m in row]
+        free = [m > settings.STYLE_MARK for m in row]
         if joins is not None:
             word, words = 0, []
             for t in range(len(row)):
@@ -160,7 +128,7 @@ def search_transfer(
     ladder: Sequence[tuple[float, float]] | None = None,
     margin: float = DEFAULT_MARGIN,
     seed: int = 0,
-    keep_mode: str = "order",
+    keep_mode: str = DEFAULT_KEEP_MODE,
     **sampling: Any,
 ) -> list[Record]:
     """Input i encoded under source[i] and decoded under `target` at each rung of `ladder` in turn

@@ -13,6 +13,7 @@ from seqcvae.errors import SeqCVAEError
 from seqcvae.evaluation.style import fit_style_classifier
 from seqcvae.generation.generator import Generator
 from seqcvae.generation.records import Record
+from seqcvae.generation.transfer_settings import DEFAULT_KEEP_MODE
 from seqcvae.io.records import sample_format, write_records
 
 
@@ -62,7 +63,7 @@ def transfer(
     beam: int = 0,
     guidance: float | None = None,
     keep: float = 0.0,
-    keep_mode: str = "order",
+    keep_mode: str = DEFAULT_KEEP_MODE,
     search: Sequence[tuple[float, float]] | None = None,
     margin: float | None = None,
     out: str | None = None,
@@ -74,8 +75,9 @@ def transfer(
     like the tag field); greedy, sampled with `seed` (default: the checkpoint's sample.seed) or
     by beam search over `beam` hypotheses, with classifier-free `guidance` over the targets
     (default: the checkpoint's sample.guidance); `keep` > 0: a bonus on the logits of the input's
-    own tokens, so the output reuses its words (`keep_mode` "order": in the input's order; "bag":
-    any input token not yet written); `search`: (guidance, keep) rungs tried in turn
+    own tokens, so the output reuses its words (`keep_mode` "style", the default: in the input's
+    order, but not the words that carry its style; "order": in the input's order; "bag": any input
+    token not yet written); `search`: (guidance, keep) rungs tried in turn
     until the model places the output in the target by `margin` nats (Generator.transfer).
     Each output records the input's known tags (source_<tag>) and, for a text run whose training
     file can be read (`judge`), the style classifier's verdict (style_<tag>). `out`: the file of

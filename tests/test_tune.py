@@ -48,6 +48,13 @@ def test_peak_penalty_charges_the_nats_above_its_floor():
     assert peak_penalty(lp, 0.0, 0.1).tolist() == [0.0] * 4  # off
 
 
+def test_unconditional_samples_may_have_their_own_kl_penalty(tiny_run):
+    present = np.array([[1, 0], [0, 0], [0, 1]], dtype=np.float32)
+    assert tuner_for(tiny_run, kl_weight=0.02).kl_weights(present).tolist() == pytest.approx([0.02] * 3)
+    held = tuner_for(tiny_run, kl_weight=0.02, unconditional_kl_weight=0.5)
+    assert held.kl_weights(present).tolist() == pytest.approx([0.02, 0.5, 0.02])
+
+
 def test_the_peak_penalty_spreads_the_mass_of_the_likeliest_samples(tiny_run, one_thread, monkeypatch):
     """With every sample rewarded alike, only the peak penalty moves the model: the share of
     samples above its floor (set at the starting model's median log-probability) falls."""
@@ -233,6 +240,7 @@ def test_cli_tune_writes_a_run_that_generates(tiny_run, tmp_path, capsys):
         (["--minutes", "-1"], "max_minutes=-1.0 (--minutes)"),
         (["--lr", "inf"], "lr=inf (--lr)"),
         (["--peak-nats", "-1"], "peak_nats=-1.0 (--peak-nats)"),
+        (["--unconditional-kl", "-1"], "unconditional_kl_weight=-1.0 (--unconditional-kl)"),
         (["--peak-weight", "nan"], "peak_weight=nan (--peak-weight)"),
     ],
 )

@@ -56,6 +56,12 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         f"(default {_DEFAULTS.unconditional_fraction:g})",
     )
     p.add_argument(
+        "--unconditional-kl",
+        type=float,
+        help="the KL penalty of those unconditional samples (default: --kl-weight); higher keeps "
+        "the model's unconditional distribution of molecules where it was",
+    )
+    p.add_argument(
         "--anchor",
         type=float,
         default=_DEFAULTS.anchor_weight,
@@ -111,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         kl_weight=args.kl_weight,
         unconditional_fraction=args.unconditional,
+        unconditional_kl_weight=args.unconditional_kl,
         anchor_weight=args.anchor,
         decoder_only=args.decoder_only,
         peak_nats=args.peak_nats,

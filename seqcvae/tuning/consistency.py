@@ -187,6 +187,14 @@ class ConsistencyTuner:
         rows = self.targets[self.rng.integers(0, len(self.targets), n)]
         return rows, self.draw_present(n, rows.shape[1])
 
+    def kl_weights(self, present: np.ndarray) -> torch.Tensor:
+        """(B,) the KL penalty of each sample: kl_weight, or unconditional_kl_weight (when set) for
+        the samples with every property unspecified."""
+        weights = np.full(len(present), self.s.kl_weight, dtype=np.float32)
+        if self.s.unconditional_kl_weight is not None:
+            weights[~present.any(axis=1)] = self.s.unconditional_kl_weight
+        return torch.from_numpy(weights)
+
     def anchor_nll(self) -> torch.Tensor:
         """Mean NLL (nats) of anchor_batch anchor molecules decoded from z ~ q(z | x, c) (the
         encoder without gradient) under their own properties, some hidden (`draw_present`)."""
@@ -248,7 +256,7 @@ class ConsistencyTuner:
         lp = sequence_log_probs(self.model, ids, z, c)
         log_ratio = (lp.detach() - ref_lp).cpu()
         peak = peak_penalty(lp.detach().cpu(), s.peak_nats, s.peak_weight)
-        total = torch.from_numpy(reward).float() - s.kl_weight * log_ratio - peak
+        total = torch.from_numpy(reward).float() - self.kl_weights(present) * log_ratio - peak
         advantage = leave_one_out(total, k).to(self.device)
         loss = -(advantage * lp).mean()
         anchor = self.anchor_nll() if self.anchor is not None else None

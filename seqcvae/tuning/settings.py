@@ -18,6 +18,7 @@ FLAGS = {
     "unconditional_fraction": "--unconditional",
     "anchor_weight": "--anchor",
     "decoder_only": "--decoder-only",
+    "unconditional_kl_weight": "--unconditional-kl",
     "peak_nats": "--peak-nats",
     "peak_weight": "--peak-weight",
 }
@@ -33,6 +34,9 @@ class TuneSettings:
     kl_weight: float = 0.05  # per nat of log p(x)/p_ref(x), in reward units (training stds)
     invalid_reward: float = -3.0
     unconditional_fraction: float = 0.1  # targets with every property unspecified
+    # The KL penalty of those unconditional samples (None: kl_weight): rewarded for validity
+    # alone, they drift from the starting model's distribution of molecules unless held.
+    unconditional_kl_weight: float | None = None
     property_probability: float = 0.5  # each property given with this probability (>= 1 given)
     # Likelihood anchor: anchor_weight * the decoder's NLL (nats) of anchor_batch real molecules
     # per step, each decoded from z ~ q(z | x, c) under its own properties (some hidden), so that
@@ -65,6 +69,12 @@ class TuneSettings:
             ("samples_per_condition", self.samples_per_condition >= 2, "an integer >= 2"),
             ("lr", math.isfinite(self.lr) and self.lr > 0, "a finite number > 0"),
             ("kl_weight", math.isfinite(self.kl_weight) and self.kl_weight >= 0, "a finite number >= 0"),
+            (
+                "unconditional_kl_weight",
+                self.unconditional_kl_weight is None
+                or (math.isfinite(self.unconditional_kl_weight) and self.unconditional_kl_weight >= 0),
+                "a finite number >= 0",
+            ),
             ("invalid_reward", math.isfinite(self.invalid_reward), "a finite number"),
             ("unconditional_fraction", 0 <= self.unconditional_fraction < 1, "in [0, 1)"),
             ("property_probability", 0 < self.property_probability <= 1, "in (0, 1]"),

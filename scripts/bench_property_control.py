@@ -10,7 +10,9 @@ away from it) with the same seed, so that settings compare on the same latent dr
 Per target: MAD and SD of |measured - target| over the valid samples, duplicates included (per
 property for a joint target; the SD of the measured values themselves is reported too, for
 tables that give that), validity, uniqueness (of the valid), novelty (of the unique valid,
-against --reference, by default the run's training molecules), seconds (sampling and RDKit).
+against --reference, by default the run's training molecules), distinct hits (the distinct
+valid molecules within HIT_WINDOWS of every property asked for: what a chemist keeps, where
+precision and repeats meet), seconds (sampling and RDKit).
 A target on a property the model is not conditioned on, or cannot have measured, is skipped
 with a note. Prints a table; --out writes the JSON.
 
@@ -49,6 +51,10 @@ GROUPS: dict[str, list[Target]] = {
     "QED": [{"QED": v} for v in (0.6, 0.725, 0.85)],
     "TPSA+LogP": [{"TPSA": t, "LogP": p} for t, p in ((40.0, 2.0), (80.0, 2.0), (40.0, 4.0), (80.0, 4.0))],
 }
+
+
+# A tight window per property for the distinct-hits count (under half of MolGPT's MAD for each).
+HIT_WINDOWS = {"LogP": 0.1, "TPSA": 2.0, "SAS": 0.05, "QED": 0.02, "MolWt": 5.0}
 
 
 def label(target: Target) -> str:
@@ -107,6 +113,20 @@ def deviations(records: list[Record], target: Target) -> dict[str, dict[str, flo
     return out
 
 
+def distinct_hits(records: list[Record], target: Target) -> int | None:
+    """Distinct valid molecules within HIT_WINDOWS of every property of `target` (None when a
+    property has no window)."""
+    if any(name not in HIT_WINDOWS for name in target):
+        return None
+    return len(
+        {
+            r.canonical
+            for r in records
+            if r.valid and all(abs(r.properties[n] - v) <= HIT_WINDOWS[n] for n, v in target.items())
+        }
+    )
+
+
 def score_target(
     gen: Generator, target: Target, args: argparse.Namespace, reference: set[str] | None
 ) -> dict[str, Any]:
@@ -133,6 +153,7 @@ def score_target(
         "validity": rates["validity"],
         "uniqueness": rates["uniqueness"],
         "novelty": rates["novelty"],
+        "distinct_hits": distinct_hits(records, target),
         "seconds": round(time.perf_counter() - t0, 1),
         "warnings": gen.conditions.out_of_range(request),
     }
@@ -143,12 +164,16 @@ def fmt(x: float | None, digits: int = 3) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'target':<18}{'property':<10}{'MAD':>8}{'SD':>8}{'valid':>8}{'unique':>8}{'novel':>8}{'s':>8}"
+    head = (
+        f"{'target':<18}{'property':<10}{'MAD':>8}{'SD':>8}{'valid':>8}{'unique':>8}{'novel':>8}"
+        f"{'hits':>8}{'s':>8}"
+    )
     lines = [head, "-" * len(head)]
     for row in rows:
         for i, (name, d) in enumerate(row["properties"].items()):
             rates = (
                 f"{fmt(row['validity']):>8}{fmt(row['uniqueness']):>8}{fmt(row['novelty']):>8}"
+                f"{'n/a' if row.get('distinct_hits') is None else row['distinct_hits']:>8}"
                 f"{row['seconds']:>8.1f}"
                 if i == 0
                 else ""

@@ -230,6 +230,18 @@ def test_cli_tune_writes_a_run_that_generates(tiny_run, tmp_path, capsys):
     assert (out / "checkpoints" / "last" / "meta.json").exists()
 
 
+def test_cli_tune_records_the_peak_penalty_and_the_unconditional_kl(tiny_run, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    args = ["tune", "--checkpoint", str(tiny_run), "--out", str(out), "--targets", str(SAMPLE)]
+    args += ["--target-rows", "50", "--steps", "2", "--conditions", "4", "--peak-nats", "12"]
+    assert main([*args, "--peak-weight", "0.2", "--unconditional-kl", "0.5"]) == 0
+    assert "peaked " in capsys.readouterr().err
+    assert (out / "metrics.csv").read_text().splitlines()[0].endswith(",peaked,elapsed_s")
+    assert main(["info", "--checkpoint", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "KL weight 0.05 (0.5 unconditional), peak penalty 0.2 per nat above log p -12" in shown
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

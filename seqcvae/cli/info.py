@@ -45,9 +45,17 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
     lines.append(f"{'tuned' if tuning else 'trained':<11} {trained}")
     if tuning:
         tm = tuning.get("metrics") or {}
+        extra = ""
+        if tuning.get("unconditional_kl_weight") is not None:
+            extra += f" ({_num(tuning['unconditional_kl_weight'])} unconditional)"
+        if tuning.get("peak_nats"):
+            extra += (
+                f", peak penalty {_num(tuning.get('peak_weight'))} per nat above log p "
+                f"-{_num(tuning['peak_nats'])}"
+            )
         lines.append(
             f"            property-consistency tuning (lr {_num(tuning.get('lr'))}, KL weight "
-            f"{_num(tuning.get('kl_weight'))}, targets: {tuning.get('target_rows')} molecules of "
+            f"{_num(tuning.get('kl_weight'))}{extra}, targets: {tuning.get('target_rows')} molecules of "
             f"{tuning.get('targets')}); last steps: reward {_num(tm.get('reward'))}, valid "
             f"{_num(tm.get('validity'))}, KL to its start {_num(tm.get('kl'))} nats"
         )

@@ -49,6 +49,15 @@ class Stage:
 
 
 SUBSET = ("data.limit=300000", "train.threads=1")
+
+
+def tune_args(steps: int, *extra: str) -> tuple[str, ...]:
+    """`seqcvae tune` arguments of a moses tuning stage: targets from 20,000 training molecules,
+    LR 1e-4, one thread, and `extra`."""
+    head = ("--column", "SMILES", "--target-rows", "20000", "--steps", str(steps), "--lr", "1e-4")
+    return (*head, *extra, "--threads", "1")
+
+
 # moses-latent's second stage planned 9,000 steps and the shipped weights are its step-6,000
 # checkpoint (stopped there for time, MODEL_CARD.md); rebuilt here it runs the full 9,000.
 RECIPES: dict[str, tuple[Stage, ...]] = {
@@ -69,93 +78,23 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             init_from="moses",
         ),
         # property-consistency tuning (`seqcvae tune`): 1,750 steps of 64 targets x 4 samples
-        Stage(
-            "moses_3",
-            (
-                "--column",
-                "SMILES",
-                "--target-rows",
-                "20000",
-                "--steps",
-                "1750",
-                "--lr",
-                "1e-4",
-                "--threads",
-                "1",
-            ),
-            init_from="moses_2",
-            command="tune",
-        ),
+        Stage("moses_3", tune_args(1750), init_from="moses_2", command="tune"),
         # stage 4 (2026-12-06): 1,500 more steps of tuning with a lower KL penalty (0.02 per nat,
         # measured from stage 3); the shipped run read its targets from train_50k_props.csv, as
         # stage 3's did
-        Stage(
-            "moses_4",
-            (
-                "--column",
-                "SMILES",
-                "--target-rows",
-                "20000",
-                "--steps",
-                "1500",
-                "--lr",
-                "1e-4",
-                "--kl-weight",
-                "0.02",
-                "--threads",
-                "1",
-            ),
-            init_from="moses_3",
-            command="tune",
-        ),
+        Stage("moses_4", tune_args(1500, "--kl-weight", "0.02"), init_from="moses_3", command="tune"),
         # stages 5 and 6 (2026-12-07): tuning on with the peak penalty (--peak-nats 12), which
         # spreads the mass stage 4 had piled on its best hits: 400 steps at 0.1 per nat, then
         # 400 at 0.2 (seed 1), the KL penalty 0.02 per nat to the stage before
         Stage(
             "moses_5",
-            (
-                "--column",
-                "SMILES",
-                "--target-rows",
-                "20000",
-                "--steps",
-                "400",
-                "--lr",
-                "1e-4",
-                "--kl-weight",
-                "0.02",
-                "--peak-nats",
-                "12",
-                "--peak-weight",
-                "0.1",
-                "--threads",
-                "1",
-            ),
+            tune_args(400, "--kl-weight", "0.02", "--peak-nats", "12", "--peak-weight", "0.1"),
             init_from="moses_4",
             command="tune",
         ),
         Stage(
             "moses_6",
-            (
-                "--column",
-                "SMILES",
-                "--target-rows",
-                "20000",
-                "--steps",
-                "400",
-                "--lr",
-                "1e-4",
-                "--kl-weight",
-                "0.02",
-                "--peak-nats",
-                "12",
-                "--peak-weight",
-                "0.2",
-                "--seed",
-                "1",
-                "--threads",
-                "1",
-            ),
+            tune_args(400, "--kl-weight", "0.02", "--peak-nats", "12", "--peak-weight", "0.2", "--seed", "1"),
             init_from="moses_5",
             command="tune",
         ),

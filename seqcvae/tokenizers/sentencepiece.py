@@ -87,10 +87,9 @@ class SentencePieceTokenizer:
         does not start with the word boundary mark (U+2581) and follows another piece (byte
         pieces and control ids are never joined)."""
         out = []
-        for k, i in enumerate(ids):
-            piece = self.sp.id_to_piece(int(i))
-            plain = not (self.sp.is_byte(int(i)) or self.sp.is_control(int(i)) or self.sp.is_unknown(int(i)))
-            out.append(k > 0 and plain and not piece.startswith(WORD_MARK))
+        for k, i in enumerate(int(i) for i in ids):
+            plain = not (self.sp.is_byte(i) or self.sp.is_control(i) or self.sp.is_unknown(i))
+            out.append(k > 0 and plain and not self.sp.id_to_piece(i).startswith(WORD_MARK))
         return out
 
     def to_dict(self) -> dict[str, Any]:

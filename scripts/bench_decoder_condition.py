@@ -101,12 +101,7 @@ def main() -> None:
                     values, torch.ones_like(values), torch.zeros(128, 0, dtype=torch.long)
                 )
                 out = model(tokens, lengths, c)
-                loss = (
-                    torch.nn.functional.cross_entropy(
-                        out.logits.transpose(1, 2), tokens[:, 1:], ignore_index=0
-                    )
-                    + 0.01 * out.mu.pow(2).mean()
-                )
+                loss = out.nll.sum() / (tokens[:, 1:] != 0).sum() + 0.01 * out.mu.pow(2).mean()
                 opts[v].zero_grad()
                 loss.backward()
                 opts[v].step()

@@ -14,6 +14,7 @@ message) when they are absent.
     python scripts/bench_text.py ptb
     python scripts/bench_text.py yelp
     python scripts/bench_text.py ptb --resume --minutes 60   # continue, a larger budget
+    python scripts/bench_text.py ptb --out runs/ptb_wide model.decoder_hidden=640   # another run
 Writes runs/bench_text_<corpus>/bench.json and prints it. With train.val_every_steps=N the json
 also holds the validation curve: IW-NLL (k = train.val_iw_samples) and KL per sentence at each
 validation, with the elapsed training time and the word perplexity that NLL gives over the
@@ -117,12 +118,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--max-sequences", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue the run (only budget overrides)")
+    ap.add_argument("--out", type=Path, help="work directory (default runs/bench_text_<corpus>)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_intermixed_args()
     if args.corpus != "vader" and not (SHARED / args.corpus).exists():
         print(f"skipped: {SHARED / args.corpus} is absent")
         return
-    out = ROOT / "runs" / f"bench_text_{args.corpus}"
+    out = args.out or ROOT / "runs" / f"bench_text_{args.corpus}"
     out.mkdir(parents=True, exist_ok=True)
     overrides, test_file = corpus_overrides(args.corpus, out)
     minutes = [] if args.minutes is None else [f"train.max_minutes={args.minutes}"]

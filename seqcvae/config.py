@@ -76,6 +76,10 @@ class ModelConfig:
     heads: int = number(4, ge=1)  # attention heads (transformer only)
     decoder_condition: str = choice("prefix", "memory")  # transformer decoder: (z, c) as prefix or memory
     condition_tokens: int = number(1, ge=1)  # transformer decoder: number of prefix / memory vectors
+    # Adaptive softmax clusters over the decoder's output (ids are frequency-ranked): e.g. [2000]
+    # puts the 2,000 most frequent tokens in the head and the rest in one narrower tail cluster;
+    # [] = the full softmax. For large text vocabularies; SMILES vocabularies are small.
+    output_cutoffs: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from torch import nn
 from seqcvae.data.conditions import EncodedConditions
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.evaluation.diagnostics import evaluate_model
+from seqcvae.models.losses import token_nll
 from seqcvae.tokenizers.base import PAD
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -52,6 +53,9 @@ class KnownPosteriors(nn.Module):
 
     def decode(self, inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return torch.zeros(*inputs.shape, VOCAB)
+
+    def decode_nll(self, inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor, targets: torch.Tensor):
+        return token_nll(self.decode(inputs, z, c), targets, PAD)
 
 
 def _dataset(classes: list[int], lengths: list[int]) -> TokenDataset:

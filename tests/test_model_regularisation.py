@@ -38,9 +38,9 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return tokens, lengths, torch.randn(6, 4, generator=gen)
 
 
-def _logits(model: CVAE) -> torch.Tensor:
+def _nll(model: CVAE) -> torch.Tensor:
     tokens, lengths, c = _batch()
-    return model(tokens, lengths, c, noise=torch.zeros(6, 4)).logits
+    return model(tokens, lengths, c, noise=torch.zeros(6, 4)).nll
 
 
 @pytest.mark.parametrize(("encoder", "decoder"), [("gru", "gru"), ("transformer", "transformer")])
@@ -49,12 +49,12 @@ def test_dropout_changes_training_outputs_only(encoder, decoder):
     dropped = _model(0.3, encoder, decoder)
     dropped.load_state_dict(plain.state_dict())  # dropout adds no parameters
     plain.eval()
-    reference = _logits(plain)
+    reference = _nll(plain)
     dropped.train()
     torch.manual_seed(2)
-    assert not torch.allclose(_logits(dropped), reference)
+    assert not torch.allclose(_nll(dropped), reference)
     dropped.eval()
-    assert torch.equal(_logits(dropped), reference)
+    assert torch.equal(_nll(dropped), reference)
 
 
 @pytest.mark.parametrize("encoder", ["gru", "transformer"])
@@ -67,4 +67,4 @@ def test_huge_encoder_output_gives_a_finite_kl(encoder):
     kl = gaussian_kl(mu, logvar)
     assert torch.isfinite(kl).all()
     out = model(tokens, lengths, c)
-    assert torch.isfinite(out.z).all() and torch.isfinite(out.logits).all()
+    assert torch.isfinite(out.z).all() and torch.isfinite(out.nll).all()

@@ -20,7 +20,7 @@ import torch
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.cvae import CVAE
-from seqcvae.models.losses import gaussian_kl, reconstruction_nll
+from seqcvae.models.losses import gaussian_kl
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -75,7 +75,7 @@ def evaluate_model(
         for i in range(k):
             eps = torch.randn(mu.shape, generator=gen).to(device)
             z = CVAE.reparameterise(mu, logvar, eps)
-            rec = reconstruction_nll(model.decode(b.tokens[:, :-1], z, c), targets, model.shape.pad_id)
+            rec = model.decode_nll(b.tokens[:, :-1], z, c, targets).sum(dim=1)
             if i == 0:
                 rec_sum += float(rec.sum())
             log_w.append(-rec + _log_normal(z, pm, plv) - _log_normal(z, mu, logvar))

@@ -28,7 +28,6 @@ from seqcvae.generation.transfer_settings import (
     check_margin,
 )
 from seqcvae.models.cvae import CVAE
-from seqcvae.models.losses import token_nll
 from seqcvae.tokenizers.base import BOS, EOS, Tokenizer
 from seqcvae.tokenizers.sentencepiece import SentencePieceTokenizer
 
@@ -45,7 +44,7 @@ def token_logp(model: CVAE, ids: Sequence[Sequence[int]], z: torch.Tensor, c: to
     tokens = torch.full((len(ids), width), pad, dtype=torch.long, device=z.device)
     for row, seq in enumerate(ids):
         tokens[row, : len(seq) + 2] = torch.tensor([BOS, *seq, EOS], device=z.device)
-    return -token_nll(model.decode(tokens[:, :-1], z, c).float(), tokens[:, 1:], pad)
+    return -model.decode_nll(tokens[:, :-1], z, c, tokens[:, 1:])
 
 
 def sequence_logp(

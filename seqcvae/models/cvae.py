@@ -71,7 +71,7 @@ LOGVAR_RANGE = (-10.0, 10.0)
 
 @dataclass
 class CVAEOutput:
-    logits: torch.Tensor  # (B, T, V) next-token logits for targets tokens[:, 1:]
+    nll: torch.Tensor  # (B, T) per-token NLL in nats of the targets tokens[:, 1:], 0 at padding
     mu: torch.Tensor  # (B, Z)
     logvar: torch.Tensor  # (B, Z)
     z: torch.Tensor  # (B, Z)
@@ -190,6 +190,7 @@ class CVAE(nn.Module):
                 dropout=s.dropout,
                 condition=s.decoder_condition,
                 condition_tokens=s.condition_tokens,
+                output_cutoffs=s.output_cutoffs,
             )
         else:
             self.decoder = GRUDecoder(
@@ -200,6 +201,7 @@ class CVAE(nn.Module):
                 condition_dim=s.condition_dim,
                 vocab_size=s.vocab_size,
                 dropout=s.dropout,
+                output_cutoffs=s.output_cutoffs,
             )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
         self.tag_adversary: TagAdversary | None = None
@@ -280,6 +282,15 @@ class CVAE(nn.Module):
         embedded = self.embedding_dropout(self.embedding(decoder_inputs))
         return self.decoder(embedded, torch.cat([z, c], dim=-1))
 
+    def decode_nll(
+        self, decoder_inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher forcing: decoder_inputs (B, T) token ids -> NLL in nats (B, T) of targets (B, T),
+        0 where they are padding; the adaptive softmax computes only what the targets need."""
+        embedded = self.embedding_dropout(self.embedding(decoder_inputs))
+        h = self.decoder.features(embedded, torch.cat([z, c], dim=-1))
+        return self.decoder.out.token_nll(h, targets, self.shape.pad_id)
+
     def forward(
         self,
         tokens: torch.Tensor,
@@ -306,6 +317,6 @@ class CVAE(nn.Module):
         else:
             z = mu
         inputs = tokens[:, :-1] if decoder_inputs is None else decoder_inputs
-        logits = self.decode(inputs, z, c)
+        nll = self.decode_nll(inputs, z, c, tokens[:, 1:])
         prior_mu, prior_logvar = self.prior_params(c)
-        return CVAEOutput(logits, mu, logvar, z, prior_mu, prior_logvar)
+        return CVAEOutput(nll, mu, logvar, z, prior_mu, prior_logvar)

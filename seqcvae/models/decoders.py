@@ -2,17 +2,20 @@
 
 Every decoder offers teacher-forced `forward(embedded, zc)` and an incremental protocol used by
 sampling and beam search: `state = start(zc)`, then `logits, state = step(embedded_token, state)`
-(one token costs one step), and `reorder(state, index)` to follow beams.
+(one token costs one step), and `reorder(state, index)` to follow beams. `features` gives the
+teacher-forced states that the output layer `out` (models/output.py) turns into logits or a loss.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from seqcvae.models.gru import StackedGRU, dropout_layer
+from seqcvae.models.output import output_layer
 
 
 class GRUDecoder(nn.Module):
@@ -32,6 +35,7 @@ class GRUDecoder(nn.Module):
         condition_dim: int,
         vocab_size: int,
         dropout: float = 0.0,
+        output_cutoffs: Sequence[int] = (),
     ):
         super().__init__()
         self.layers = layers
@@ -40,17 +44,21 @@ class GRUDecoder(nn.Module):
         self.static = nn.Linear(latent_dim + condition_dim, 3 * hidden, bias=False)
         self.rnn = StackedGRU(embedding_dim, hidden, layers, dropout)
         self.output_dropout = dropout_layer(dropout)  # on the top layer's states (not the recurrence)
-        self.out = nn.Linear(hidden, vocab_size)
+        self.out = output_layer(hidden, vocab_size, output_cutoffs)
 
     def init_state(self, zc: torch.Tensor) -> torch.Tensor:
         """zc (B, Z+C) -> hidden state (layers, B, H)."""
         h = torch.tanh(self.init(zc))
         return h.view(zc.shape[0], self.layers, self.hidden).transpose(0, 1).contiguous()
 
+    def features(self, embedded: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced states for `out`: embedded inputs (B, T, E), zc (B, Z+C) -> (B, T, H)."""
+        out = self.rnn(embedded, self.init_state(zc), static_input=zc, static_weight=self.static.weight)
+        return self.output_dropout(out)
+
     def forward(self, embedded: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits: embedded inputs (B, T, E), zc (B, Z+C) -> (B, T, V)."""
-        out = self.rnn(embedded, self.init_state(zc), static_input=zc, static_weight=self.static.weight)
-        return self.out(self.output_dropout(out))
+        return self.out.logits(self.features(embedded, zc))
 
     def start(self, zc: torch.Tensor) -> Any:
         return (self.init_state(zc), self.static(zc))
@@ -59,7 +67,7 @@ class GRUDecoder(nn.Module):
         """One token: embedded (B, E), state from start/step -> logits (B, V), new state."""
         h, static = state
         h = self.rnn.step(embedded, h, static)
-        return self.out(self.output_dropout(h[-1])), (h, static)
+        return self.out.logits(self.output_dropout(h[-1])), (h, static)
 
     @staticmethod
     def reorder(state: Any, index: torch.Tensor) -> Any:

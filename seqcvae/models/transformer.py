@@ -12,6 +12,7 @@ Attention is torch's fused scaled_dot_product_attention.
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 
 from seqcvae.errors import ConfigError
 from seqcvae.models.gru import dropout_layer
+from seqcvae.models.output import output_layer
 
 
 class Block(nn.Module):
@@ -171,6 +173,7 @@ class TransformerDecoder(nn.Module):
         dropout: float = 0.0,
         condition: str = "prefix",
         condition_tokens: int = 1,
+        output_cutoffs: Sequence[int] = (),
     ):
         super().__init__()
         if condition not in ("prefix", "memory"):
@@ -190,7 +193,7 @@ class TransformerDecoder(nn.Module):
             Block(d_model, heads, dropout=dropout, cross=cross) for _ in range(layers)
         )
         self.ln = nn.LayerNorm(d_model)
-        self.out = nn.Linear(d_model, vocab_size)
+        self.out = output_layer(d_model, vocab_size, output_cutoffs)
         self.max_positions = max_positions
 
     def _condition_vectors(self, zc: torch.Tensor) -> torch.Tensor:
@@ -204,13 +207,17 @@ class TransformerDecoder(nn.Module):
 
     def forward(self, embedded: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: embedded inputs (B, T, E), zc (B, Z+C) -> logits (B, T, V)."""
+        return self.out.logits(self.features(embedded, zc))
+
+    def features(self, embedded: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced states for `out`: embedded inputs (B, T, E), zc (B, Z+C) -> (B, T, D)."""
         x = self.inp(embedded)
         if self.n_prefix:
             x = torch.cat([self._condition_vectors(zc), x], dim=1)
         x = x + self.pos(torch.arange(x.shape[1], device=x.device))
         for block, memory in zip(self.blocks_list(), self._memories(zc)):
             x = block(x, causal=True, memory=memory)
-        return self.out(self.ln(x[:, self.n_prefix :]))
+        return self.ln(x[:, self.n_prefix :])
 
     def blocks_list(self) -> list[Block]:
         return [typing.cast(Block, b) for b in self.blocks]
@@ -245,7 +252,7 @@ class TransformerDecoder(nn.Module):
         x = (self.inp(embedded) + self.pos.weight[pos]).unsqueeze(1)
         for block, (k_buf, v_buf, memory) in zip(self.blocks_list(), layers):
             x = block.step(x, k_buf, v_buf, pos, memory)
-        return self.out(self.ln(x[:, 0])), (layers, pos + 1)
+        return self.out.logits(self.ln(x[:, 0])), (layers, pos + 1)
 
     @staticmethod
     def reorder(state: Any, index: torch.Tensor) -> Any:

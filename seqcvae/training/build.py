@@ -146,7 +146,8 @@ class TrainForward(torch.nn.Module):
         mu, logvar = m.encode(cycle.tokens, cycle.lengths, other)
         z = m.reparameterise(mu, logvar, cycle.noise)
         prior_mu, prior_logvar = m.prior_params(own)
-        return CVAEOutput(m.decode(inputs, z, own), mu, logvar, z, prior_mu, prior_logvar)
+        nll = m.decode_nll(inputs, z, own, b.tokens[:, 1:])
+        return CVAEOutput(nll, mu, logvar, z, prior_mu, prior_logvar)
 
 
 def forward_module(model: CVAE, dist: DistInfo, device: torch.device) -> torch.nn.Module:

@@ -25,7 +25,7 @@ from seqcvae.data.splits import RunData
 from seqcvae.devices import pick_device
 from seqcvae.models.checkpoint import CheckpointData, save_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
-from seqcvae.models.losses import gaussian_kl, mmd_to_standard_normal, reconstruction_nll
+from seqcvae.models.losses import gaussian_kl, mmd_to_standard_normal
 from seqcvae.training import build, distributed, policy, resume
 from seqcvae.training.augment import encoder_view
 from seqcvae.training.budget import Budget, step_bound
@@ -160,13 +160,13 @@ class Trainer:
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.forward_module(b, present, tags, inputs, noise, view, cycle)
-            rec = reconstruction_nll(out.logits.float(), b.tokens[:, 1:], self.shape.pad_id)
+            rec = out.nll.float().sum(dim=1)
         kl_dim = gaussian_kl(out.mu.float(), out.logvar.float(), _f32(out.prior_mu), _f32(out.prior_logvar))
         loss = policy.step_loss(rec, kl_dim, beta, t.free_bits, world, n_tokens)
         cycle_rec: torch.Tensor | None = None
         if out.cycle is not None:
             c_out = out.cycle
-            cycle_rec = reconstruction_nll(c_out.logits.float(), b.tokens[:, 1:], self.shape.pad_id)
+            cycle_rec = c_out.nll.float().sum(dim=1)
             c_kl = gaussian_kl(
                 c_out.mu.float(), c_out.logvar.float(), _f32(c_out.prior_mu), _f32(c_out.prior_logvar)
             )

@@ -42,7 +42,6 @@ from seqcvae.data.dataset import TokenDataset
 from seqcvae.errors import ConfigError
 from seqcvae.generation.sampling import decode_tokens
 from seqcvae.models.cvae import CVAE
-from seqcvae.models.losses import reconstruction_nll
 from seqcvae.tokenizers.base import BOS, EOS, NEVER_SAMPLED, PAD, Tokenizer
 from seqcvae.tuning.settings import TuneSettings
 
@@ -206,8 +205,7 @@ class ConsistencyTuner:
             mu, logvar = self.model.encode(b.tokens, b.lengths, c.detach())
             eps = torch.randn(mu.shape, generator=self.noise, device=self.device)
             z = self.model.reparameterise(mu, logvar, eps)
-        logits = self.model.decode(b.tokens[:, :-1], z, c)
-        return reconstruction_nll(logits, b.tokens[:, 1:], PAD).mean()
+        return self.model.decode_nll(b.tokens[:, :-1], z, c, b.tokens[:, 1:]).sum(dim=1).mean()
 
     def rewards(
         self, smiles: Sequence[str], finished: np.ndarray, raw: np.ndarray, present: np.ndarray

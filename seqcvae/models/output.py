@@ -1,0 +1,86 @@
+"""The decoders' output layer: decoder states -> next-token distribution.
+
+Two kinds, one interface (`logits` for the whole distribution, `token_nll` for the loss):
+
+- `SoftmaxOutput`: one linear layer over the vocabulary (every model before issue 16's PTB work;
+  its parameters keep the names `weight` and `bias`, so earlier checkpoints load unchanged).
+- `AdaptiveOutput`: the adaptive softmax (Grave et al. 2017) for large vocabularies: the
+  `cutoffs[0]` most frequent ids (SentencePiece numbers its pieces by score, i.e. by frequency)
+  and one entry per tail cluster share a full-width head; each tail cluster has its own
+  projection, a quarter of the width narrower per cluster. It is an exact distribution (its
+  `logits` are normalised log-probabilities), and its loss only touches the tail clusters of the
+  targets that fall in them: on PTB's 10k pieces the output layer costs about a quarter of the
+  full softmax's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from seqcvae.errors import ConfigError
+from seqcvae.models.losses import token_nll
+
+# Each tail cluster's projection is this many times narrower than the one before (PyTorch's
+# default div_value).
+TAIL_SHRINK = 4.0
+
+
+class SoftmaxOutput(nn.Linear):
+    """A full softmax over the vocabulary."""
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """States (..., H) -> logits (..., V)."""
+        return self(h)
+
+    def token_nll(self, h: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+        """States (B, T, H), targets (B, T) -> NLL in nats (B, T), 0 where targets are pad_id."""
+        return token_nll(self(h).float(), targets, pad_id)
+
+
+class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):
+    """The adaptive softmax; `logits` are log-probabilities (softmax of them is the distribution)."""
+
+    def __init__(self, hidden: int, vocab_size: int, cutoffs: Sequence[int]):
+        super().__init__(hidden, vocab_size, list(cutoffs), div_value=TAIL_SHRINK, head_bias=True)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """States (..., H) -> log-probabilities (..., V)."""
+        flat = h.reshape(-1, h.shape[-1]).float()
+        return self.log_prob(flat).view(*h.shape[:-1], self.n_classes)
+
+    def token_nll(self, h: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+        """States (B, T, H), targets (B, T) -> NLL in nats (B, T), 0 where targets are pad_id."""
+        keep = targets != pad_id
+        nll = torch.zeros(targets.shape, dtype=torch.float32, device=targets.device)
+        if bool(keep.any()):
+            out = self(h[keep].float(), targets[keep])
+            nll = nll.masked_scatter(keep, -out.output.float())
+        return nll
+
+
+OutputLayer = SoftmaxOutput | AdaptiveOutput
+
+
+def check_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> None:
+    """ConfigError unless cutoffs rise strictly and lie inside (0, vocab_size)."""
+    values = list(cutoffs)
+    if any(not isinstance(c, int) or isinstance(c, bool) for c in values):
+        raise ConfigError(f"model.output_cutoffs={values!r}: expected whole numbers")
+    rising = all(a < b for a, b in zip(values, values[1:]))
+    if not rising or (values and (values[0] <= 0 or values[-1] >= vocab_size)):
+        raise ConfigError(
+            f"model.output_cutoffs={values!r} does not fit a vocabulary of {vocab_size}: expected "
+            f"rising ids between 1 and {vocab_size - 1} (e.g. [2000] for a 10,000-piece vocabulary), "
+            f"or [] for the full softmax"
+        )
+
+
+def output_layer(hidden: int, vocab_size: int, cutoffs: Sequence[int] = ()) -> OutputLayer:
+    """The full softmax when `cutoffs` is empty, else the adaptive softmax with those clusters."""
+    if not cutoffs:
+        return SoftmaxOutput(hidden, vocab_size)
+    check_cutoffs(cutoffs, vocab_size)
+    return AdaptiveOutput(hidden, vocab_size, cutoffs)

@@ -1,0 +1,115 @@
+"""The decoders' output layer: the full softmax and the adaptive softmax give the same kind of
+answers (normalised distributions, per-token NLL of the targets), and a text run with
+`model.output_cutoffs` trains, saves, loads and samples."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqcvae.errors import ConfigError
+from seqcvae.models.output import AdaptiveOutput, SoftmaxOutput, check_cutoffs, output_layer
+
+
+def _states_and_targets(vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(3, 7, 16, generator=gen)
+    targets = torch.randint(1, vocab, (3, 7), generator=gen)
+    targets[0, 5:] = 0  # padding
+    targets[2, 1] = vocab - 1  # the last tail id
+    return h, targets
+
+
+@pytest.mark.parametrize("cutoffs", [(), (10,), (10, 30)])
+def test_token_nll_is_minus_the_log_probability_of_each_target(cutoffs):
+    vocab = 50
+    layer = output_layer(16, vocab, cutoffs)
+    assert isinstance(layer, AdaptiveOutput if cutoffs else SoftmaxOutput)
+    h, targets = _states_and_targets(vocab)
+    logp = F.log_softmax(layer.logits(h), dim=-1)
+    want = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).masked_fill(targets == 0, 0.0)
+    got = layer.token_nll(h, targets, pad_id=0)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert bool((got[0, 5:] == 0).all()) and bool((got[0, :5] > 0).all())
+
+
+def test_adaptive_logits_are_a_normalised_distribution_over_the_whole_vocabulary():
+    layer = output_layer(16, 50, (10, 30))
+    h, _ = _states_and_targets(50)
+    logits = layer.logits(h)
+    assert logits.shape == (3, 7, 50)
+    torch.testing.assert_close(logits.logsumexp(-1), torch.zeros(3, 7), atol=1e-5, rtol=0)
+
+
+def test_the_adaptive_loss_learns_a_skewed_distribution_as_the_full_softmax_does():
+    """Fitted to Zipf-distributed targets (one state), both layers reach the targets' entropy:
+    the gradient reaches the head, the cluster entries and the tail projections."""
+    gen = torch.Generator().manual_seed(1)
+    vocab = 60
+    probs = 1.0 / torch.arange(1, vocab).float()
+    targets = 1 + torch.multinomial(probs / probs.sum(), 2000, replacement=True, generator=gen).view(40, 50)
+    counts = torch.bincount(targets.flatten(), minlength=vocab).float()
+    freq = counts[counts > 0] / counts.sum()
+    entropy = float(-(freq * freq.log()).sum())
+    h = torch.ones(40, 50, 16)
+    for cutoffs in ((), (8,), (8, 30)):
+        torch.manual_seed(0)
+        layer = output_layer(16, vocab, cutoffs)
+        opt = torch.optim.Adam(layer.parameters(), lr=0.05)
+        for _ in range(300):
+            loss = layer.token_nll(h, targets, pad_id=0).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert abs(float(loss.detach()) - entropy) < 0.03, cutoffs
+
+
+@pytest.mark.parametrize("cutoffs", [[0], [20, 10], [50], [10, 10], [2.5]])
+def test_cutoffs_outside_the_vocabulary_are_refused(cutoffs):
+    with pytest.raises(ConfigError, match="output_cutoffs"):
+        check_cutoffs(cutoffs, 50)
+
+
+def test_the_full_softmax_keeps_the_parameter_names_of_earlier_checkpoints():
+    assert set(dict(output_layer(8, 20).named_parameters())) == {"weight", "bias"}
+
+
+def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "seqcvae", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+def test_a_text_run_with_an_adaptive_softmax_trains_loads_and_samples(tmp_path):
+    out = tmp_path / "run"
+    r = _run(
+        "train", "--config", "text_tiny", "--out", str(out), "--no-progress",
+        "model.output_cutoffs=[60]", "train.max_steps=12",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    shape = json.loads((out / "checkpoints" / "last" / "meta.json").read_text())["model_shape"]
+    assert shape["output_cutoffs"] == [60]
+    r = _run("info", "--checkpoint", str(out))
+    assert r.returncode == 0 and "adaptive softmax, clusters from 60" in r.stdout, r.stderr
+    samples = tmp_path / "s.tsv"
+    r = _run("generate", "--checkpoint", str(out), "--n", "6", "--seed", "1", "--out", str(samples))
+    assert r.returncode == 0, r.stderr
+    with open(samples, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert [r["index"] for r in rows] == [str(i) for i in range(6)]
+
+
+def test_cutoffs_past_the_vocabulary_get_one_line_and_exit_2(tmp_path):
+    r = _run(
+        "train", "--config", "text_tiny", "--out", str(tmp_path / "run"), "--no-progress",
+        "model.output_cutoffs=[100000]",
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "output_cutoffs" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

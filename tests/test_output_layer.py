@@ -113,3 +113,36 @@ def test_cutoffs_past_the_vocabulary_get_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2
     assert "output_cutoffs" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("decoder", ["gru", "transformer"])
+@pytest.mark.parametrize("cutoffs", [[], [8]])
+def test_the_models_nll_is_that_of_its_own_logits_and_of_its_step_by_step_decoding(decoder, cutoffs):
+    """CVAE.decode_nll (the training loss) agrees with the teacher-forced logits and with the
+    incremental decoding that sampling and beam search use, for either output layer."""
+    from seqcvae.models.cvae import CVAE, CVAEShape
+
+    torch.manual_seed(0)
+    shape = CVAEShape(
+        vocab_size=20, num_continuous=1, tag_sizes=[], embedding_dim=8, encoder_hidden=8,
+        decoder_hidden=8, latent_dim=4, condition_dim=4, decoder=decoder, heads=2,
+        max_positions=12, output_cutoffs=cutoffs,
+    )  # fmt: skip
+    model = CVAE(shape).eval()
+    gen = torch.Generator().manual_seed(1)
+    tokens = torch.randint(4, 20, (3, 7), generator=gen)
+    tokens[:, 0] = 1
+    tokens[2, 5:] = 0  # a shorter row
+    z, c = torch.randn(3, 4, generator=gen), torch.randn(3, 4, generator=gen)
+    with torch.no_grad():
+        nll = model.decode_nll(tokens[:, :-1], z, c, tokens[:, 1:])
+        logits = model.decode(tokens[:, :-1], z, c)
+        state = model.decoder.start(torch.cat([z, c], dim=-1))
+        stepped = []
+        for t in range(tokens.shape[1] - 1):
+            step_logits, state = model.decoder.step(model.embedding(tokens[:, t]), state)
+            stepped.append(step_logits)
+    targets = tokens[:, 1:]
+    for full in (logits, torch.stack(stepped, dim=1)):
+        want = -F.log_softmax(full, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        torch.testing.assert_close(nll, want.masked_fill(targets == 0, 0.0), atol=1e-4, rtol=1e-4)

@@ -145,6 +145,33 @@ def test_drawn_conditions_give_at_least_one_property_unless_unconditional(tiny_r
     assert 0.2 < (given == 0).mean() < 0.3
 
 
+def test_even_targets_spread_the_draws_over_each_propertys_range(tiny_run):
+    """--even-targets F: a share F of the targets is drawn evenly over one property's range
+    (1st to 99th percentile of the targets), so the tails of a skewed property come up as often
+    as its middle; the rows stay real target rows, and with F = 0 the draws are as before."""
+    gen = Generator.load(tiny_run)
+    k = gen.conditions.num_continuous
+    rng = np.random.default_rng(0)
+    latent = rng.exponential(size=20000)  # skewed: most rows near 0, a long upper tail
+    targets = np.stack([latent * (j + 1) for j in range(k)], axis=1)
+    q90 = np.quantile(targets[:, 0], 0.9)
+
+    def draw(**settings: object) -> tuple[np.ndarray, np.ndarray]:
+        settings = {"unconditional_fraction": 0.0, **settings}
+        tuner = ConsistencyTuner(gen.model, gen.tokenizer, gen.conditions, targets, TuneSettings(**settings))
+        return tuner.draw_conditions(4000)
+
+    plain, _ = draw()
+    even, present = draw(even_fraction=1.0)
+    assert 0.08 < (plain[:, 0] > q90).mean() < 0.12
+    assert (even[:, 0] > q90).mean() > 0.4  # uniform over [q1, q99]: about half above q90
+    assert {tuple(r) for r in even} <= {tuple(t) for t in targets}
+    assert (present.sum(axis=1) >= 1).all()
+    half, _ = draw(even_fraction=0.5)
+    assert 0.2 < (half[:, 0] > q90).mean() < 0.35
+    np.testing.assert_array_equal(draw(even_fraction=0.0)[0], plain)
+
+
 def test_samples_are_drawn_from_the_models_prior(tiny_run, monkeypatch):
     """A conditional prior's z come from p(z | c), as generation draws them."""
     tuner = tuner_for(tiny_run, conditions_per_step=2)
@@ -234,12 +261,13 @@ def test_cli_tune_records_the_peak_penalty_and_the_unconditional_kl(tiny_run, tm
     out = tmp_path / "tuned"
     args = ["tune", "--checkpoint", str(tiny_run), "--out", str(out), "--targets", str(SAMPLE)]
     args += ["--target-rows", "50", "--steps", "2", "--conditions", "4", "--peak-nats", "12"]
-    assert main([*args, "--peak-weight", "0.2", "--unconditional-kl", "0.5"]) == 0
+    assert main([*args, "--peak-weight", "0.2", "--unconditional-kl", "0.5", "--even-targets", "0.5"]) == 0
     assert "peaked " in capsys.readouterr().err
     assert (out / "metrics.csv").read_text().splitlines()[0].endswith(",peaked,elapsed_s")
     assert main(["info", "--checkpoint", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "KL weight 0.05 (0.5 unconditional), peak penalty 0.2 per nat above log p -12" in shown
+    assert "50% drawn evenly over one property's range" in shown
 
 
 @pytest.mark.parametrize(
@@ -254,6 +282,7 @@ def test_cli_tune_records_the_peak_penalty_and_the_unconditional_kl(tiny_run, tm
         (["--peak-nats", "-1"], "peak_nats=-1.0 (--peak-nats)"),
         (["--unconditional-kl", "-1"], "unconditional_kl_weight=-1.0 (--unconditional-kl)"),
         (["--peak-weight", "nan"], "peak_weight=nan (--peak-weight)"),
+        (["--even-targets", "1.5"], "even_fraction=1.5 (--even-targets)"),
     ],
 )
 def test_cli_tune_bad_input_is_one_line(tiny_run, tmp_path, capsys, extra, message):

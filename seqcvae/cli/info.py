@@ -53,10 +53,13 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
                 f", peak penalty {_num(tuning.get('peak_weight'))} per nat above log p "
                 f"-{_num(tuning['peak_nats'])}"
             )
+        even = ""
+        if tuning.get("even_fraction"):
+            even = f", {tuning['even_fraction']:.0%} drawn evenly over one property's range"
         lines.append(
             f"            property-consistency tuning (lr {_num(tuning.get('lr'))}, KL weight "
             f"{_num(tuning.get('kl_weight'))}{extra}, targets: {tuning.get('target_rows')} molecules of "
-            f"{tuning.get('targets')}); last steps: reward {_num(tm.get('reward'))}, valid "
+            f"{tuning.get('targets')}{even}); last steps: reward {_num(tm.get('reward'))}, valid "
             f"{_num(tm.get('validity'))}, KL to its start {_num(tm.get('kl'))} nats"
         )
     started = info.get("init_from")

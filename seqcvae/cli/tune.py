@@ -82,6 +82,15 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help=f"the peak penalty per nat above exp(-N), in reward units (default {_DEFAULTS.peak_weight:g})",
     )
     p.add_argument(
+        "--even-targets",
+        type=float,
+        default=_DEFAULTS.even_fraction,
+        metavar="F",
+        help="share of targets drawn evenly over one property's range (1st-99th percentile of "
+        "--targets) instead of at the molecules' own density: more practice at the tails "
+        "(default 0)",
+    )
+    p.add_argument(
         "--decoder-only",
         action="store_true",
         help="train the decoder alone; the condition embedding, which the encoder also reads, "
@@ -122,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         decoder_only=args.decoder_only,
         peak_nats=args.peak_nats,
         peak_weight=args.peak_weight,
+        even_fraction=args.even_targets,
         seed=args.seed,
     )
     out = tune(

@@ -158,6 +158,10 @@ class ConsistencyTuner:
         self.names = [c.name for c in conditions.continuous]
         self.stds = np.array([c.std for c in conditions.continuous])
         self.targets = np.asarray(targets, dtype=np.float64)
+        # per property: the target rows in its order, its sorted values, its 1st-99th percentiles
+        self.order = np.argsort(self.targets, axis=0, kind="stable")
+        self.sorted = np.take_along_axis(self.targets, self.order, axis=0)
+        self.spans = np.quantile(self.targets, [0.01, 0.99], axis=0)
         self.s = settings
         self.params = tunable_parameters(model, settings.decoder_only)
         if settings.decoder_only:
@@ -182,9 +186,29 @@ class ConsistencyTuner:
 
     def draw_conditions(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(raw targets (n, P), present (n, P)): rows of `targets`, properties given as
-        `draw_present` decides."""
-        rows = self.targets[self.rng.integers(0, len(self.targets), n)]
-        return rows, self.draw_present(n, rows.shape[1])
+        `draw_present` decides; a share even_fraction of them drawn by `draw_even`."""
+        index = self.rng.integers(0, len(self.targets), n)
+        present = self.draw_present(n, self.targets.shape[1])
+        if self.s.even_fraction > 0:
+            even = np.flatnonzero(self.rng.random(n) < self.s.even_fraction)
+            prop = self.rng.integers(0, self.targets.shape[1], len(even))
+            index[even] = self.draw_even(prop)
+            given = present[even].any(axis=1)  # unconditional rows stay unconditional
+            present[even[given], prop[given]] = 1.0
+        return self.targets[index], present
+
+    def draw_even(self, prop: np.ndarray) -> np.ndarray:
+        """For each property index in prop, a target row whose value of it is nearest to a value
+        drawn uniformly between that property's 1st and 99th percentiles."""
+        lo, hi = self.spans[0, prop], self.spans[1, prop]
+        value = lo + (hi - lo) * self.rng.random(len(prop))
+        last = len(self.targets) - 1
+        at = np.array([np.searchsorted(self.sorted[:, j], v) for j, v in zip(prop, value)], dtype=np.int64)
+        at = np.clip(at, 0, last)
+        below = np.clip(at - 1, 0, last)
+        nearer_below = np.abs(self.sorted[below, prop] - value) < np.abs(self.sorted[at, prop] - value)
+        at = np.where(nearer_below, below, at)
+        return self.order[at, prop]
 
     def kl_weights(self, present: np.ndarray) -> torch.Tensor:
         """(B,) the KL penalty of each sample: kl_weight, or unconditional_kl_weight (when set) for

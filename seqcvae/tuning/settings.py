@@ -21,6 +21,7 @@ FLAGS = {
     "unconditional_kl_weight": "--unconditional-kl",
     "peak_nats": "--peak-nats",
     "peak_weight": "--peak-weight",
+    "even_fraction": "--even-targets",
 }
 
 
@@ -53,6 +54,11 @@ class TuneSettings:
     # times in 10,000 samples.
     peak_nats: float = 0.0
     peak_weight: float = 0.1
+    # Share of the targets drawn evenly over one property's range (a property at random, a value
+    # uniform between the targets' 1st and 99th percentiles of it, and the target row nearest to
+    # that value, that property given) instead of at the molecules' own density: the tails that
+    # chemists ask for (high TPSA, hard-to-make SAS) come up as often as the middle. 0 = off.
+    even_fraction: float = 0.0
     max_length: int = 100
     grad_clip: float = 1.0
     seed: int = 0
@@ -90,6 +96,7 @@ class TuneSettings:
                 math.isfinite(self.peak_weight) and self.peak_weight >= 0,
                 "a finite number >= 0",
             ),
+            ("even_fraction", 0 <= self.even_fraction <= 1, "in [0, 1]"),
             ("max_length", self.max_length >= 1, "an integer >= 1"),
             ("grad_clip", self.grad_clip > 0, "a number > 0"),
         ]

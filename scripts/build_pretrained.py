@@ -98,6 +98,30 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             init_from="moses_5",
             command="tune",
         ),
+        Stage(
+            "moses_7",
+            tune_args(400, "--kl-weight", "0.02", "--peak-nats", "12", "--peak-weight", "0.3", "--seed", "2"),
+            init_from="moses_6",
+            command="tune",
+        ),
+        Stage(
+            "moses_8",
+            tune_args(
+                400,
+                "--kl-weight",
+                "0.02",
+                "--peak-nats",
+                "12",
+                "--peak-weight",
+                "0.3",
+                "--even-targets",
+                "0.5",
+                "--seed",
+                "3",
+            ),  # fmt: skip
+            init_from="moses_7",
+            command="tune",
+        ),
     ),
     "moses-latent": (
         Stage("moses_latent_1", ("--config", "smiles_latent", *SUBSET)),

@@ -277,19 +277,22 @@ class CVAE(nn.Module):
         eps = torch.randn(c.shape[0], self.shape.latent_dim, generator=generator, device=c.device)
         return self.prior_from_noise(c, eps)
 
+    def _decoder_states(self, decoder_inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: decoder_inputs (B, T) token ids -> the decoder's states (B, T, H)."""
+        embedded = self.embedding_dropout(self.embedding(decoder_inputs))
+        return self.decoder.features(embedded, torch.cat([z, c], dim=-1))
+
     def decode(self, decoder_inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: decoder_inputs (B, T) token ids -> logits (B, T, V)."""
-        embedded = self.embedding_dropout(self.embedding(decoder_inputs))
-        return self.decoder(embedded, torch.cat([z, c], dim=-1))
+        return self.decoder.out.logits(self._decoder_states(decoder_inputs, z, c))
 
     def decode_nll(
         self, decoder_inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor, targets: torch.Tensor
     ) -> torch.Tensor:
         """Teacher forcing: decoder_inputs (B, T) token ids -> NLL in nats (B, T) of targets (B, T),
         0 where they are padding; the adaptive softmax computes only what the targets need."""
-        embedded = self.embedding_dropout(self.embedding(decoder_inputs))
-        h = self.decoder.features(embedded, torch.cat([z, c], dim=-1))
-        return self.decoder.out.token_nll(h, targets, self.shape.pad_id)
+        states = self._decoder_states(decoder_inputs, z, c)
+        return self.decoder.out.token_nll(states, targets, self.shape.pad_id)
 
     def forward(
         self,

@@ -113,6 +113,8 @@ def test_cutoffs_past_the_vocabulary_get_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2
     assert "output_cutoffs" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    # refused before anything is written, so the same --out can be used again as it is
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("decoder", ["gru", "transformer"])

@@ -20,6 +20,7 @@ from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.io.atomic import atomic_open, atomic_write_text
 from seqcvae.models.checkpoint import CheckpointData, checkpoint_label, load_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
+from seqcvae.models.output import check_cutoffs
 from seqcvae.tokenizers.base import Tokenizer
 from seqcvae.training import distributed
 from seqcvae.training.build import with_adversary
@@ -288,6 +289,8 @@ def _train(
         f"data: {prepared.data_summary}; train {len(prepared.train)}, "
         f"validation {len(prepared.val)}; vocabulary {prepared.tokenizer.vocab_size} tokens"
     )
+    # the one model setting that needs the vocabulary, checked before anything is written
+    check_cutoffs(cfg.model.output_cutoffs, prepared.tokenizer.vocab_size)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", cfg.to_json())

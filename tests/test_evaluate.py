@@ -262,3 +262,17 @@ def test_evaluate_protocol_bad_input(tiny_run, capsys, extra, message):
     assert main([*args, "--workers", "1", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_evaluate_says_when_it_must_check_the_runs_data_first(tiny_run, tmp_path, capsys, monkeypatch):
+    """The held-out split of a run comes from its whole data file; with nothing cached (a run
+    trained on another machine, or on 1.58 M molecules) that check takes long, so it is named
+    before it starts, and names the file."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    args = ["evaluate", "--checkpoint", str(tiny_run), "--n", "0", "--k", "2", "--max-sequences", "10"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    train_path = json.loads((tiny_run / "config.json").read_text())["data"]["train_path"]
+    assert "data: checking" in err and str(train_path) in err
+    assert main(args) == 0  # cached now: nothing to announce
+    assert "data: checking" not in capsys.readouterr().err

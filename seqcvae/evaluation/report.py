@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,23 @@ from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.generation.generator import Generator
 
 
-def held_out(gen: Generator, data: str | None) -> tuple[TokenDataset, PreparedData]:
+def held_out(
+    gen: Generator,
+    data: str | None,
+    workers: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> tuple[TokenDataset, PreparedData]:
     """The held-out sequences a run is evaluated on: `data` (a file) or the run's validation
-    split, as a dataset and as the prepared table (sequences, property and tag columns)."""
+    split, as a dataset and as the prepared table (sequences, property and tag columns). The
+    split needs the run's whole data file checked once (then it is cached); `log` hears of that
+    before it starts, since for a large file it takes a long while."""
     cfg = gen.config
     if data:
         part = prepare_table(resolve_data_path(data), cfg.data)
     else:
-        prepared = prepare_run_data(cfg, gen.tokenizer.to_dict(), gen.conditions.to_dict())
+        prepared = prepare_run_data(
+            cfg, gen.tokenizer.to_dict(), gen.conditions.to_dict(), workers=workers, log=log
+        )
         part = prepared.val_data
     enc = gen.conditions.encode_columns(part.columns, part.tag_columns, len(part))
     ds, _ = TokenDataset.build(part.sequences, gen.tokenizer, enc, cfg.data.max_length, "truncate")
@@ -312,12 +321,14 @@ def evaluate_run(
     device: str = "cpu",
     protocol: str = "conditional",
     progress: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Diagnostics on held-out data and metrics of n samples. SMILES runs also get the MOSES
     metrics against `references` (name -> SMILES file) with the run's training molecules for
     novelty, of samples drawn under `protocol` (see _smiles_metrics): "conditional" (default
     references: the held-out molecules) or "moses" (references: the MOSES test splits).
-    `progress`: a bar on stderr naming the stage, counting samples (off when not a terminal)."""
+    `progress`: a bar on stderr naming the stage, counting samples (off when not a terminal);
+    `log`: told when the run's data must be checked to find its validation split."""
     from tqdm import tqdm
 
     if protocol not in PROTOCOLS:
@@ -326,7 +337,7 @@ def evaluate_run(
     gen = Generator.load(checkpoint, which=which, device=device)
     if protocol == "moses" and gen.kind != "smiles":
         raise ConfigError("--protocol moses is for SMILES runs (it samples molecules for the MOSES metrics)")
-    ds, part = held_out(gen, data)
+    ds, part = held_out(gen, data, workers=workers, log=log)
     report: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "kind": gen.kind,

@@ -103,6 +103,7 @@ def evaluate(
             device=device,
             protocol=protocol,
             progress=progress,
+            log=log,
         )
     if out:
         Path(out).write_text(to_json(report), encoding="utf-8")

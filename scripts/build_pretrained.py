@@ -122,6 +122,25 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             init_from="moses_7",
             command="tune",
         ),
+        # stage 9 (2026-12-07, session 17): 600 more steps with most targets drawn evenly (0.8)
+        Stage(
+            "moses_9",
+            tune_args(
+                600,
+                "--kl-weight",
+                "0.02",
+                "--peak-nats",
+                "12",
+                "--peak-weight",
+                "0.3",
+                "--even-targets",
+                "0.8",
+                "--seed",
+                "4",
+            ),  # fmt: skip
+            init_from="moses_8",
+            command="tune",
+        ),
     ),
     "moses-latent": (
         Stage("moses_latent_1", ("--config", "smiles_latent", *SUBSET)),

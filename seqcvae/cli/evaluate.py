@@ -47,7 +47,13 @@ def add_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="--protocol moses: the MOSES scaffold test split (default "
         "data/moses_full/test_scaffolds.csv.gz when present)",
     )
-    ev.add_argument("--max-sequences", type=int, default=2000, help="held-out sequences (0 = all)")
+    ev.add_argument(
+        "--max-sequences",
+        type=int,
+        default=2000,
+        help="held-out sequences for the diagnostics, the first N of the file or split (default "
+        "2000; 0 = all, as a published test perplexity is)",
+    )
     ev.add_argument(
         "--reference",
         action="append",

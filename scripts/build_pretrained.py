@@ -58,6 +58,13 @@ def tune_args(steps: int, *extra: str) -> tuple[str, ...]:
     return (*head, *extra, "--threads", "1")
 
 
+def peak_tune_args(steps: int, peak_weight: str, *extra: str) -> tuple[str, ...]:
+    """tune_args of the stages from 5 on: KL penalty 0.02 per nat to the stage before, and the
+    peak penalty at `peak_weight` per nat above -12 nats."""
+    penalties = ("--kl-weight", "0.02", "--peak-nats", "12", "--peak-weight", peak_weight)
+    return tune_args(steps, *penalties, *extra)
+
+
 # moses-latent's second stage planned 9,000 steps and the shipped weights are its step-6,000
 # checkpoint (stopped there for time, MODEL_CARD.md); rebuilt here it runs the full 9,000.
 RECIPES: dict[str, tuple[Stage, ...]] = {
@@ -86,58 +93,20 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         # stages 5 and 6 (2026-12-07): tuning on with the peak penalty (--peak-nats 12), which
         # spreads the mass stage 4 had piled on its best hits: 400 steps at 0.1 per nat, then
         # 400 at 0.2 (seed 1), the KL penalty 0.02 per nat to the stage before
-        Stage(
-            "moses_5",
-            tune_args(400, "--kl-weight", "0.02", "--peak-nats", "12", "--peak-weight", "0.1"),
-            init_from="moses_4",
-            command="tune",
-        ),
-        Stage(
-            "moses_6",
-            tune_args(400, "--kl-weight", "0.02", "--peak-nats", "12", "--peak-weight", "0.2", "--seed", "1"),
-            init_from="moses_5",
-            command="tune",
-        ),
-        Stage(
-            "moses_7",
-            tune_args(400, "--kl-weight", "0.02", "--peak-nats", "12", "--peak-weight", "0.3", "--seed", "2"),
-            init_from="moses_6",
-            command="tune",
-        ),
+        Stage("moses_5", peak_tune_args(400, "0.1"), init_from="moses_4", command="tune"),
+        Stage("moses_6", peak_tune_args(400, "0.2", "--seed", "1"), init_from="moses_5", command="tune"),
+        # stages 7 and 8 (2026-12-07, session 16): peak weight 0.3, then half the targets drawn
+        # evenly over one property's range; stage 9 (session 17): 600 steps with 0.8 drawn evenly
+        Stage("moses_7", peak_tune_args(400, "0.3", "--seed", "2"), init_from="moses_6", command="tune"),
         Stage(
             "moses_8",
-            tune_args(
-                400,
-                "--kl-weight",
-                "0.02",
-                "--peak-nats",
-                "12",
-                "--peak-weight",
-                "0.3",
-                "--even-targets",
-                "0.5",
-                "--seed",
-                "3",
-            ),  # fmt: skip
+            peak_tune_args(400, "0.3", "--even-targets", "0.5", "--seed", "3"),
             init_from="moses_7",
             command="tune",
         ),
-        # stage 9 (2026-12-07, session 17): 600 more steps with most targets drawn evenly (0.8)
         Stage(
             "moses_9",
-            tune_args(
-                600,
-                "--kl-weight",
-                "0.02",
-                "--peak-nats",
-                "12",
-                "--peak-weight",
-                "0.3",
-                "--even-targets",
-                "0.8",
-                "--seed",
-                "4",
-            ),  # fmt: skip
+            peak_tune_args(600, "0.3", "--even-targets", "0.8", "--seed", "4"),
             init_from="moses_8",
             command="tune",
         ),

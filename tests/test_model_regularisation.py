@@ -68,3 +68,55 @@ def test_huge_encoder_output_gives_a_finite_kl(encoder):
     assert torch.isfinite(kl).all()
     out = model(tokens, lengths, c)
     assert torch.isfinite(out.z).all() and torch.isfinite(out.nll).all()
+
+
+def test_weight_drop_masks_the_recurrent_weights_once_per_pass_in_training_only():
+    """model.weight_drop: in training, one DropConnect mask over W_hh (scaled by 1 / (1 - p)) is
+    shared by every step, and the step loop and the fused path draw the same one; evaluation uses
+    the whole weight and the setting adds no parameters."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from seqcvae.models.gru import GRULayer
+
+    torch.manual_seed(0)
+    layer = GRULayer(5, 16, weight_drop=0.5)
+    x, h0 = torch.randn(3, 7, 5), torch.randn(3, 16)
+    assert sum(p.numel() for p in layer.parameters()) == sum(p.numel() for p in GRULayer(5, 16).parameters())
+
+    masked = copy.deepcopy(layer).eval()
+    torch.manual_seed(3)
+    with torch.no_grad():
+        masked.w_hh.weight.copy_(F.dropout(layer.w_hh.weight, 0.5, training=True))
+    expected = masked(x, h0)
+    assert (masked.w_hh.weight == 0).float().mean() > 0.3  # the mask really drops weights
+
+    layer.train()
+    for fused in (False, True):
+        layer.fused = fused
+        torch.manual_seed(3)
+        assert torch.allclose(layer(x, h0), expected, atol=1e-5), fused
+    layer.eval()
+    whole = layer(x, h0)
+    assert not torch.allclose(whole, expected, atol=1e-3)
+    layer.weight_drop = 0.0
+    assert torch.equal(layer(x, h0), whole)
+
+
+def test_weight_drop_reaches_the_gru_decoder_and_changes_training_outputs_only():
+    torch.manual_seed(0)
+    shape = CVAEShape(
+        vocab_size=12, num_continuous=1, tag_sizes=[], embedding_dim=8, encoder_hidden=8,
+        decoder_hidden=8, latent_dim=4, condition_dim=4, weight_drop=0.4, max_positions=12,
+    )  # fmt: skip
+    model = CVAE(shape)
+    layers = list(model.decoder.rnn.layers)
+    assert layers and all(layer.weight_drop == 0.4 for layer in layers)
+    model.eval()
+    reference = _nll(model)
+    model.train()
+    torch.manual_seed(2)
+    assert not torch.allclose(_nll(model), reference)
+    model.eval()
+    assert torch.equal(_nll(model), reference)

@@ -146,7 +146,7 @@ class TagAdversary(nn.Module):
 class CVAE(nn.Module):
     """shape.dropout applies (in training mode) to the token embeddings of encoder and decoder,
     to the GRU decoder's outputs and between GRU layers, and to the Transformer's attention
-    weights and residual branches."""
+    weights and residual branches; shape.weight_drop to the GRU decoder's recurrent weights."""
 
     def __init__(self, shape: CVAEShape):
         super().__init__()
@@ -201,6 +201,7 @@ class CVAE(nn.Module):
                 condition_dim=s.condition_dim,
                 vocab_size=s.vocab_size,
                 dropout=s.dropout,
+                weight_drop=s.weight_drop,
                 output_cutoffs=s.output_cutoffs,
             )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None

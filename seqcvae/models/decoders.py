@@ -35,6 +35,7 @@ class GRUDecoder(nn.Module):
         condition_dim: int,
         vocab_size: int,
         dropout: float = 0.0,
+        weight_drop: float = 0.0,
         output_cutoffs: Sequence[int] = (),
     ):
         super().__init__()
@@ -42,7 +43,7 @@ class GRUDecoder(nn.Module):
         self.hidden = hidden
         self.init = nn.Linear(latent_dim + condition_dim, layers * hidden)
         self.static = nn.Linear(latent_dim + condition_dim, 3 * hidden, bias=False)
-        self.rnn = StackedGRU(embedding_dim, hidden, layers, dropout)
+        self.rnn = StackedGRU(embedding_dim, hidden, layers, dropout, weight_drop)
         self.output_dropout = dropout_layer(dropout)  # on the top layer's states (not the recurrence)
         self.out = output_layer(hidden, vocab_size, output_cutoffs)
 

@@ -31,7 +31,7 @@ def linear(
     promotes the product to float32 (exactly, as .to would) in the same kernel.
     """
     if dtype is None or dtype == x.dtype:
-        return layer(x)
+        return layer(x) if weight is None else F.linear(x, weight, layer.bias)
     w = cast_weight(layer, dtype) if weight is None else weight
     return torch.add(F.linear(x.to(dtype), w), layer.bias)
 
@@ -77,7 +77,7 @@ def fused_gru(
     params: dict[str, torch.Tensor] = {}
     for i, layer in enumerate(layers):
         params[f"weight_ih_l{i}"] = w_ih0 if i == 0 else layer.w_ih.weight
-        params[f"weight_hh_l{i}"] = layer.w_hh.weight
+        params[f"weight_hh_l{i}"] = layer.dropped_recurrent_weight()
         params[f"bias_ih_l{i}"] = layer.w_ih.bias
         params[f"bias_hh_l{i}"] = layer.w_hh.bias
     shell = _gru_shell(x.shape[-1], first.hidden, len(layers), dropout)
@@ -167,11 +167,18 @@ def dropout_layer(p: float) -> nn.Module:
 
 
 class GRULayer(nn.Module):
-    """One unidirectional GRU layer over batch-first inputs."""
+    """One unidirectional GRU layer over batch-first inputs.
 
-    def __init__(self, input_size: int, hidden: int):
+    weight_drop: DropConnect on the recurrent weights in training (AWD-LSTM's weight drop, Merity
+    et al. 2018): one mask over W_hh per forward pass, shared by every step and sequence, scaled
+    by 1 / (1 - p) as dropout is; it regularises the recurrence itself, which dropout on the
+    inputs and outputs leaves alone. Sampling and evaluation use the whole weight.
+    """
+
+    def __init__(self, input_size: int, hidden: int, weight_drop: float = 0.0):
         super().__init__()
         self.hidden = hidden
+        self.weight_drop = weight_drop
         self.matmul_dtype: torch.dtype | None = None  # None: the parameters' dtype
         self.fused: bool | None = None  # None: torch's fused GRU on CUDA, the step loop elsewhere
         self.w_ih = nn.Linear(input_size, 3 * hidden)
@@ -187,6 +194,12 @@ class GRULayer(nn.Module):
         """
         return gru_gates(gi, linear(h, self.w_hh, self.matmul_dtype, w_hh), h)
 
+    def dropped_recurrent_weight(self) -> torch.Tensor:
+        """W_hh, with weight drop applied in training (a fresh mask at each call)."""
+        if self.training and self.weight_drop > 0:
+            return F.dropout(self.w_hh.weight, self.weight_drop, training=True)
+        return self.w_hh.weight
+
     def forward(self, x: torch.Tensor, h0: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, I), h0 (B, H), static (B, 3H) added to every step's input projection.
 
@@ -197,7 +210,12 @@ class GRULayer(nn.Module):
         gi = linear(x, self.w_ih, self.matmul_dtype)
         if static is not None:
             gi = gi.add_(static.unsqueeze(1))  # gi is linear's own output: no copy needed
-        w_hh = cast_weight(self.w_hh, self.matmul_dtype) if self.matmul_dtype is not None else None
+        if self.training and self.weight_drop > 0:
+            w_hh: torch.Tensor | None = self.dropped_recurrent_weight()
+            if self.matmul_dtype is not None:
+                w_hh = typing.cast(torch.Tensor, w_hh).to(self.matmul_dtype)
+        else:
+            w_hh = cast_weight(self.w_hh, self.matmul_dtype) if self.matmul_dtype is not None else None
         h = h0
         outs = []
         for g in gi.unbind(1):
@@ -207,11 +225,16 @@ class GRULayer(nn.Module):
 
 
 class StackedGRU(nn.Module):
-    """Layers of GRULayer with dropout between them; `static` feeds only the first layer."""
+    """Layers of GRULayer with dropout between them; `static` feeds only the first layer;
+    weight_drop on every layer's recurrent weights (GRULayer)."""
 
-    def __init__(self, input_size: int, hidden: int, layers: int, dropout: float = 0.0):
+    def __init__(
+        self, input_size: int, hidden: int, layers: int, dropout: float = 0.0, weight_drop: float = 0.0
+    ):
         super().__init__()
-        self.layers = nn.ModuleList(GRULayer(input_size if i == 0 else hidden, hidden) for i in range(layers))
+        self.layers = nn.ModuleList(
+            GRULayer(input_size if i == 0 else hidden, hidden, weight_drop) for i in range(layers)
+        )
         self.p_dropout = dropout if layers > 1 else 0.0
         self.dropout = dropout_layer(self.p_dropout)
         self.fused: bool | None = None  # None: torch's fused GRU on CUDA, the step loop elsewhere

@@ -65,6 +65,8 @@ def start_shape(
 # no other), the kind of data and the conditions it was trained on (their weights and scaling).
 # data.properties may add properties (they start with zero weights and their own scaling).
 INIT_KEPT = ("data.kind", "data.tags")
+# The model fields a run --init-from may change: regularisers, which shape no weight.
+REGULARISERS = ("dropout", "weight_drop")
 
 
 def init_config(
@@ -82,7 +84,7 @@ def init_config(
     given = cfg.to_dict()
     kept = saved.to_dict()
     for key, value in sorted(given["model"].items()):
-        if key != "dropout" and value != kept["model"][key]:
+        if key not in REGULARISERS and value != kept["model"][key]:
             raise SeqCVAEError(
                 f"--init-from keeps the model's architecture: model.{key} is {kept['model'][key]!r} "
                 f"in {str(ckpt.path)!r}, not {value!r}"

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_latent import logp_control  # noqa: E402
 
-from seqcvae.evaluation.report import evaluate_smiles_file  # noqa: E402
+from seqcvae.evaluation.references import evaluate_smiles_file  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 
 MOSES = ROOT.parent / "shared" / "data" / "moses"

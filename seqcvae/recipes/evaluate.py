@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from seqcvae.errors import ConfigError
+from seqcvae.evaluation import references as refs
 from seqcvae.evaluation import report as rep
 from seqcvae.formatting import to_json
 
@@ -33,14 +34,14 @@ def resolve_references(
             raise ConfigError(
                 f"{flag} is for --protocol moses; other evaluations take --reference [NAME=]FILE"
             )
-        return rep.parse_references(reference)
+        return refs.parse_references(reference)
     if smiles_file:
         raise ConfigError("--protocol moses samples a model: use it with --checkpoint, not --smiles")
     if reference:
         raise ConfigError(
             "--reference is for --protocol conditional; --protocol moses takes --test and --test-scaffolds"
         )
-    references = rep.default_moses_references()
+    references = refs.default_moses_references()
     for name, flag, path in (("Test", "--test", test), ("TestSF", "--test-scaffolds", test_scaffolds)):
         if path is not None:
             if not Path(path).is_file():
@@ -76,14 +77,14 @@ def evaluate(
     bar on stderr when it is a terminal; `log`: told, before the work starts, of reference files
     whose statistics are computed (once: they are cached) in this call."""
     if log is not None and (smiles or n_samples > 0):
-        for path in rep.uncached_references(references, fcd):
+        for path in refs.uncached_references(references, fcd):
             log(
                 f"reference statistics of {path} are not cached yet: computing them once "
                 f"(minutes per 10,000 molecules{' with FCD' if fcd else ''}; the full MOSES test "
                 "splits took 2.3 h on a busy 2-core CPU), then reused"
             )
     if smiles:
-        report = rep.evaluate_smiles_file(
+        report = refs.evaluate_smiles_file(
             smiles, references, train=train, workers=workers, fcd=fcd, column=column
         )
     elif checkpoint is None:

@@ -118,17 +118,17 @@ def test_cutoffs_past_the_vocabulary_get_one_line_and_exit_2(tmp_path):
 
 
 @pytest.mark.parametrize("decoder", ["gru", "transformer"])
-@pytest.mark.parametrize("cutoffs", [[], [8]])
-def test_the_models_nll_is_that_of_its_own_logits_and_of_its_step_by_step_decoding(decoder, cutoffs):
+@pytest.mark.parametrize(("cutoffs", "tied"), [([], False), ([8], False), ([], True)])
+def test_the_models_nll_is_that_of_its_own_logits_and_of_its_step_by_step_decoding(decoder, cutoffs, tied):
     """CVAE.decode_nll (the training loss) agrees with the teacher-forced logits and with the
-    incremental decoding that sampling and beam search use, for either output layer."""
+    incremental decoding that sampling and beam search use, for every output layer."""
     from seqcvae.models.cvae import CVAE, CVAEShape
 
     torch.manual_seed(0)
     shape = CVAEShape(
         vocab_size=20, num_continuous=1, tag_sizes=[], embedding_dim=8, encoder_hidden=8,
         decoder_hidden=8, latent_dim=4, condition_dim=4, decoder=decoder, heads=2,
-        max_positions=12, output_cutoffs=cutoffs,
+        max_positions=12, output_cutoffs=cutoffs, tie_embeddings=tied,
     )  # fmt: skip
     model = CVAE(shape).eval()
     gen = torch.Generator().manual_seed(1)
@@ -148,3 +148,72 @@ def test_the_models_nll_is_that_of_its_own_logits_and_of_its_step_by_step_decodi
     for full in (logits, torch.stack(stepped, dim=1)):
         want = -F.log_softmax(full, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         torch.testing.assert_close(nll, want.masked_fill(targets == 0, 0.0), atol=1e-4, rtol=1e-4)
+
+
+def test_a_tied_output_layer_reads_the_token_embeddings_and_stores_them_once(tmp_path):
+    """model.tie_embeddings: the decoder's logits are project(h) @ E^T + b with E the model's
+    own embeddings, so changing E changes them and the output's gradient reaches E; the weights
+    are stored once (a checkpoint round trip gives the same NLL) and tying needs the full softmax."""
+    from safetensors.torch import load_file, save_file
+
+    from seqcvae.models.cvae import CVAE, CVAEShape
+
+    def shape(tied: bool) -> CVAEShape:
+        return CVAEShape(
+            vocab_size=30, num_continuous=1, tag_sizes=[], embedding_dim=6, encoder_hidden=8,
+            decoder_hidden=10, latent_dim=4, condition_dim=4, max_positions=12, tie_embeddings=tied,
+        )  # fmt: skip
+
+    torch.manual_seed(0)
+    model = CVAE(shape(True))
+    untied = sum(p.numel() for p in CVAE(shape(False)).parameters())
+    # the 30 x 10 output matrix gives way to a 10 -> 6 projection
+    assert sum(p.numel() for p in model.parameters()) == untied - 30 * 10 + 10 * 6 + 6
+    tokens = torch.randint(4, 30, (2, 6))
+    tokens[:, 0] = 1
+    z, c = torch.randn(2, 4), torch.randn(2, 4)
+    nll = model.decode_nll(tokens[:, :-1], z, c, tokens[:, 1:])
+    nll.sum().backward()
+    grad = model.embedding.weight.grad
+    assert grad is not None and bool((grad[tokens[:, 1:].flatten()].abs().sum(-1) > 0).all())
+    with torch.no_grad():
+        states = torch.randn(2, 10)
+        before = model.decoder.out.logits(states)
+        model.embedding.weight[7] += 1.0
+        after = model.decoder.out.logits(states)
+    assert not torch.allclose(before[:, 7], after[:, 7]) and torch.equal(before[:, 8], after[:, 8])
+
+    save_file(model.state_dict(), str(tmp_path / "m.safetensors"))  # refuses tensors stored twice
+    again = CVAE(shape(True))
+    again.load_state_dict(load_file(str(tmp_path / "m.safetensors")))
+    with torch.no_grad():
+        torch.testing.assert_close(again.decoder.out.logits(states), after, atol=0, rtol=0)
+
+    with pytest.raises(ConfigError, match="tie_embeddings"):
+        output_layer(10, 30, (8,), tied=model.embedding)
+
+
+def test_a_text_run_with_tied_embeddings_trains_loads_and_evaluates(tmp_path):
+    out = tmp_path / "run"
+    r = _run(
+        "train", "--config", "text_tiny", "--out", str(out), "--no-progress",
+        "model.tie_embeddings=true", "train.max_steps=12",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = _run("info", "--checkpoint", str(out))
+    assert r.returncode == 0 and "output tied to the token embeddings" in r.stdout, r.stderr
+    r = _run("generate", "--checkpoint", str(out), "--n", "4", "--seed", "1")
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) >= 4, r.stderr
+
+
+def test_tying_with_the_adaptive_softmax_gets_one_line_and_exit_2(tmp_path):
+    r = _run(
+        "train", "--config", "text_tiny", "--out", str(tmp_path / "run"), "--no-progress",
+        "model.tie_embeddings=true", "model.output_cutoffs=[60]",
+    )  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "error: model.tie_embeddings = true needs the full softmax, and model.output_cutoffs is [60]; "
+        "set model.output_cutoffs=[] or model.tie_embeddings=false"
+    ]
+    assert not (tmp_path / "run").exists()

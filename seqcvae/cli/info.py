@@ -78,6 +78,8 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
     dec = f"{m.get('decoder', '?')} decoder {m.get('decoder_hidden')} x{m.get('decoder_layers')}"
     if m.get("output_cutoffs"):
         dec += f" (adaptive softmax, clusters from {', '.join(map(str, m['output_cutoffs']))})"
+    if m.get("tie_embeddings"):
+        dec += " (output tied to the token embeddings)"
     size = f"{info['parameters'] / 1e6:.2f}M parameters" if info.get("parameters") else ""
     lines.append(
         f"model       {enc} -> z {m.get('latent_dim')} ({m.get('prior')} prior) -> {dec}; "

@@ -191,6 +191,7 @@ class CVAE(nn.Module):
                 condition=s.decoder_condition,
                 condition_tokens=s.condition_tokens,
                 output_cutoffs=s.output_cutoffs,
+                tied_embedding=self.embedding if s.tie_embeddings else None,
             )
         else:
             self.decoder = GRUDecoder(
@@ -203,6 +204,7 @@ class CVAE(nn.Module):
                 dropout=s.dropout,
                 weight_drop=s.weight_drop,
                 output_cutoffs=s.output_cutoffs,
+                tied_embedding=self.embedding if s.tie_embeddings else None,
             )
         self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
         self.tag_adversary: TagAdversary | None = None

@@ -37,6 +37,7 @@ class GRUDecoder(nn.Module):
         dropout: float = 0.0,
         weight_drop: float = 0.0,
         output_cutoffs: Sequence[int] = (),
+        tied_embedding: nn.Embedding | None = None,
     ):
         super().__init__()
         self.layers = layers
@@ -45,7 +46,7 @@ class GRUDecoder(nn.Module):
         self.static = nn.Linear(latent_dim + condition_dim, 3 * hidden, bias=False)
         self.rnn = StackedGRU(embedding_dim, hidden, layers, dropout, weight_drop)
         self.output_dropout = dropout_layer(dropout)  # on the top layer's states (not the recurrence)
-        self.out = output_layer(hidden, vocab_size, output_cutoffs)
+        self.out = output_layer(hidden, vocab_size, output_cutoffs, tied_embedding)
 
     def init_state(self, zc: torch.Tensor) -> torch.Tensor:
         """zc (B, Z+C) -> hidden state (layers, B, H)."""

@@ -1,6 +1,6 @@
 """The decoders' output layer: decoder states -> next-token distribution.
 
-Two kinds, one interface (`logits` for the whole distribution, `token_nll` for the loss):
+Three kinds, one interface (`logits` for the whole distribution, `token_nll` for the loss):
 
 - `SoftmaxOutput`: one linear layer over the vocabulary (every model before issue 16's PTB work;
   its parameters keep the names `weight` and `bias`, so earlier checkpoints load unchanged).
@@ -11,6 +11,10 @@ Two kinds, one interface (`logits` for the whole distribution, `token_nll` for t
   `logits` are normalised log-probabilities), and its loss only touches the tail clusters of the
   targets that fall in them: on PTB's 8,882 pieces a training step at the `text_vader` widths
   runs about 3x the tokens per second of the full softmax (scripts/bench_output_layer.py).
+- `TiedOutput`: a full softmax whose output vectors are the token embeddings (weight tying, Press
+  & Wolf 2017; Inan et al. 2017), reached through a projection of the decoder state to the
+  embedding width: one matrix serves as input and output, which regularises a language model
+  and gives rare tokens the updates of both roles.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from seqcvae.config import check_tied_output
 from seqcvae.errors import ConfigError
 from seqcvae.models.losses import token_nll
 
@@ -61,7 +67,26 @@ class AdaptiveOutput(nn.AdaptiveLogSoftmaxWithLoss):
         return nll
 
 
-OutputLayer = SoftmaxOutput | AdaptiveOutput
+class TiedOutput(nn.Module):
+    """logits = project(h) @ E^T + bias, with E the model's token embeddings (not a parameter of
+    this module, so each weight is stored once; the owner of the embeddings registers them)."""
+
+    def __init__(self, hidden: int, embedding: nn.Embedding):
+        super().__init__()
+        self.project = nn.Linear(hidden, embedding.embedding_dim)
+        self.bias = nn.Parameter(torch.zeros(embedding.num_embeddings))
+        self._embedding = (embedding,)  # a tuple: not registered as a submodule
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """States (..., H) -> logits (..., V)."""
+        return F.linear(self.project(h), self._embedding[0].weight, self.bias)
+
+    def token_nll(self, h: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+        """States (B, T, H), targets (B, T) -> NLL in nats (B, T), 0 where targets are pad_id."""
+        return token_nll(self.logits(h).float(), targets, pad_id)
+
+
+OutputLayer = SoftmaxOutput | AdaptiveOutput | TiedOutput
 
 
 def check_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> None:
@@ -78,8 +103,14 @@ def check_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> None:
         )
 
 
-def output_layer(hidden: int, vocab_size: int, cutoffs: Sequence[int] = ()) -> OutputLayer:
-    """The full softmax when `cutoffs` is empty, else the adaptive softmax with those clusters."""
+def output_layer(
+    hidden: int, vocab_size: int, cutoffs: Sequence[int] = (), tied: nn.Embedding | None = None
+) -> OutputLayer:
+    """The full softmax when `cutoffs` is empty (over the embeddings `tied` when given), else the
+    adaptive softmax with those clusters."""
+    check_tied_output(tied is not None, list(cutoffs))
+    if tied is not None:
+        return TiedOutput(hidden, tied)
     if not cutoffs:
         return SoftmaxOutput(hidden, vocab_size)
     check_cutoffs(cutoffs, vocab_size)

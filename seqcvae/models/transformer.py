@@ -174,6 +174,7 @@ class TransformerDecoder(nn.Module):
         condition: str = "prefix",
         condition_tokens: int = 1,
         output_cutoffs: Sequence[int] = (),
+        tied_embedding: nn.Embedding | None = None,
     ):
         super().__init__()
         if condition not in ("prefix", "memory"):
@@ -193,7 +194,7 @@ class TransformerDecoder(nn.Module):
             Block(d_model, heads, dropout=dropout, cross=cross) for _ in range(layers)
         )
         self.ln = nn.LayerNorm(d_model)
-        self.out = output_layer(d_model, vocab_size, output_cutoffs)
+        self.out = output_layer(d_model, vocab_size, output_cutoffs, tied_embedding)
         self.max_positions = max_positions
 
     def _condition_vectors(self, zc: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.models.losses import gaussian_kl
 
 
-def _model(dropout: float, encoder: str = "gru", decoder: str = "gru") -> CVAE:
+def _model(dropout: float, encoder: str = "gru", decoder: str = "gru", weight_drop: float = 0.0) -> CVAE:
     torch.manual_seed(0)
     shape = CVAEShape(
         vocab_size=12,
@@ -22,6 +22,7 @@ def _model(dropout: float, encoder: str = "gru", decoder: str = "gru") -> CVAE:
         latent_dim=4,
         condition_dim=4,
         dropout=dropout,
+        weight_drop=weight_drop,
         encoder=encoder,
         decoder=decoder,
         heads=2,
@@ -43,11 +44,17 @@ def _nll(model: CVAE) -> torch.Tensor:
     return model(tokens, lengths, c, noise=torch.zeros(6, 4)).nll
 
 
-@pytest.mark.parametrize(("encoder", "decoder"), [("gru", "gru"), ("transformer", "transformer")])
-def test_dropout_changes_training_outputs_only(encoder, decoder):
+@pytest.mark.parametrize(
+    ("encoder", "decoder", "dropout", "weight_drop"),
+    [("gru", "gru", 0.3, 0.0), ("transformer", "transformer", 0.3, 0.0), ("gru", "gru", 0.0, 0.4)],
+)
+def test_dropout_and_weight_drop_change_training_outputs_only(encoder, decoder, dropout, weight_drop):
     plain = _model(0.0, encoder, decoder)
-    dropped = _model(0.3, encoder, decoder)
-    dropped.load_state_dict(plain.state_dict())  # dropout adds no parameters
+    dropped = _model(dropout, encoder, decoder, weight_drop)
+    dropped.load_state_dict(plain.state_dict())  # neither adds parameters
+    if weight_drop:  # it reaches every layer of the GRU decoder
+        layers = list(dropped.decoder.rnn.layers)
+        assert layers and all(layer.weight_drop == weight_drop for layer in layers)
     plain.eval()
     reference = _nll(plain)
     dropped.train()
@@ -102,21 +109,3 @@ def test_weight_drop_masks_the_recurrent_weights_once_per_pass_in_training_only(
     assert not torch.allclose(whole, expected, atol=1e-3)
     layer.weight_drop = 0.0
     assert torch.equal(layer(x, h0), whole)
-
-
-def test_weight_drop_reaches_the_gru_decoder_and_changes_training_outputs_only():
-    torch.manual_seed(0)
-    shape = CVAEShape(
-        vocab_size=12, num_continuous=1, tag_sizes=[], embedding_dim=8, encoder_hidden=8,
-        decoder_hidden=8, latent_dim=4, condition_dim=4, weight_drop=0.4, max_positions=12,
-    )  # fmt: skip
-    model = CVAE(shape)
-    layers = list(model.decoder.rnn.layers)
-    assert layers and all(layer.weight_drop == 0.4 for layer in layers)
-    model.eval()
-    reference = _nll(model)
-    model.train()
-    torch.manual_seed(2)
-    assert not torch.allclose(_nll(model), reference)
-    model.eval()
-    assert torch.equal(_nll(model), reference)

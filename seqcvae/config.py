@@ -52,7 +52,9 @@ class DataConfig:
     max_skip_fraction: float = number(0.2, ge=0, le=1)  # fail if more rows than this are unusable
     limit: int = number(0, ge=0)  # use a fixed random subset of N rows (0 = all); for quick experiments
     vocab_size: int = number(4000, ge=8)  # text: SentencePiece vocabulary size (a soft limit)
-    sp_model_type: str = choice("unigram", "bpe")  # text: "unigram" or "bpe"
+    # text: "unigram" or "bpe" subwords, or "word" (one piece per whitespace-separated word: for
+    # corpora with a closed vocabulary such as PTB, whose published perplexities are word-level)
+    sp_model_type: str = choice("unigram", "bpe", "word")
     # Checked, measured and tokenised rows are cached here as memory-mapped Arrow files
     # ("" = $XDG_CACHE_HOME/seqcvae/datasets, default ~/.cache/seqcvae/datasets).
     cache_dir: str = ""

@@ -58,6 +58,33 @@ def test_sentencepiece_joins_mark_the_pieces_that_continue_a_word(sp):
             assert [w.replace("\u2581", "") for w in words if w != "\u2581"] == text.split()
 
 
+@pytest.mark.parametrize("model_type", ["unigram", "word"])
+def test_a_corpus_own_unk_and_eos_markers_are_ordinary_words(model_type):
+    """PTB writes out-of-vocabulary words as the text <unk>. With SentencePiece's own special
+    names that string was reserved and each one cost 6 byte pieces; now it is a word like any
+    other (one piece under the word model), and it round-trips exactly."""
+    corpus = [f"the <unk> said {w} <unk> rose <eos>" for w in ("sales", "prices", "shares", "it")] * 30
+    tok = SentencePieceTokenizer.train(corpus, vocab_size=300, model_type=model_type)
+    pieces = tok.pieces("the <unk> rose <eos>")
+    assert not any(tok.sp.is_byte(i) for i in tok.encode("the <unk> rose <eos>")), pieces
+    if model_type == "word":
+        assert pieces == ["\u2581the", "\u2581<unk>", "\u2581rose", "\u2581<eos>"]
+    assert tok.decode(tok.encode(corpus[0])) == corpus[0]
+    assert tok.sp.unk_id() == UNK and tok.decode([UNK]) != "<unk>"  # the unknown id is not the word
+
+
+def test_a_word_model_keeps_every_word_whole_and_rarer_words_as_bytes():
+    tok = SentencePieceTokenizer.train(SENTENCES * 20, vocab_size=300, model_type="word")
+    for text in SENTENCES:
+        assert len(tok.encode(text)) == len(text.split()) or "  " in text
+        assert tok.decode(tok.encode(text)) == text
+    unseen = tok.encode("zebra")
+    assert all(tok.sp.is_byte(i) for i in unseen) and tok.decode(unseen) == "zebra"
+    # unknown words spelled in bytes carry the word mark in their bytes; it decodes to a space
+    for text in ["the zebra", "zebra crossing", "  spaced   zebra  ", "Ünïcödé ☃ never seen", "a  b "]:
+        assert tok.decode(tok.encode(text)) == text
+
+
 def test_sentencepiece_training_is_deterministic():
     a = SentencePieceTokenizer.train(SENTENCES * 20, vocab_size=120)
     b = SentencePieceTokenizer.train(SENTENCES * 20, vocab_size=120)

@@ -81,6 +81,10 @@ def _tokenizer_key(cfg: RunConfig, rows: np.ndarray) -> str:
 
     d = cfg.data
     extra = "" if d.representation == "smiles" else f"{d.representation}|"  # smiles: keys as before
+    if d.kind == "text":
+        from seqcvae.tokenizers.sentencepiece import TOKENIZER_VERSION
+
+        extra += f"sp{TOKENIZER_VERSION}|"
     h = hashlib.sha256(f"{d.kind}|{d.vocab_size}|{d.sp_model_type}|{extra}".encode())
     h.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
     return h.hexdigest()[:24]

@@ -1,9 +1,13 @@
-"""SentencePiece tokenizer (unigram or BPE) trained by seqcvae and stored inside checkpoints.
+"""SentencePiece tokenizer (unigram, BPE or word) trained by seqcvae and stored inside checkpoints.
 
-Special ids match the SMILES tokenizer: pad=0, bos=1, eos=2, unk=3. Normalisation is the identity,
-extra whitespace is kept and unseen characters fall back to UTF-8 bytes, so decode(encode(text))
-returns the text exactly, NUL characters excepted: decode drops them (a model can emit the <0x00>
-byte piece, and no CSV row can hold NUL portably; Python 3.10's csv writer refuses it).
+Special ids match the SMILES tokenizer: pad=0, bos=1, eos=2, unk=3. Models trained since
+TOKENIZER_VERSION 2 name those pieces <seqcvae:pad> ... <seqcvae:unk>, so that a corpus's own
+"<unk>" or "<eos>" is ordinary text: SentencePiece reserves its special pieces' names, and under
+the names <pad> ... <unk> each of PTB's 45,000 "<unk>" (5% of its words) cost 6 byte pieces.
+Normalisation is the identity, extra whitespace is kept and unseen characters fall back to UTF-8
+bytes, so decode(encode(text)) returns the text exactly, NUL characters excepted: decode drops
+them (a model can emit the <0x00> byte piece, and no CSV row can hold NUL portably; Python
+3.10's csv writer refuses it).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import sentencepiece as spm
 from seqcvae.tokenizers.base import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, content_ids
 
 WORD_MARK = "\u2581"  # SentencePiece's mark of a piece that starts a word
+# What a new model's training settings are; part of the data cache's key for its tokenizer.
+TOKENIZER_VERSION = 2
+RESERVED_PIECES = tuple(f"<seqcvae:{name.strip('<>')}>" for name in SPECIAL_TOKENS)
 
 
 class SentencePieceTokenizer:
@@ -36,6 +43,8 @@ class SentencePieceTokenizer:
     ) -> SentencePieceTokenizer:
         """Train on an iterable of sentences (deterministic: one thread, fixed settings).
 
+        model_type "word" makes each whitespace-separated word one piece (the vocab_size most
+        frequent words; rarer ones fall back to bytes), as word-level language models count.
         The vocabulary always holds the 4 specials, the 256 byte-fallback pieces and every
         character of the corpus, so vocab_size is raised to that floor when set lower.
         """
@@ -53,10 +62,10 @@ class SentencePieceTokenizer:
             bos_id=BOS,
             eos_id=EOS,
             unk_id=UNK,
-            pad_piece=SPECIAL_TOKENS[PAD],
-            bos_piece=SPECIAL_TOKENS[BOS],
-            eos_piece=SPECIAL_TOKENS[EOS],
-            unk_piece=SPECIAL_TOKENS[UNK],
+            pad_piece=RESERVED_PIECES[PAD],
+            bos_piece=RESERVED_PIECES[BOS],
+            eos_piece=RESERVED_PIECES[EOS],
+            unk_piece=RESERVED_PIECES[UNK],
             normalization_rule_name="identity",
             remove_extra_whitespaces=False,
             byte_fallback=True,
@@ -75,7 +84,15 @@ class SentencePieceTokenizer:
         return list(self.sp.encode(text, out_type=int))
 
     def decode(self, ids: Sequence[int]) -> str:
-        return str(self.sp.decode(content_ids(ids))).replace("\x00", "")
+        content = content_ids(ids)
+        text = str(self.sp.decode(content)).replace("\x00", "")
+        if WORD_MARK in text:
+            # Only a word spelled in byte pieces (a word model's unknown words) decodes to the word
+            # mark itself; SentencePiece drops the mark of the first word only from a piece.
+            if content and self.sp.is_byte(content[0]) and text.startswith(WORD_MARK):
+                text = text[1:]
+            text = text.replace(WORD_MARK, " ")
+        return text
 
     def pieces(self, text: str) -> list[str]:
         return list(self.sp.encode(text, out_type=str))

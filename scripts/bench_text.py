@@ -3,8 +3,8 @@
 
 Corpora:
   vader  the shipped data/vader sentences, sentiment x domain tags (config text_vader)
-  ptb    Penn Treebank language modelling, ../shared/data/text/ptb (no tags); published VAE
-         baselines: test PPL 103-108 with KL ~7 (Sentence-VAE, texar)
+  ptb    Penn Treebank language modelling, ../shared/data/text/ptb (no tags), word pieces;
+         published VAE baselines: test PPL 103-108 with KL ~7 (Sentence-VAE, texar)
   yelp   Yelp sentiment (neg/pos), ../shared/data/text/yelp; texar's style-transfer example
          reports 0.92 transfer accuracy
 ptb and yelp are read from ../shared when present; the script exits cleanly (status 0, a
@@ -67,7 +67,10 @@ def corpus_overrides(corpus: str, work: Path) -> tuple[list[str], str | None]:
             f"data.train_path={json.dumps(str(d / 'ptb.train.txt'))}",
             f"data.val_path={json.dumps(str(d / 'ptb.valid.txt'))}",
             "data.tags=[]",
-            "data.vocab_size=10000",
+            # PTB's vocabulary is closed (10,000 words): one piece per word, as its published
+            # perplexities count (BENCHMARKS.md, issue 16, session 18: word PPL 122.0 -> 118.2)
+            "data.sp_model_type=word",
+            "data.vocab_size=10300",
             "data.max_length=80",
             "model.condition_dim=8",
         ], str(d / "ptb.test.txt")

@@ -68,7 +68,7 @@ def corpus_overrides(corpus: str, work: Path) -> tuple[list[str], str | None]:
             f"data.val_path={json.dumps(str(d / 'ptb.valid.txt'))}",
             "data.tags=[]",
             # PTB's vocabulary is closed (10,000 words): one piece per word, as its published
-            # perplexities count (BENCHMARKS.md, issue 16, session 18: word PPL 122.0 -> 118.2)
+            # perplexities count (BENCHMARKS.md, issue 16, session 18: word PPL 122.0 -> 116.6)
             "data.sp_model_type=word",
             "data.vocab_size=10300",
             "data.max_length=80",

@@ -190,7 +190,8 @@ class GRULayer(nn.Module):
     def cell(self, gi: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor | None = None) -> torch.Tensor:
         """gi (B, 3H) input projection (bias included), h (B, H) -> next h (B, H).
 
-        w_hh: the recurrent weight already cast to matmul_dtype (saves a cast per step).
+        w_hh: the recurrent weight to use (weight drop's masked one in training), already in
+        matmul_dtype (saves a cast per step); None: the layer's own.
         """
         return gru_gates(gi, linear(h, self.w_hh, self.matmul_dtype, w_hh), h)
 
@@ -210,12 +211,10 @@ class GRULayer(nn.Module):
         gi = linear(x, self.w_ih, self.matmul_dtype)
         if static is not None:
             gi = gi.add_(static.unsqueeze(1))  # gi is linear's own output: no copy needed
-        if self.training and self.weight_drop > 0:
-            w_hh: torch.Tensor | None = self.dropped_recurrent_weight()
-            if self.matmul_dtype is not None:
-                w_hh = typing.cast(torch.Tensor, w_hh).to(self.matmul_dtype)
-        else:
-            w_hh = cast_weight(self.w_hh, self.matmul_dtype) if self.matmul_dtype is not None else None
+        w_hh = self.dropped_recurrent_weight()
+        if self.matmul_dtype is not None:  # the whole weight's cast is cached; a dropped one is new
+            dropped = w_hh is not self.w_hh.weight
+            w_hh = w_hh.to(self.matmul_dtype) if dropped else cast_weight(self.w_hh, self.matmul_dtype)
         h = h0
         outs = []
         for g in gi.unbind(1):

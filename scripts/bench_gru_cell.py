@@ -28,7 +28,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seqcvae.models import gru  # noqa: E402
+from seqcvae.models import gru, recurrent  # noqa: E402
 from seqcvae.models.gru import GRULayer  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def written_out_linear(
 ) -> torch.Tensor:
     if dtype is None or dtype == x.dtype:
         return layer(x)
-    w = gru.cast_weight(layer, dtype) if weight is None else weight
+    w = recurrent.cast_weight(layer, dtype) if weight is None else weight
     return F.linear(x.to(dtype), w).to(x.dtype) + layer.bias
 
 
@@ -58,7 +58,7 @@ def written_out_forward(self: GRULayer, x: torch.Tensor, h0: torch.Tensor, stati
     gi = gru.linear(x, self.w_ih, self.matmul_dtype)
     if static is not None:
         gi = gi + static.unsqueeze(1)
-    w_hh = gru.cast_weight(self.w_hh, self.matmul_dtype) if self.matmul_dtype is not None else None
+    w_hh = recurrent.cast_weight(self.w_hh, self.matmul_dtype) if self.matmul_dtype is not None else None
     h, outs = h0, []
     for g in gi.unbind(1):
         h = self.cell(g, h, w_hh)
@@ -73,7 +73,8 @@ SIDES = {
 
 
 def use(side: str) -> None:
-    gru.linear, GRULayer.cell, GRULayer.forward = SIDES[side]  # type: ignore[method-assign]
+    linear, GRULayer.cell, GRULayer.forward = SIDES[side]  # type: ignore[method-assign]
+    gru.linear = recurrent.linear = linear  # the cell's products and the stack's sampling steps
 
 
 def order(i: int) -> list[str]:

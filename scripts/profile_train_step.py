@@ -5,7 +5,7 @@
 
 Prints the top operators by self CPU time for (a) training steps and (b) a 1000-molecule
 sampling batch. This is how the O(T^2) zero-fill in torch.nn.GRU's CPU backward was found
-(see seqcvae/models/gru.py).
+(see seqcvae/models/recurrent.py).
 """
 
 from __future__ import annotations

@@ -72,12 +72,13 @@ class ModelConfig:
     latent_dim: int = number(64, ge=1)
     condition_dim: int = number(64, ge=1)  # width of the learned condition embedding c
     dropout: float = number(0.0, ge=0, lt=1)
-    # DropConnect on the GRU decoder's recurrent weights in training (AWD-LSTM's weight drop): a
+    # DropConnect on the GRU or LSTM decoder's recurrent weights in training (AWD-LSTM's weight drop): a
     # regulariser of the recurrence for large text corpora; 0 = off. Ignored by a Transformer decoder.
     weight_drop: float = number(0.0, ge=0, lt=1)
     prior: str = choice("standard", "conditional")  # N(0, I) or a learned p(z|c)
     encoder: str = choice("gru", "transformer")  # bidirectional GRU or pre-LN (width encoder_hidden)
-    decoder: str = choice("gru", "transformer")  # transformer: causal, KV cache, width decoder_hidden
+    # gru or lstm: recurrent, width decoder_hidden; transformer: causal, KV cache, width decoder_hidden
+    decoder: str = choice("gru", "lstm", "transformer")
     heads: int = number(4, ge=1)  # attention heads (transformer only)
     decoder_condition: str = choice("prefix", "memory")  # transformer decoder: (z, c) as prefix or memory
     condition_tokens: int = number(1, ge=1)  # transformer decoder: number of prefix / memory vectors

@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqcvae.models.gru import GRULayer, StackedGRU, gru_gates, last_valid, reverse_padded
+from seqcvae.models.gru import GRULayer, gru_gates
+from seqcvae.models.recurrent import StackedRNN, last_valid, reverse_padded
 
 
 def _copy_from_torch(layer: GRULayer, ref: torch.nn.GRU, idx: int = 0) -> None:
@@ -16,7 +17,7 @@ def _copy_from_torch(layer: GRULayer, ref: torch.nn.GRU, idx: int = 0) -> None:
 def test_matches_torch_gru_forward_and_backward():
     torch.manual_seed(0)
     ref = torch.nn.GRU(5, 7, num_layers=2, batch_first=True)
-    ours = StackedGRU(5, 7, 2)
+    ours = StackedRNN(GRULayer, 5, 7, 2)
     for i, layer in enumerate(ours.layers):
         _copy_from_torch(layer, ref, i)
     x = torch.randn(3, 11, 5, requires_grad=True)
@@ -31,7 +32,7 @@ def test_matches_torch_gru_forward_and_backward():
 
 def test_step_equals_sequence():
     torch.manual_seed(1)
-    rnn = StackedGRU(4, 6, 2)
+    rnn = StackedRNN(GRULayer, 4, 6, 2)
     x = torch.randn(2, 5, 4)
     h0 = torch.randn(2, 2, 6)
     static = torch.randn(2, 18)
@@ -54,7 +55,7 @@ def test_reverse_padded_and_last_valid():
 
 def test_bf16_products_stay_close_to_fp32():
     torch.manual_seed(2)
-    rnn = StackedGRU(8, 16, 1)
+    rnn = StackedRNN(GRULayer, 8, 16, 1)
     x = torch.randn(4, 12, 8)
     h0 = torch.zeros(1, 4, 16)
     ref = rnn(x, h0)
@@ -153,8 +154,8 @@ def test_the_step_loop_is_the_written_out_layer_bit_for_bit(dtype, static):
     for a, b in zip(g, ref_g):
         assert torch.equal(a, b)
     if dtype is not None:
-        with torch.no_grad():  # sampling's steps: StackedGRU.step runs the cell without autograd
-            rnn = StackedGRU(5, 8, 1)
+        with torch.no_grad():  # sampling's steps: StackedRNN.step runs the cell without autograd
+            rnn = StackedRNN(GRULayer, 5, 8, 1)
             rnn.layers[0] = layer
             h = rnn.step(x[:, 0], h0.unsqueeze(0), s)
         assert torch.equal(h[0], ref_out[:, 0])
@@ -166,19 +167,25 @@ def _set_fused(model: torch.nn.Module, fused: bool) -> None:
             m.fused = fused
 
 
-def test_the_fused_path_gives_the_step_loops_outputs_and_gradients(monkeypatch):
+@pytest.mark.parametrize("decoder", ["gru", "lstm"])
+def test_the_fused_path_gives_the_step_loops_outputs_and_gradients(monkeypatch, decoder):
     """On CUDA the teacher-forced passes run torch's fused GRU with the step loop's weights; on
     the CPU the two paths give the same CVAE loss and the same gradient for every parameter."""
     from seqcvae.config import ModelConfig
-    from seqcvae.models import gru
+    from seqcvae.models import recurrent
     from seqcvae.models.cvae import CVAE, CVAEShape
 
     calls = []
-    real = gru.fused_gru
-    monkeypatch.setattr(gru, "fused_gru", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = recurrent.fused_rnn
+    monkeypatch.setattr(recurrent, "fused_rnn", lambda *a, **k: calls.append(1) or real(*a, **k))
     torch.manual_seed(0)
     cfg = ModelConfig(
-        embedding_dim=8, encoder_hidden=12, encoder_layers=2, decoder_hidden=16, decoder_layers=2
+        embedding_dim=8,
+        encoder_hidden=12,
+        encoder_layers=2,
+        decoder_hidden=16,
+        decoder_layers=2,
+        decoder=decoder,
     )
     cfg.latent_dim, cfg.condition_dim = 6, 5
     shape = CVAEShape.from_config(
@@ -214,12 +221,37 @@ def test_the_fused_path_gives_the_step_loops_outputs_and_gradients(monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_the_fused_path_on_cuda_matches_the_step_loop():
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_fused_path_on_cuda_matches_the_step_loop(cell):
+    from seqcvae.models.decoders import CELLS
+
     torch.manual_seed(0)
-    rnn = StackedGRU(8, 32, 2).cuda()
-    x, h0 = torch.randn(4, 10, 8, device="cuda"), torch.randn(2, 4, 32, device="cuda")
-    s, w = torch.randn(4, 5, device="cuda"), torch.randn(96, 5, device="cuda")
+    kind = CELLS[cell]
+    rnn = StackedRNN(kind, 8, 32, 2).cuda()
+    x, h0 = torch.randn(4, 10, 8, device="cuda"), torch.randn(2, 4, rnn.state_size, device="cuda")
+    s, w = torch.randn(4, 5, device="cuda"), torch.randn(kind.gates * 32, 5, device="cuda")
     fused = rnn(x, h0, static_input=s, static_weight=w)
     rnn.fused = False
     loop = rnn(x, h0, static_input=s, static_weight=w)
     assert torch.allclose(fused, loop, atol=1e-4)
+
+
+def test_a_seed_draws_the_gru_decoders_weights_earlier_releases_drew():
+    """The decoder builds its parts in the order it always did, so a run with a given seed starts
+    from the same weights as before the LSTM cell was added (values read off that release)."""
+    from seqcvae.config import ModelConfig
+    from seqcvae.models.cvae import CVAE, CVAEShape
+
+    torch.manual_seed(0)
+    shape = CVAEShape.from_config(
+        ModelConfig(), vocab_size=30, num_continuous=2, tag_sizes=[3], max_positions=20, pad_id=0
+    )
+    weights = CVAE(shape).state_dict()
+    known = {
+        "decoder.init.weight": [0.04377151280641556, -0.0649769976735115],
+        "decoder.static.weight": [-0.07611656188964844, -0.04129716753959656],
+        "decoder.rnn.layers.0.w_hh.weight": [0.03362239897251129, -0.02999967895448208],
+        "decoder.out.weight": [0.02005840092897415, -0.006921413354575634],
+    }
+    for name, values in known.items():
+        assert weights[name].flatten()[:2].tolist() == pytest.approx(values, abs=1e-7), name

@@ -77,7 +77,8 @@ def test_huge_encoder_output_gives_a_finite_kl(encoder):
     assert torch.isfinite(out.z).all() and torch.isfinite(out.nll).all()
 
 
-def test_weight_drop_masks_the_recurrent_weights_once_per_pass_in_training_only():
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_weight_drop_masks_the_recurrent_weights_once_per_pass_in_training_only(cell):
     """model.weight_drop: in training, one DropConnect mask over W_hh (scaled by 1 / (1 - p)) is
     shared by every step, and the step loop and the fused path draw the same one; evaluation uses
     the whole weight and the setting adds no parameters."""
@@ -85,12 +86,13 @@ def test_weight_drop_masks_the_recurrent_weights_once_per_pass_in_training_only(
 
     import torch.nn.functional as F
 
-    from seqcvae.models.gru import GRULayer
+    from seqcvae.models.decoders import CELLS
 
     torch.manual_seed(0)
-    layer = GRULayer(5, 16, weight_drop=0.5)
-    x, h0 = torch.randn(3, 7, 5), torch.randn(3, 16)
-    assert sum(p.numel() for p in layer.parameters()) == sum(p.numel() for p in GRULayer(5, 16).parameters())
+    kind = CELLS[cell]
+    layer = kind(5, 16, weight_drop=0.5)
+    x, h0 = torch.randn(3, 7, 5), torch.randn(3, layer.state_size)
+    assert sum(p.numel() for p in layer.parameters()) == sum(p.numel() for p in kind(5, 16).parameters())
 
     masked = copy.deepcopy(layer).eval()
     torch.manual_seed(3)

@@ -91,6 +91,7 @@ def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
     [
         ("output_cutoffs", [60], "adaptive softmax, clusters from 60"),
         ("tie_embeddings", True, "output tied to the token embeddings"),
+        ("decoder", "lstm", "lstm decoder"),
     ],
 )
 def test_a_text_run_with_another_output_layer_trains_loads_and_samples(tmp_path, key, value, described):
@@ -125,7 +126,7 @@ def test_cutoffs_past_the_vocabulary_get_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("decoder", ["gru", "transformer"])
+@pytest.mark.parametrize("decoder", ["gru", "lstm", "transformer"])
 @pytest.mark.parametrize(("cutoffs", "tied"), [([], False), ([8], False), ([], True)])
 def test_the_models_nll_is_that_of_its_own_logits_and_of_its_step_by_step_decoding(decoder, cutoffs, tied):
     """CVAE.decode_nll (the training loss) agrees with the teacher-forced logits and with the

@@ -15,9 +15,9 @@ from torch import nn
 from seqcvae.config import ModelConfig
 from seqcvae.errors import ConfigError
 from seqcvae.models.conditioning import ConditionEmbedder
-from seqcvae.models.decoders import GRUDecoder
+from seqcvae.models.decoders import RNNDecoder
 from seqcvae.models.encoders import GRUEncoder
-from seqcvae.models.gru import dropout_layer
+from seqcvae.models.recurrent import dropout_layer
 from seqcvae.models.transformer import TransformerDecoder, TransformerEncoder
 
 
@@ -145,8 +145,9 @@ class TagAdversary(nn.Module):
 
 class CVAE(nn.Module):
     """shape.dropout applies (in training mode) to the token embeddings of encoder and decoder,
-    to the GRU decoder's outputs and between GRU layers, and to the Transformer's attention
-    weights and residual branches; shape.weight_drop to the GRU decoder's recurrent weights."""
+    to the GRU or LSTM decoder's outputs and between its layers (and the GRU encoder's), and to
+    the Transformer's attention weights and residual branches; shape.weight_drop to the GRU or
+    LSTM decoder's recurrent weights."""
 
     def __init__(self, shape: CVAEShape):
         super().__init__()
@@ -156,7 +157,7 @@ class CVAE(nn.Module):
         self.embedding_dropout = dropout_layer(s.dropout)
         self.condition = ConditionEmbedder(s.num_continuous, s.tag_sizes, s.condition_dim)
         self.encoder: nn.Module
-        self.decoder: GRUDecoder | TransformerDecoder
+        self.decoder: RNNDecoder | TransformerDecoder
         if s.encoder == "transformer":
             self.encoder = TransformerEncoder(
                 embedding_dim=s.embedding_dim,
@@ -194,13 +195,14 @@ class CVAE(nn.Module):
                 tied_embedding=self.embedding if s.tie_embeddings else None,
             )
         else:
-            self.decoder = GRUDecoder(
+            self.decoder = RNNDecoder(
                 embedding_dim=s.embedding_dim,
                 hidden=s.decoder_hidden,
                 layers=s.decoder_layers,
                 latent_dim=s.latent_dim,
                 condition_dim=s.condition_dim,
                 vocab_size=s.vocab_size,
+                cell=s.decoder,
                 dropout=s.dropout,
                 weight_drop=s.weight_drop,
                 output_cutoffs=s.output_cutoffs,
@@ -231,11 +233,12 @@ class CVAE(nn.Module):
             )
 
     def set_matmul_dtype(self, dtype: torch.dtype | None) -> None:
-        """Run the GRU matrix products in `dtype` (bfloat16 is ~3x faster on CPUs with AVX512-BF16)."""
-        from seqcvae.models.gru import GRULayer
+        """Run the GRU and LSTM matrix products in `dtype` (bfloat16 is ~3x faster on CPUs with
+        AVX512-BF16)."""
+        from seqcvae.models.recurrent import RecurrentLayer
 
         for m in self.modules():
-            if isinstance(m, GRULayer):
+            if isinstance(m, RecurrentLayer):
                 m.matmul_dtype = dtype
 
     def embed_conditions(

@@ -14,12 +14,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqcvae.models.gru import StackedGRU, dropout_layer
+from seqcvae.models.gru import GRULayer
+from seqcvae.models.lstm import LSTMLayer
 from seqcvae.models.output import output_layer
+from seqcvae.models.recurrent import RecurrentLayer, StackedRNN, dropout_layer
+
+CELLS: dict[str, type[RecurrentLayer]] = {"gru": GRULayer, "lstm": LSTMLayer}
 
 
-class GRUDecoder(nn.Module):
-    """GRU whose initial state comes from (z, c) and whose every input is [emb(x_t); z; c].
+class RNNDecoder(nn.Module):
+    """GRU or LSTM (`cell`) whose initial state comes from (z, c) and whose every input is
+    [emb(x_t); z; c].
 
     The (z, c) part of the input projection is the same at every step, so it is computed once
     per sequence (`static`) rather than concatenated to each input.
@@ -34,24 +39,26 @@ class GRUDecoder(nn.Module):
         latent_dim: int,
         condition_dim: int,
         vocab_size: int,
+        cell: str = "gru",
         dropout: float = 0.0,
         weight_drop: float = 0.0,
         output_cutoffs: Sequence[int] = (),
         tied_embedding: nn.Embedding | None = None,
     ):
         super().__init__()
+        layer = CELLS[cell]
         self.layers = layers
-        self.hidden = hidden
-        self.init = nn.Linear(latent_dim + condition_dim, layers * hidden)
-        self.static = nn.Linear(latent_dim + condition_dim, 3 * hidden, bias=False)
-        self.rnn = StackedGRU(embedding_dim, hidden, layers, dropout, weight_drop)
-        self.output_dropout = dropout_layer(dropout)  # on the top layer's states (not the recurrence)
+        # built in this order so that a seed gives the GRU decoder the weights it always had
+        self.init = nn.Linear(latent_dim + condition_dim, layers * layer.states * hidden)
+        self.static = nn.Linear(latent_dim + condition_dim, layer.gates * hidden, bias=False)
+        self.rnn = StackedRNN(layer, embedding_dim, hidden, layers, dropout, weight_drop)
+        self.output_dropout = dropout_layer(dropout)  # on the top layer's outputs (not the recurrence)
         self.out = output_layer(hidden, vocab_size, output_cutoffs, tied_embedding)
 
     def init_state(self, zc: torch.Tensor) -> torch.Tensor:
-        """zc (B, Z+C) -> hidden state (layers, B, H)."""
-        h = torch.tanh(self.init(zc))
-        return h.view(zc.shape[0], self.layers, self.hidden).transpose(0, 1).contiguous()
+        """zc (B, Z+C) -> recurrent state (layers, B, state_size)."""
+        s = torch.tanh(self.init(zc))
+        return s.view(zc.shape[0], self.layers, self.rnn.state_size).transpose(0, 1).contiguous()
 
     def features(self, embedded: torch.Tensor, zc: torch.Tensor) -> torch.Tensor:
         """Teacher-forced states for `out`: embedded inputs (B, T, E), zc (B, Z+C) -> (B, T, H)."""
@@ -67,11 +74,11 @@ class GRUDecoder(nn.Module):
 
     def step(self, embedded: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """One token: embedded (B, E), state from start/step -> logits (B, V), new state."""
-        h, static = state
-        h = self.rnn.step(embedded, h, static)
-        return self.out.logits(self.output_dropout(h[-1])), (h, static)
+        s, static = state
+        s = self.rnn.step(embedded, s, static)
+        return self.out.logits(self.output_dropout(self.rnn.output(s))), (s, static)
 
     @staticmethod
     def reorder(state: Any, index: torch.Tensor) -> Any:
-        h, static = state
-        return (h.index_select(1, index), static.index_select(0, index))
+        s, static = state
+        return (s.index_select(1, index), static.index_select(0, index))

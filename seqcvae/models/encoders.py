@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqcvae.models.gru import GRULayer, dropout_layer, last_valid, reverse_padded
+from seqcvae.models.gru import GRULayer
+from seqcvae.models.recurrent import dropout_layer, last_valid, reverse_padded
 
 
 class GRUEncoder(nn.Module):

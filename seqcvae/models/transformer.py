@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqcvae.errors import ConfigError
-from seqcvae.models.gru import dropout_layer
 from seqcvae.models.output import output_layer
+from seqcvae.models.recurrent import dropout_layer
 
 
 class Block(nn.Module):

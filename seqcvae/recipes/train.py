@@ -322,8 +322,9 @@ def _train(
     m = cfg.model
     if trainer.autocast:
         products = "bf16 autocast"
-    elif "gru" in (m.encoder, m.decoder):
-        products = f"{trainer.precision_label} GRU products"
+    elif m.encoder == "gru" or m.decoder in ("gru", "lstm"):
+        cells = " and ".join(dict.fromkeys(c.upper() for c in (m.encoder, m.decoder) if c != "transformer"))
+        products = f"{trainer.precision_label} {cells} products"
         if "transformer" in (m.encoder, m.decoder):
             products += ", fp32 Transformer layers"
     else:

@@ -42,14 +42,14 @@ def uses_autocast(device: torch.device, matmul_dtype: torch.dtype | None) -> boo
 
 
 def precision_label(model: CVAE, device: torch.device, matmul_dtype: torch.dtype | None) -> str:
-    """ "bf16" when GRU products actually run in bfloat16 (on CPU Transformer layers stay fp32;
-    on CUDA autocast runs every layer in bf16)."""
-    from seqcvae.models.gru import GRULayer
+    """ "bf16" when GRU or LSTM products actually run in bfloat16 (on CPU Transformer layers stay
+    fp32; on CUDA autocast runs every layer in bf16)."""
+    from seqcvae.models.recurrent import RecurrentLayer
 
     if uses_autocast(device, matmul_dtype):
         return "bf16"
-    has_gru = any(isinstance(m, GRULayer) for m in model.modules())
-    return "bf16" if matmul_dtype == torch.bfloat16 and has_gru else "fp32"
+    recurrent = any(isinstance(m, RecurrentLayer) for m in model.modules())
+    return "bf16" if matmul_dtype == torch.bfloat16 and recurrent else "fp32"
 
 
 # Hidden width of the tag adversary (train.adversary_weight > 0).

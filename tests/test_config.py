@@ -199,7 +199,7 @@ def test_checkpoints_of_earlier_versions_load_and_generate(name):
 
 def test_removed_and_renamed_keys_are_migrated(monkeypatch):
     """A future version that renames one key and removes another still reads older configs."""
-    import seqcvae.config as config
+    import seqcvae.config_migrations as config
 
     def v2_to_v3(data: dict) -> dict:
         config.rename_key(data, "train.kl_warmup", "train.kl_warmup_steps")

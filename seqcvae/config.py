@@ -70,6 +70,9 @@ class ModelConfig:
     # DropConnect on the GRU or LSTM decoder's recurrent weights in training (AWD-LSTM's weight drop): a
     # regulariser of the recurrence for large text corpora; 0 = off. Ignored by a Transformer decoder.
     weight_drop: float = number(0.0, ge=0, lt=1)
+    # model.dropout's masks on the token embeddings and in the GRU or LSTM decoder drawn once per
+    # sequence and shared by its steps (variational / locked dropout), not per token
+    locked_dropout: bool = False
     prior: str = choice("standard", "conditional")  # N(0, I) or a learned p(z|c)
     encoder: str = choice("gru", "transformer")  # bidirectional GRU or pre-LN (width encoder_hidden)
     # gru or lstm: recurrent, width decoder_hidden; transformer: causal, KV cache, width decoder_hidden

@@ -90,12 +90,13 @@ def test_init_from_refuses_another_architecture(overfit_run, tmp_path, capsys):
 
 
 def test_init_from_may_change_the_regularisers(overfit_run, tmp_path):
-    """Dropout and weight drop shape no weight, so a fine-tune may set its own."""
+    """Dropout, weight drop and locked dropout shape no weight, so a fine-tune may set its own."""
     src, _ = overfit_run
     data = src.parent / "mols.csv"
-    assert tune(src, tmp_path / "x", data, "model.dropout=0.2", "model.weight_drop=0.3") == 0
+    settings = ("model.dropout=0.2", "model.weight_drop=0.3", "model.locked_dropout=true")
+    assert tune(src, tmp_path / "x", data, *settings) == 0
     model = json.loads((tmp_path / "x" / "config.json").read_text())["model"]
-    assert (model["dropout"], model["weight_drop"]) == (0.2, 0.3)
+    assert (model["dropout"], model["weight_drop"], model["locked_dropout"]) == (0.2, 0.3, True)
 
 
 def test_init_from_refuses_other_conditions(overfit_run, tmp_path, capsys):

@@ -111,3 +111,59 @@ def test_weight_drop_masks_the_recurrent_weights_once_per_pass_in_training_only(
     assert not torch.allclose(whole, expected, atol=1e-3)
     layer.weight_drop = 0.0
     assert torch.equal(layer(x, h0), whole)
+
+
+def test_locked_dropout_drops_a_unit_for_a_whole_sequence_in_training_only():
+    """model.locked_dropout: one mask per sequence and unit, shared by every step, scaled by
+    1 / (1 - p); evaluation is the identity."""
+    from seqcvae.models.recurrent import LockedDropout, dropout_layer
+
+    torch.manual_seed(0)
+    drop = dropout_layer(0.5, locked=True)
+    assert isinstance(drop, LockedDropout) and isinstance(dropout_layer(0.0, locked=True), torch.nn.Identity)
+    x = torch.rand(16, 9, 32) + 1.0
+    y = drop(x)
+    kept = y != 0
+    assert torch.equal(kept, kept[:, :1].expand_as(kept))  # each unit kept or dropped for all steps
+    assert 0.35 < 1 - kept.float().mean() < 0.65
+    torch.testing.assert_close(y[kept], 2 * x[kept])
+    plain = torch.nn.Dropout(0.5)(x) != 0  # per-element dropout differs between steps
+    assert not torch.equal(plain, plain[:, :1].expand_as(plain))
+    drop.eval()
+    assert torch.equal(drop(x), x)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_locked_dropout_between_layers_is_the_same_on_the_fused_path(cell):
+    """With locked dropout the fused path runs layer by layer (torch's fused kernel drops per
+    element between layers), drawing the same masks in the same order as the step loop."""
+    from seqcvae.models.decoders import CELLS
+    from seqcvae.models.recurrent import StackedRNN
+
+    torch.manual_seed(0)
+    rnn = StackedRNN(CELLS[cell], 5, 12, 3, dropout=0.5, weight_drop=0.3, locked_dropout=True).train()
+    x = torch.randn(4, 7, 5)
+    s0 = torch.randn(3, 4, rnn.state_size)
+    static_input, static_weight = torch.randn(4, 3), torch.randn(CELLS[cell].gates * 12, 3)
+    outs = []
+    for fused in (False, True):
+        rnn.fused = fused
+        torch.manual_seed(5)
+        outs.append(rnn(x, s0, static_input=static_input, static_weight=static_weight))
+    torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
+    torch.manual_seed(6)
+    assert not torch.allclose(rnn(x, s0, static_input=static_input, static_weight=static_weight), outs[1])
+
+
+def test_a_locked_dropout_model_uses_it_on_embeddings_and_in_the_recurrent_decoder():
+    from seqcvae.models.recurrent import LockedDropout
+
+    torch.manual_seed(0)
+    shape = CVAEShape(
+        vocab_size=12, num_continuous=1, tag_sizes=[], embedding_dim=8, encoder_hidden=8,
+        decoder_hidden=8, decoder_layers=2, latent_dim=4, condition_dim=4, dropout=0.3,
+        locked_dropout=True, decoder="lstm", max_positions=12,
+    )  # fmt: skip
+    model = CVAE(shape)
+    for module in (model.embedding_dropout, model.decoder.output_dropout, model.decoder.rnn.dropout):
+        assert isinstance(module, LockedDropout) and module.p == 0.3

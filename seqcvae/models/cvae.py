@@ -147,14 +147,15 @@ class CVAE(nn.Module):
     """shape.dropout applies (in training mode) to the token embeddings of encoder and decoder,
     to the GRU or LSTM decoder's outputs and between its layers (and the GRU encoder's), and to
     the Transformer's attention weights and residual branches; shape.weight_drop to the GRU or
-    LSTM decoder's recurrent weights."""
+    LSTM decoder's recurrent weights. With shape.locked_dropout the token embeddings' and the
+    recurrent decoder's masks are drawn once per sequence (LockedDropout)."""
 
     def __init__(self, shape: CVAEShape):
         super().__init__()
         self.shape = shape
         s = shape
         self.embedding = nn.Embedding(s.vocab_size, s.embedding_dim, padding_idx=s.pad_id)
-        self.embedding_dropout = dropout_layer(s.dropout)
+        self.embedding_dropout = dropout_layer(s.dropout, s.locked_dropout)
         self.condition = ConditionEmbedder(s.num_continuous, s.tag_sizes, s.condition_dim)
         self.encoder: nn.Module
         self.decoder: RNNDecoder | TransformerDecoder
@@ -205,6 +206,7 @@ class CVAE(nn.Module):
                 cell=s.decoder,
                 dropout=s.dropout,
                 weight_drop=s.weight_drop,
+                locked_dropout=s.locked_dropout,
                 output_cutoffs=s.output_cutoffs,
                 tied_embedding=self.embedding if s.tie_embeddings else None,
             )

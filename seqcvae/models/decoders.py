@@ -42,6 +42,7 @@ class RNNDecoder(nn.Module):
         cell: str = "gru",
         dropout: float = 0.0,
         weight_drop: float = 0.0,
+        locked_dropout: bool = False,
         output_cutoffs: Sequence[int] = (),
         tied_embedding: nn.Embedding | None = None,
     ):
@@ -51,8 +52,9 @@ class RNNDecoder(nn.Module):
         # built in this order so that a seed gives the GRU decoder the weights it always had
         self.init = nn.Linear(latent_dim + condition_dim, layers * layer.states * hidden)
         self.static = nn.Linear(latent_dim + condition_dim, layer.gates * hidden, bias=False)
-        self.rnn = StackedRNN(layer, embedding_dim, hidden, layers, dropout, weight_drop)
-        self.output_dropout = dropout_layer(dropout)  # on the top layer's outputs (not the recurrence)
+        self.rnn = StackedRNN(layer, embedding_dim, hidden, layers, dropout, weight_drop, locked_dropout)
+        # on the top layer's outputs (not the recurrence)
+        self.output_dropout = dropout_layer(dropout, locked_dropout)
         self.out = output_layer(hidden, vocab_size, output_cutoffs, tied_embedding)
 
     def init_state(self, zc: torch.Tensor) -> torch.Tensor:

@@ -179,14 +179,39 @@ def _shell(mode: str, input_size: int, hidden: int, layers: int, dropout: float)
     return _SHELLS[key]
 
 
-def dropout_layer(p: float) -> nn.Module:
-    """nn.Dropout(p), or nn.Identity for p = 0 (which then draws no random numbers at all)."""
-    return nn.Dropout(p) if p > 0 else nn.Identity()
+def dropout_layer(p: float, locked: bool = False) -> nn.Module:
+    """nn.Dropout(p), or LockedDropout(p) when `locked`; nn.Identity for p = 0 (which then draws
+    no random numbers at all)."""
+    if p <= 0:
+        return nn.Identity()
+    return LockedDropout(p) if locked else nn.Dropout(p)
+
+
+class LockedDropout(nn.Module):
+    """Dropout whose mask is drawn once per sequence and shared by all its steps (variational
+    dropout, Gal & Ghahramani 2016; AWD-LSTM's locked dropout): in training x (B, T, D) ->
+    x * m / (1 - p) with m (B, 1, D) ~ Bernoulli(1 - p), so a unit is either dropped for a whole
+    sentence or kept for all of it; identity otherwise. Per-step inputs (B, D) get a mask per row."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        shape = (x.shape[0], 1, x.shape[-1]) if x.dim() == 3 else x.shape
+        mask = x.new_empty(shape).bernoulli_(1 - self.p).div_(1 - self.p)
+        return x * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class StackedRNN(nn.Module):
-    """Layers of one RecurrentLayer class (GRULayer or LSTMLayer) with dropout between them;
-    `static` feeds only the first layer; weight_drop on every layer's recurrent weights."""
+    """Layers of one RecurrentLayer class (GRULayer or LSTMLayer) with dropout between them
+    (LockedDropout when `locked_dropout`); `static` feeds only the first layer; weight_drop on
+    every layer's recurrent weights."""
 
     def __init__(
         self,
@@ -196,6 +221,7 @@ class StackedRNN(nn.Module):
         layers: int,
         dropout: float = 0.0,
         weight_drop: float = 0.0,
+        locked_dropout: bool = False,
     ):
         super().__init__()
         self.layers = nn.ModuleList(
@@ -203,7 +229,8 @@ class StackedRNN(nn.Module):
         )
         self.state_size = layer.states * hidden
         self.p_dropout = dropout if layers > 1 else 0.0
-        self.dropout = dropout_layer(self.p_dropout)
+        self.locked_dropout = locked_dropout
+        self.dropout = dropout_layer(self.p_dropout, locked_dropout)
         self.fused: bool | None = None  # None: torch's fused kernel on CUDA, the step loop elsewhere
 
     def _layers(self) -> list[RecurrentLayer]:
@@ -225,9 +252,15 @@ class StackedRNN(nn.Module):
         constant input term is `static` (B, G*H), or static_input @ static_weight^T, which the
         fused path needs unmultiplied."""
         if use_fused(x, self.fused) and (static is None or static_input is not None):
-            return fused_rnn(
-                self._layers(), x, s0, self.p_dropout if self.training else 0.0, static_input, static_weight
-            )
+            layers = self._layers()
+            p = self.p_dropout if self.training else 0.0
+            if not (self.locked_dropout and p > 0):
+                return fused_rnn(layers, x, s0, p, static_input, static_weight)
+            # the fused kernel's dropout between layers is per element: call it layer by layer
+            x = fused_rnn(layers[:1], x, s0[:1], 0.0, static_input, static_weight)
+            for i, upper in enumerate(layers[1:], 1):
+                x = fused_rnn([upper], self.dropout(x), s0[i : i + 1])
+            return x
         if static is None and static_input is not None and static_weight is not None:
             static = F.linear(static_input, static_weight)
         for i, layer in enumerate(self.layers):

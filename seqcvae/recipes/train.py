@@ -66,7 +66,7 @@ def start_shape(
 # data.properties may add properties (they start with zero weights and their own scaling).
 INIT_KEPT = ("data.kind", "data.tags")
 # The model fields a run --init-from may change: regularisers, which shape no weight.
-REGULARISERS = ("dropout", "weight_drop")
+REGULARISERS = ("dropout", "weight_drop", "locked_dropout")
 
 
 def init_config(

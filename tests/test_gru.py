@@ -4,43 +4,50 @@ import torch.nn.functional as F
 
 from seqcvae.models.gru import GRULayer, gru_gates
 from seqcvae.models.recurrent import StackedRNN, last_valid, reverse_padded
+from tests.torch_weights import copy_from_torch
 
 
-def _copy_from_torch(layer: GRULayer, ref: torch.nn.GRU, idx: int = 0) -> None:
-    with torch.no_grad():
-        layer.w_ih.weight.copy_(getattr(ref, f"weight_ih_l{idx}"))
-        layer.w_hh.weight.copy_(getattr(ref, f"weight_hh_l{idx}"))
-        layer.w_ih.bias.copy_(getattr(ref, f"bias_ih_l{idx}"))
-        layer.w_hh.bias.copy_(getattr(ref, f"bias_hh_l{idx}"))
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_step_loop_gives_torchs_outputs_and_gradients(cell):
+    """StackedRNN of GRULayer / LSTMLayer with torch.nn.GRU's / nn.LSTM's weights gives their
+    outputs and input gradients, by the step loop and by the fused path (cuDNN on CUDA)."""
+    from seqcvae.models.decoders import CELLS
 
-
-def test_matches_torch_gru_forward_and_backward():
     torch.manual_seed(0)
-    ref = torch.nn.GRU(5, 7, num_layers=2, batch_first=True)
-    ours = StackedRNN(GRULayer, 5, 7, 2)
+    ref = (torch.nn.GRU if cell == "gru" else torch.nn.LSTM)(5, 7, num_layers=2, batch_first=True)
+    ours = StackedRNN(CELLS[cell], 5, 7, 2)
     for i, layer in enumerate(ours.layers):
-        _copy_from_torch(layer, ref, i)
+        copy_from_torch(layer, ref, i)
     x = torch.randn(3, 11, 5, requires_grad=True)
-    h0 = torch.randn(2, 3, 7)
-    out_ref, _ = ref(x, h0)
-    out = ours(x, h0)
-    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+    h0, c0 = torch.randn(2, 3, 7), torch.randn(2, 3, 7)
+    out_ref, _ = ref(x, h0) if cell == "gru" else ref(x, (h0, c0))
+    s0 = h0 if cell == "gru" else torch.cat([h0, c0], dim=-1)  # the LSTM's state is [h, c]
     (g_ref,) = torch.autograd.grad(out_ref.square().sum(), x)
-    (g,) = torch.autograd.grad(out.square().sum(), x)
-    torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
+    for fused in (False, True):
+        ours.fused = fused
+        out = ours(x, s0)
+        torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+        (g,) = torch.autograd.grad(out.square().sum(), x)
+        torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-5)
 
 
-def test_step_equals_sequence():
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_steps_equal_the_sequence(cell):
+    """StackedRNN.step (sampling) gives the teacher-forced outputs, carrying the whole state (the
+    LSTM's cell state too)."""
+    from seqcvae.models.decoders import CELLS
+
     torch.manual_seed(1)
-    rnn = StackedRNN(GRULayer, 4, 6, 2)
+    kind = CELLS[cell]
+    rnn = StackedRNN(kind, 4, 6, 2)
     x = torch.randn(2, 5, 4)
-    h0 = torch.randn(2, 2, 6)
-    static = torch.randn(2, 18)
-    full = rnn(x, h0, static)
-    h = h0
+    s0 = torch.randn(2, 2, rnn.state_size)
+    static = torch.randn(2, kind.gates * 6)
+    full = rnn(x, s0, static)
+    s = s0
     for t in range(5):
-        h = rnn.step(x[:, t], h, static)
-        torch.testing.assert_close(h[-1], full[:, t], atol=1e-6, rtol=1e-5)
+        s = rnn.step(x[:, t], s, static)
+        torch.testing.assert_close(rnn.output(s), full[:, t], atol=1e-6, rtol=1e-5)
 
 
 def test_reverse_padded_and_last_valid():

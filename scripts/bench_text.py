@@ -15,6 +15,7 @@ message) when they are absent.
     python scripts/bench_text.py yelp
     python scripts/bench_text.py ptb --resume --minutes 60   # continue, a larger budget
     python scripts/bench_text.py ptb --out runs/ptb_wide model.decoder_hidden=640   # another run
+    python scripts/bench_text.py ptb --out runs/ptb_lstm model.decoder=lstm model.locked_dropout=true
 Writes runs/bench_text_<corpus>/bench.json and prints it. With train.val_every_steps=N the json
 also holds the validation curve: IW-NLL (k = train.val_iw_samples) and KL per sentence at each
 validation, with the elapsed training time and the word perplexity that NLL gives over the

@@ -21,6 +21,7 @@ RANKS: dict[str, int] = {
     "errors": LEAF,
     "_toml": LEAF,
     "config": LEAF,
+    "config_migrations": LEAF,
     "fields": LEAF,
     "paths": LEAF,
     "io": LEAF,

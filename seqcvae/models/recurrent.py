@@ -155,10 +155,11 @@ def fused_rnn(
         params[f"bias_hh_l{i}"] = layer.w_hh.bias
     shell = _shell(first.mode, x.shape[-1], first.hidden, len(layers), dropout)
     shell.train(torch.is_grad_enabled() and dropout > 0)
-    state: torch.Tensor | tuple[torch.Tensor, torch.Tensor] = s0.contiguous()
-    if first.states == 2:
-        h0, c0 = s0.split(first.hidden, dim=-1)
-        state = (h0.contiguous(), c0.contiguous())
+    state: torch.Tensor | tuple[torch.Tensor, ...]
+    if first.states == 1:
+        state = s0.contiguous()
+    else:  # nn.LSTM takes (h0, c0)
+        state = tuple(part.contiguous() for part in s0.split(first.hidden, dim=-1))
     out, _ = functional_call(shell, params, (x, state))
     return out
 
@@ -227,7 +228,6 @@ class StackedRNN(nn.Module):
         self.layers = nn.ModuleList(
             layer(input_size if i == 0 else hidden, hidden, weight_drop) for i in range(layers)
         )
-        self.state_size = layer.states * hidden
         self.p_dropout = dropout if layers > 1 else 0.0
         self.locked_dropout = locked_dropout
         self.dropout = dropout_layer(self.p_dropout, locked_dropout)
@@ -235,6 +235,11 @@ class StackedRNN(nn.Module):
 
     def _layers(self) -> list[RecurrentLayer]:
         return [typing.cast(RecurrentLayer, m) for m in self.layers]
+
+    @property
+    def state_size(self) -> int:
+        """Each layer's state width (all layers have one cell and one width)."""
+        return self._layers()[0].state_size
 
     def output(self, state: torch.Tensor) -> torch.Tensor:
         """The top layer's output (B, H) from the stack's state (L, B, state_size)."""

@@ -320,10 +320,10 @@ def _train(
         log(f"resumed from {ckpt.path} at step {trainer.step} (epoch {trainer.epoch})")
     n_params = sum(p.numel() for p in trainer.model.parameters())
     m = cfg.model
+    cells = " and ".join(dict.fromkeys(c.upper() for c in (m.encoder, m.decoder) if c != "transformer"))
     if trainer.autocast:
         products = "bf16 autocast"
-    elif m.encoder == "gru" or m.decoder in ("gru", "lstm"):
-        cells = " and ".join(dict.fromkeys(c.upper() for c in (m.encoder, m.decoder) if c != "transformer"))
+    elif cells:  # a GRU or LSTM encoder or decoder
         products = f"{trainer.precision_label} {cells} products"
         if "transformer" in (m.encoder, m.decoder):
             products += ", fp32 Transformer layers"

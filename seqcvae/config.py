@@ -136,6 +136,10 @@ class TrainConfig:
     # sequence, as the other terms; 0 = off. Each step costs about one more forward and backward
     # pass plus a greedy decode of the batch.
     cycle_weight: float = number(0.0, ge=0)
+    # Exponential moving average of the weights (Polyak averaging), 0 = off: after each step the
+    # average moves towards the trained weights by 1 - ema_decay (e.g. 0.999: about the last 1,000
+    # steps). Validation and the checkpoints' weights are the average; --resume may change it.
+    ema_decay: float = number(0.0, ge=0, lt=1)
     val_every_steps: int = number(0, ge=0)  # N > 0: also validate (and checkpoint) every N steps
     # SMILES runs: at each validation also the RDKit validity of N prior samples (T = 1, no
     # condition) in metrics.csv (column validity); 0 = off.

@@ -26,8 +26,10 @@ from seqcvae.training import distributed
 from seqcvae.training.build import with_adversary
 from seqcvae.training.trainer import Trainer, Translator, Validator
 
-# The settings a resumed run may change: its budget and device (_train keeps the rest as saved).
-RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes", "train.device")
+# What --resume may change (_train keeps the rest as saved): the budget, the device, and weight
+# averaging (it does not change the trained weights' course; begun on resume, the average starts
+# at the run's weights).
+RESUME_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes", "train.device", "train.ema_decay")
 
 
 def config_for_resume(run_dir: str | Path) -> RunConfig:
@@ -41,7 +43,8 @@ def resume_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConf
     bad = [o for o in overrides if o.split("=", 1)[0].strip() not in RESUME_KEYS]
     if bad:
         raise SeqCVAEError(
-            f"with --resume only the budget can change ({', '.join(RESUME_KEYS)}); not {bad[0]!r}"
+            f"with --resume only the budget, device and averaging can change ({', '.join(RESUME_KEYS)}); "
+            f"not {bad[0]!r}"
         )
     return config_for_resume(run_dir).with_overrides(list(overrides))
 
@@ -262,13 +265,10 @@ def _train(
     if resume:
         ckpt = load_checkpoint(run_dir, which="last", with_train_state=True)
         saved = RunConfig.from_stored(ckpt.config)
-        # Only the budget and the device may differ from the saved run (the CLI enforces this).
-        saved.train.epochs, saved.train.max_steps, saved.train.max_minutes, saved.train.device = (
-            cfg.train.epochs,
-            cfg.train.max_steps,
-            cfg.train.max_minutes,
-            cfg.train.device,
-        )
+        # Only RESUME_KEYS may differ from the saved run (the CLI enforces this).
+        for key in RESUME_KEYS:
+            name = key.removeprefix("train.")
+            setattr(saved.train, name, getattr(cfg.train, name))
         cfg = saved
     # config.json and the checkpoints record where the run really is (--out, or a moved run).
     cfg = dataclasses.replace(cfg, output_dir=str(run_dir))

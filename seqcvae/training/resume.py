@@ -22,11 +22,18 @@ if TYPE_CHECKING:
 
 def restore(trainer: Trainer, ckpt: CheckpointData) -> None:
     """Continue from `ckpt` (a resumable checkpoint, loaded with its training state)."""
-    trainer.model.load_state_dict(ckpt.weights)
+    state = ckpt.train_state or {}
+    # With weight averaging the checkpoint's weights are the average and the trained ones are kept
+    # in its training state; a run that begins averaging now starts the average at its weights.
+    raw = state.get("raw_weights")
+    trainer.model.load_state_dict(raw if raw is not None else ckpt.weights)
+    if raw is not None:
+        trainer.reset_average(ckpt.weights, int(state.get("ema_updates", 0)))
+    else:
+        trainer.reset_average()
     # Resume with the precision the run started with ("auto" is a measurement, not a setting).
     trainer.matmul_dtype = torch.bfloat16 if ckpt.meta.get("precision") == "bf16" else None
     trainer.model.set_matmul_dtype(trainer.matmul_dtype)
-    state = ckpt.train_state or {}
     opt = state["optimizer"]
     opt["state"] = {int(k): v for k, v in opt["state"].items()}
     trainer.optimizer.load_state_dict(opt)
@@ -60,6 +67,7 @@ def initialise(trainer: Trainer, ckpt: CheckpointData) -> None:
         weights.update(added_property_weights(ckpt.weights, own, old_names, new_names))
     weights.update({k: v for k, v in own.items() if k.startswith(ADVERSARY) and k not in weights})
     trainer.model.load_state_dict(weights)
+    trainer.reset_average()
     trainer.init_from = {"checkpoint": checkpoint_label(ckpt.path), "step": ckpt.meta.get("step")}
     weights_file = ckpt.path / "model.safetensors"
     if weights_file.is_file():  # which weights: a pretrained name or a run directory may change
@@ -95,7 +103,8 @@ def added_property_weights(
 
 
 def checkpoint_data(trainer: Trainer, metrics: dict[str, float], resumable: bool) -> CheckpointData:
-    """The trainer's checkpoint; a resumable one adds the optimizer and RNG states."""
+    """The trainer's checkpoint; a resumable one adds the optimizer and RNG states (and, with
+    weight averaging, the trained weights: the checkpoint's own are the average)."""
     plan = trainer.budget.plan
     meta = {
         "step": trainer.step,
@@ -119,10 +128,13 @@ def checkpoint_data(trainer: Trainer, metrics: dict[str, float], resumable: bool
             "rng": rng_state(),
             "generator": trainer.generator.get_state(),
         }
+        if trainer.average is not None:  # the weights below are the average: keep the trained ones
+            train_state["raw_weights"] = dict(trainer.model.state_dict())
+            train_state["ema_updates"] = trainer.average.updates
     return CheckpointData(
         meta=meta,
         config=trainer.cfg.to_dict(),
-        weights=dict(trainer.model.state_dict()),
+        weights=trainer.served_weights(),
         tokenizer=trainer.prepared.tokenizer.to_dict(),
         conditions=trainer.prepared.conditions.to_dict(),
         train_state=train_state,

@@ -28,6 +28,7 @@ from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.models.losses import gaussian_kl, mmd_to_standard_normal
 from seqcvae.training import build, distributed, policy, resume
 from seqcvae.training.augment import encoder_view
+from seqcvae.training.averaging import WeightAverage
 from seqcvae.training.budget import Budget, step_bound
 from seqcvae.training.metrics_log import OPTIONAL_VAL_METRICS, VAL_METRICS, MetricsLog, TrainWindow
 from seqcvae.training.policy import StepResult
@@ -86,6 +87,8 @@ class Trainer:
         self.model.set_matmul_dtype(self.matmul_dtype)
         self.forward_module = build.forward_module(self.model, self.dist, self.device)
         self.optimizer = build.optimizer(self.model, t)
+        self.average: WeightAverage | None = None  # train.ema_decay's average of the weights
+        self.reset_average()
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -108,6 +111,17 @@ class Trainer:
         return build.precision_label(self.model, self.device, self.matmul_dtype)
 
     # ----- state -----------------------------------------------------------------------------
+    def reset_average(self, start: dict[str, torch.Tensor] | None = None, updates: int = 0) -> None:
+        """Begin the weight average (train.ema_decay > 0) at `start`, else at the model's weights."""
+        decay = self.cfg.train.ema_decay
+        self.average = WeightAverage(self.model, decay, start, updates) if decay > 0 else None
+
+    def served_weights(self) -> dict[str, torch.Tensor]:
+        """The weights validation and checkpoints use: the average, else the trained ones."""
+        if self.average is not None:
+            return self.average.state_dict(self.model)
+        return dict(self.model.state_dict())
+
     def restore(self, ckpt: CheckpointData) -> None:
         resume.restore(self, ckpt)
 
@@ -189,6 +203,8 @@ class Trainer:
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
         cycle_sum = loss.new_zeros(()) if cycle_rec is None else cycle_rec.detach().sum()
         stats = torch.stack([loss.detach() / world, rec.detach().sum(), kl_dim.detach().sum(), cycle_sum])
         loss_v, rec_sum, kl_sum, cycle_v = distributed.all_reduce_(stats).tolist()
@@ -222,8 +238,12 @@ class Trainer:
 
     def validate(self, ds: TokenDataset) -> dict[str, float]:
         """Validation diagnostics from the injected validator (the train recipe passes
-        `seqcvae.recipes.train.diagnostics_validator`): a dict with at least VAL_METRICS."""
-        return self._validator(self.model, ds)
+        `seqcvae.recipes.train.diagnostics_validator`): a dict with at least VAL_METRICS. With
+        train.ema_decay, of the averaged weights."""
+        if self.average is None:
+            return self._validator(self.model, ds)
+        with self.average.applied(self.model):
+            return self._validator(self.model, ds)
 
     # ----- loop ------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int) -> list[Any]:

@@ -1,6 +1,6 @@
 """The training loop: AdamW, clipping, LR and KL schedules, free bits, word and condition dropout,
 validation negative ELBO each epoch (and every train.val_every_steps), metrics CSV, best/last checkpoints,
-resume, Ctrl-C safety.
+a moving average of the weights (train.ema_decay), resume, Ctrl-C safety.
 
 Every schedule is a function of the step; a time budget is converted into a step count once
 (training/budget.py). The parts: training/build.py sets a process up (model, precision, optimizer),

@@ -19,9 +19,9 @@ from seqcvae.training.averaging import WeightAverage
 from tests.conftest import tiny_overrides
 from tests.fakeclock import FakeClock, install
 
+ROOT = Path(__file__).resolve().parents[1]
 # 540 training rows / batch 64 = 9 steps per epoch: 12 steps validate at steps 4 and 8, at the end of
 # epoch 0 (step 9) and at step 12.
-ROOT = Path(__file__).resolve().parents[1]
 RUN = [
     "data.limit=600",
     "train.epochs=5",
@@ -31,18 +31,16 @@ RUN = [
 ]
 
 
-def _model(value: float) -> nn.Module:
-    model = nn.Sequential(nn.Linear(2, 1), nn.BatchNorm1d(1))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.fill_(value)
-    return model
-
-
 def _set(model: nn.Module, value: float) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(value)
+
+
+def _model(value: float) -> nn.Module:
+    model = nn.Sequential(nn.Linear(2, 1), nn.BatchNorm1d(1))
+    _set(model, value)
+    return model
 
 
 def test_average_follows_the_weights_with_the_warm_up_decay():

@@ -27,10 +27,7 @@ def restore(trainer: Trainer, ckpt: CheckpointData) -> None:
     # in its training state; a run that begins averaging now starts the average at its weights.
     raw = state.get("raw_weights")
     trainer.model.load_state_dict(raw if raw is not None else ckpt.weights)
-    if raw is not None:
-        trainer.reset_average(ckpt.weights, int(state.get("ema_updates", 0)))
-    else:
-        trainer.reset_average()
+    trainer.reset_average(ckpt.weights if raw is not None else None, int(state.get("ema_updates", 0)))
     # Resume with the precision the run started with ("auto" is a measurement, not a setting).
     trainer.matmul_dtype = torch.bfloat16 if ckpt.meta.get("precision") == "bf16" else None
     trainer.model.set_matmul_dtype(trainer.matmul_dtype)

@@ -142,8 +142,11 @@ def test_gru_gates_gradcheck():
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("static", [False, True], ids=["plain", "static"])
 def test_the_step_loop_is_the_written_out_layer_bit_for_bit(dtype, static):
-    """Outputs and every gradient (parameters, inputs, h0, static) of a GRULayer equal those of
-    the written-out formula, with float32 and with bfloat16 matrix products."""
+    """The outputs of a GRULayer equal those of the written-out formula bit for bit, with float32
+    and with bfloat16 matrix products, and so do sampling's steps; every gradient (parameters,
+    inputs, h0, static) equals the formula's up to the order of the sums (the loop's node,
+    models/recurrence.py, forms the recurrent weight's gradient in one product, not step by step;
+    in bf16 that product's result is rounded to bf16 once)."""
     torch.manual_seed(5)
     layer = GRULayer(5, 8)
     layer.matmul_dtype = dtype
@@ -159,7 +162,8 @@ def test_the_step_loop_is_the_written_out_layer_bit_for_bit(dtype, static):
     (out, g), (ref_out, ref_g) = grads
     assert torch.equal(out, ref_out)
     for a, b in zip(g, ref_g):
-        assert torch.equal(a, b)
+        rel = 1e-6 if dtype is None else 2**-7  # bf16 rounding of the weight gradient (2^-8 relative)
+        assert (a - b).abs().max() <= rel * b.abs().max()
     if dtype is not None:
         with torch.no_grad():  # sampling's steps: StackedRNN.step runs the cell without autograd
             rnn = StackedRNN(GRULayer, 5, 8, 1)

@@ -97,3 +97,28 @@ def test_the_progress_bar_counts_the_steps_the_budget_allows():
     steps = Budget(TrainConfig(max_steps=300, epochs=100), log=lambda _m: None)
     steps.start(0, 0.0, bound=300)
     assert steps.expected_steps(300) == 300
+
+
+@pytest.mark.parametrize("decoupled", [True, False], ids=["adamw", "adam"])
+def test_the_fused_optimizer_takes_the_default_kernels_steps(decoupled):
+    """build.adam: torch's fused Adam(W) on the CPU, with the same hyperparameters, so the same
+    updates as the per-operation default (training's AdamW and tuning's Adam)."""
+    from seqcvae.training.build import adam
+
+    torch.manual_seed(0)
+    fused = [torch.nn.Parameter(torch.randn(7, 5)), torch.nn.Parameter(torch.randn(5))]
+    plain = [torch.nn.Parameter(p.detach().clone()) for p in fused]
+    start = [p.detach().clone() for p in fused]
+    opt = adam(fused, decoupled=decoupled, lr=1e-2, weight_decay=0.1)
+    kind = torch.optim.AdamW if decoupled else torch.optim.Adam
+    ref = kind(plain, lr=1e-2, weight_decay=0.1)
+    assert type(opt) is kind and opt.defaults["fused"] is True
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in fused]
+        for p, q, g in zip(fused, plain, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref.step()
+    for p, q, p0 in zip(fused, plain, start):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-6)
+        assert (p - p0).abs().min() > 1e-3  # every element moved

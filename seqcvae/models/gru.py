@@ -61,15 +61,28 @@ class _GRUGates(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: typing.Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h_n, h, r, z, n = ctx.saved_tensors
-        d_h = g * z
         d_gi = h_n.new_empty(h_n.shape[0], 3 * h_n.shape[1])
-        d_r, d_z, d_an = d_gi.chunk(3, 1)  # d_an: of a_n = i_n + r h_n
-        _TANH_BACKWARD(torch.sub(g, d_h, out=d_an), n, grad_input=d_an)  # d n = d h' (1 - z)
-        _SIGMOID_BACKWARD(torch.mul(d_an, h_n, out=d_r), r, grad_input=d_r)
-        _SIGMOID_BACKWARD(torch.sub(h, n, out=d_z).mul_(g), z, grad_input=d_z)
-        d_gh = d_gi.clone()
-        d_gh[:, 2 * h_n.shape[1] :].mul_(r)
+        d_gh = torch.empty_like(d_gi)
+        d_h = _gates_backward(g, h, (r, z, n, h_n), d_gi, d_gh)
         return d_gi, d_gh, d_h
+
+
+def _gates_backward(
+    g: torch.Tensor, h: torch.Tensor, saved: tuple[torch.Tensor, ...], d_gi: torch.Tensor, d_gh: torch.Tensor
+) -> torch.Tensor:
+    """d h' = g -> fills d gi and d gh (B, 3H), which may be views into larger buffers, and
+    returns d h through the gates' arithmetic alone (not through gh). The gates' gradients go
+    into d gi; d gh is their copy with the n third times r."""
+    r, z, n, h_n = saved
+    hidden = h_n.shape[1]
+    d_h = g * z
+    d_r, d_z, d_an = d_gi.chunk(3, 1)  # d_an: of a_n = i_n + r h_n
+    _TANH_BACKWARD(torch.sub(g, d_h, out=d_an), n, grad_input=d_an)  # d n = d h' (1 - z)
+    _SIGMOID_BACKWARD(torch.mul(d_an, h_n, out=d_r), r, grad_input=d_r)
+    _SIGMOID_BACKWARD(torch.sub(h, n, out=d_z).mul_(g), z, grad_input=d_z)
+    d_gh.copy_(d_gi)
+    d_gh[:, 2 * hidden :].mul_(r)
+    return d_h
 
 
 class GRULayer(RecurrentLayer):
@@ -77,6 +90,24 @@ class GRULayer(RecurrentLayer):
 
     gates = 3
     mode = "GRU"
+    gate_grads_shared = False
+
+    @staticmethod
+    def saving_step(
+        gi: torch.Tensor, gh: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        out, r, z, n, h_n = _gates_forward(gi, gh, state)
+        return out, (r, z, n, h_n)
+
+    @staticmethod
+    def backward_step(
+        d_next: torch.Tensor,
+        saved: tuple[torch.Tensor, ...],
+        state: torch.Tensor,
+        d_gi: torch.Tensor,
+        d_gh: torch.Tensor,
+    ) -> torch.Tensor:
+        return _gates_backward(d_next, state, saved, d_gi, d_gh)
 
     def cell(self, gi: torch.Tensor, state: torch.Tensor, w_hh: torch.Tensor | None = None) -> torch.Tensor:
         return gru_gates(gi, linear(state, self.w_hh, self.matmul_dtype, w_hh), state)

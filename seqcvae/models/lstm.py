@@ -1,4 +1,5 @@
-"""The LSTM cell of the step loop (recurrent.py): torch.nn.LSTM's equations and weight layout."""
+"""The LSTM cell of the step loop (recurrent.py): torch.nn.LSTM's equations and weight layout,
+with its gate arithmetic written out once for the loop's autograd node (recurrence.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import torch
 
 from seqcvae.models.recurrent import RecurrentLayer, linear
 
+# the gates' derivatives, looked up once (out= forms write into the gradient buffer's slices)
+_TANH_BACKWARD = torch.ops.aten.tanh_backward
+_SIGMOID_BACKWARD = torch.ops.aten.sigmoid_backward.grad_input
+
 
 def lstm_gates(gi: torch.Tensor, gh: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """torch.nn.LSTM's cell after its matrix products: gi (B, 4H) = x W_ih^T + b_ih and
     gh (B, 4H) = h W_hh^T + b_hh, gates in the order i, f, g, o; c (B, H) -> (h', c') with
-    c' = sigmoid(f) c + sigmoid(i) tanh(g) and h' = sigmoid(o) tanh(c')."""
+    c' = sigmoid(f) c + sigmoid(i) tanh(g) and h' = sigmoid(o) tanh(c'). Written out for autograd
+    (a single step under autograd); the step loop uses LSTMLayer.saving_step."""
     i, f, g, o = (gi + gh).chunk(4, 1)
     c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c_next), c_next
@@ -25,13 +31,59 @@ class LSTMLayer(RecurrentLayer):
     gates = 4
     mode = "LSTM"
     states = 2
+    gate_grads_shared = True  # the gates take gi + gh, so d gi = d gh
 
     def __init__(self, input_size: int, hidden: int, weight_drop: float = 0.0):
         super().__init__(input_size, hidden, weight_drop)
         with torch.no_grad():
             self.w_ih.bias[hidden : 2 * hidden].fill_(1.0)
 
+    @staticmethod
+    def saving_step(
+        gi: torch.Tensor, gh: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """lstm_gates without autograd, keeping the gate activations a = [i, f, g, o] (B, 4H) and
+        tanh(c') for backward_step."""
+        hidden = state.shape[1] // 2
+        a = torch.add(gi, gh)
+        a[:, : 2 * hidden].sigmoid_()
+        a[:, 2 * hidden : 3 * hidden].tanh_()
+        a[:, 3 * hidden :].sigmoid_()
+        i, f, g, o = a.chunk(4, 1)
+        nxt = torch.empty_like(state)
+        c_next = torch.mul(f, state[:, hidden:], out=nxt[:, hidden:]).addcmul_(i, g)
+        tc = c_next.tanh()
+        torch.mul(o, tc, out=nxt[:, :hidden])
+        return nxt, (a, tc)
+
+    @staticmethod
+    def backward_step(
+        d_next: torch.Tensor,
+        saved: tuple[torch.Tensor, ...],
+        state: torch.Tensor,
+        d_gi: torch.Tensor,
+        d_gh: torch.Tensor,
+    ) -> torch.Tensor:
+        """d [h', c'] -> the gates' gradients in d_gi (= d_gh) and d [h, c] except through gh."""
+        a, tc = saved
+        hidden = tc.shape[1]
+        i, f, g, o = a.chunk(4, 1)
+        d_h, d_c = d_next[:, :hidden], d_next[:, hidden:]
+        d_i, d_f, d_g, d_o = d_gi.chunk(4, 1)
+        _SIGMOID_BACKWARD(torch.mul(d_h, tc, out=d_o), o, grad_input=d_o)
+        d_c_all = _TANH_BACKWARD(d_h * o, tc).add_(d_c)  # d c' from h' and from the next step
+        _SIGMOID_BACKWARD(torch.mul(d_c_all, g, out=d_i), i, grad_input=d_i)
+        _SIGMOID_BACKWARD(torch.mul(d_c_all, state[:, hidden:], out=d_f), f, grad_input=d_f)
+        _TANH_BACKWARD.grad_input(torch.mul(d_c_all, i, out=d_g), g, grad_input=d_g)
+        d_state = torch.empty_like(state)
+        d_state[:, :hidden].zero_()
+        torch.mul(d_c_all, f, out=d_state[:, hidden:])
+        return d_state
+
     def cell(self, gi: torch.Tensor, state: torch.Tensor, w_hh: torch.Tensor | None = None) -> torch.Tensor:
         h, c = state.split(self.hidden, dim=1)
-        h_next, c_next = lstm_gates(gi, linear(h, self.w_hh, self.matmul_dtype, w_hh), c)
-        return torch.cat([h_next, c_next], dim=1)
+        gh = linear(h, self.w_hh, self.matmul_dtype, w_hh)
+        if torch.is_grad_enabled() and (gi.requires_grad or gh.requires_grad or state.requires_grad):
+            h_next, c_next = lstm_gates(gi, gh, c)
+            return torch.cat([h_next, c_next], dim=1)
+        return self.saving_step(gi, gh, state)[0]

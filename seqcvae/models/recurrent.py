@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcvae.models.recurrence import run_recurrence
+
 
 def linear(
     x: torch.Tensor, layer: nn.Linear, dtype: torch.dtype | None, weight: torch.Tensor | None = None
@@ -70,6 +72,7 @@ class RecurrentLayer(nn.Module):
     gates: typing.ClassVar[int]  # G
     mode: typing.ClassVar[str]  # torch's fused module of the same cell: "GRU" or "LSTM"
     states: typing.ClassVar[int] = 1  # state_size = states * hidden
+    gate_grads_shared: typing.ClassVar[bool]  # the cell's d gh equals its d gi (recurrence.Cell)
 
     def __init__(self, input_size: int, hidden: int, weight_drop: float = 0.0):
         super().__init__()
@@ -99,6 +102,24 @@ class RecurrentLayer(nn.Module):
         """
         raise NotImplementedError
 
+    @staticmethod
+    def saving_step(
+        gi: torch.Tensor, gh: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The cell without autograd, keeping what backward_step needs (recurrence.Cell)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def backward_step(
+        d_next: torch.Tensor,
+        saved: tuple[torch.Tensor, ...],
+        state: torch.Tensor,
+        d_gi: torch.Tensor,
+        d_gh: torch.Tensor,
+    ) -> torch.Tensor:
+        """The cell's derivative for one step (recurrence.Cell)."""
+        raise NotImplementedError
+
     def dropped_recurrent_weight(self) -> torch.Tensor:
         """W_hh, with weight drop applied in training (a fresh mask at each call)."""
         if self.training and self.weight_drop > 0:
@@ -116,6 +137,8 @@ class RecurrentLayer(nn.Module):
         if static is not None:
             gi = gi.add_(static.unsqueeze(1))  # gi is linear's own output: no copy needed
         w_hh = self.dropped_recurrent_weight()
+        if torch.is_grad_enabled():  # the loop as one autograd node with a hand-written backward
+            return run_recurrence(type(self), gi, s0, w_hh, self.w_hh.bias, self.matmul_dtype)
         if self.matmul_dtype is not None:  # the whole weight's cast is cached; a dropped one is new
             dropped = w_hh is not self.w_hh.weight
             w_hh = w_hh.to(self.matmul_dtype) if dropped else cast_weight(self.w_hh, self.matmul_dtype)

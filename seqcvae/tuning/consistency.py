@@ -43,6 +43,7 @@ from seqcvae.errors import ConfigError
 from seqcvae.generation.sampling import decode_tokens
 from seqcvae.models.cvae import CVAE
 from seqcvae.tokenizers.base import BOS, EOS, NEVER_SAMPLED, PAD, Tokenizer
+from seqcvae.training.build import adam
 from seqcvae.tuning.settings import TuneSettings
 
 
@@ -167,7 +168,7 @@ class ConsistencyTuner:
         if settings.decoder_only:
             for p in model.condition.parameters():
                 p.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.params, lr=settings.lr)
+        self.optimizer = adam(self.params, decoupled=False, lr=settings.lr)
         self.rng = np.random.default_rng(settings.seed)
         self.sampling = SamplingSettings(strategy="sample", temperature=1.0, top_k=0, top_p=1.0)
         self.sampling.max_length = settings.max_length

@@ -14,6 +14,7 @@ import torch
 from seqcvae.config import RunConfig
 from seqcvae.data.conditions import ConditionSpace, EncodedConditions
 from seqcvae.errors import CheckpointError, ConfigError, SeqCVAEError
+from seqcvae.generation.condition_sources import infer_condition_sources, measured_properties, property_label
 from seqcvae.generation.grammar import SmilesSyntax
 from seqcvae.generation.keep import SourceBonus
 from seqcvae.generation.records import Record
@@ -102,49 +103,8 @@ class Generator:
         if precision == "auto" and ckpt.meta.get("precision") == "bf16" and bf16_speedup(gen.device) >= 1.5:
             model.set_matmul_dtype(torch.bfloat16)
         gen.source = {"checkpoint": str(Path(ckpt.path).resolve()), "step": ckpt.meta.get("step")}
-        gen._infer_condition_sources()
+        gen.notes.extend(infer_condition_sources(gen.condition_sources, gen.kind, config.data))
         return gen
-
-    def _infer_condition_sources(self) -> None:
-        """Old checkpoints don't record where their conditions' training values came from: read
-        the training file's header if it is still there (as training decided), else say so."""
-        unknown = [n for n, s in self.condition_sources.items() if s is None]
-        if not unknown:
-            return
-        if self.kind == "text":
-            self.condition_sources.update(dict.fromkeys(unknown, "file"))
-            return
-        from seqcvae.data.prepare import property_sources
-        from seqcvae.data.splits import resolve_data_path
-
-        train_path = self.config.data.train_path
-        try:
-            inferred = property_sources(resolve_data_path(train_path), self.config.data)
-        except SeqCVAEError:  # the file is gone or unreadable
-            inferred = {}
-        known = [n for n in unknown if n in inferred]
-        for name in known:
-            self.condition_sources[name] = inferred[name]
-        if known:
-            self.notes.append(
-                f"where the training values of {', '.join(known)} came from is not recorded in this "
-                f"checkpoint (it predates that record); inferred from the header of its training "
-                f"file {train_path!r}"
-            )
-        from seqcvae.chem.properties import PROPERTY_NAMES
-
-        still = [n for n in unknown if n not in inferred]
-        for name in still:  # a property seqcvae cannot compute must have been a file column
-            if name not in PROPERTY_NAMES:
-                self.condition_sources[name] = "file"
-        still = [n for n in still if n in PROPERTY_NAMES]
-        if still:
-            self.notes.append(
-                f"where the training values of {', '.join(still)} came from is not recorded in this "
-                f"checkpoint (it predates that record) and its training file {train_path!r} is not "
-                "available to infer it: they are measured with RDKit, but the model may have been "
-                "trained on the file's own values"
-            )
 
     @property
     def kind(self) -> str:
@@ -338,22 +298,12 @@ class Generator:
 
     def measured_properties(self) -> list[str]:
         """The continuous conditions that generated molecules are measured on (with RDKit)."""
-        from seqcvae.chem.properties import PROPERTY_NAMES
-
-        return [c.name for c in self.conditions.continuous if c.name in PROPERTY_NAMES]
+        return measured_properties(self.conditions)
 
     def property_label(self, name: str) -> str:
-        """How `name` is scored: "LogP (RDKit)" when the model was trained on RDKit's LogP,
-        "LogP (RDKit; trained on file values)" when on the data file's LogP column, and
-        "pIC50 (cannot be measured)" for a file column RDKit has no measure of."""
-        if name not in self.measured_properties():
-            return f"{name} (cannot be measured)"
-        source = self.condition_sources.get(name)
-        if source == "rdkit":
-            return f"{name} (RDKit)"
-        if source == "file":
-            return f"{name} (RDKit; trained on file values)"
-        return f"{name} (RDKit; training values' source not recorded)"
+        """How `name` is scored (condition_sources.property_label): "LogP (RDKit)", "LogP (RDKit;
+        trained on file values)", "pIC50 (cannot be measured)"."""
+        return property_label(name, self.measured_properties(), self.condition_sources)
 
     def _check_smiles(self, records: list[Record], workers: int) -> None:
         from seqcvae.chem.properties import analyse_many

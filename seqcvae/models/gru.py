@@ -68,11 +68,17 @@ class _GRUGates(torch.autograd.Function):
 
 
 def _gates_backward(
-    g: torch.Tensor, h: torch.Tensor, saved: tuple[torch.Tensor, ...], d_gi: torch.Tensor, d_gh: torch.Tensor
+    g: torch.Tensor,
+    h: torch.Tensor,
+    saved: tuple[torch.Tensor, ...],
+    d_gi: torch.Tensor,
+    d_gh: torch.Tensor,
+    d_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """d h' = g -> fills d gi and d gh (B, 3H), which may be views into larger buffers, and
-    returns d h through the gates' arithmetic alone (not through gh). The gates' gradients go
-    into d gi; d gh is their copy with the n third times r."""
+    """d h' = g -> fills d gi and d gh (B, 3H), which may be views into larger buffers and d gh
+    may be in a lower precision (the products' dtype), adds d gh's column sums to d_bias (3H,)
+    when given, and returns d h through the gates' arithmetic alone (not through gh). d gh is
+    d gi with the n third times r."""
     r, z, n, h_n = saved
     hidden = h_n.shape[1]
     d_h = g * z
@@ -80,8 +86,12 @@ def _gates_backward(
     _TANH_BACKWARD(torch.sub(g, d_h, out=d_an), n, grad_input=d_an)  # d n = d h' (1 - z)
     _SIGMOID_BACKWARD(torch.mul(d_an, h_n, out=d_r), r, grad_input=d_r)
     _SIGMOID_BACKWARD(torch.sub(h, n, out=d_z).mul_(g), z, grad_input=d_z)
-    d_gh.copy_(d_gi)
-    d_gh[:, 2 * hidden :].mul_(r)
+    d_gh[:, : 2 * hidden] = d_gi[:, : 2 * hidden]
+    d_hn = d_an * r
+    d_gh[:, 2 * hidden :] = d_hn
+    if d_bias is not None:
+        d_bias[: 2 * hidden] += d_gi[:, : 2 * hidden].sum(0)
+        d_bias[2 * hidden :] += d_hn.sum(0)
     return d_h
 
 
@@ -90,7 +100,6 @@ class GRULayer(RecurrentLayer):
 
     gates = 3
     mode = "GRU"
-    gate_grads_shared = False
 
     @staticmethod
     def saving_step(
@@ -106,8 +115,9 @@ class GRULayer(RecurrentLayer):
         state: torch.Tensor,
         d_gi: torch.Tensor,
         d_gh: torch.Tensor,
+        d_bias: torch.Tensor,
     ) -> torch.Tensor:
-        return _gates_backward(d_next, state, saved, d_gi, d_gh)
+        return _gates_backward(d_next, state, saved, d_gi, d_gh, d_bias)
 
     def cell(self, gi: torch.Tensor, state: torch.Tensor, w_hh: torch.Tensor | None = None) -> torch.Tensor:
         return gru_gates(gi, linear(state, self.w_hh, self.matmul_dtype, w_hh), state)

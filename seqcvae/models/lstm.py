@@ -31,7 +31,6 @@ class LSTMLayer(RecurrentLayer):
     gates = 4
     mode = "LSTM"
     states = 2
-    gate_grads_shared = True  # the gates take gi + gh, so d gi = d gh
 
     def __init__(self, input_size: int, hidden: int, weight_drop: float = 0.0):
         super().__init__(input_size, hidden, weight_drop)
@@ -63,8 +62,10 @@ class LSTMLayer(RecurrentLayer):
         state: torch.Tensor,
         d_gi: torch.Tensor,
         d_gh: torch.Tensor,
+        d_bias: torch.Tensor,
     ) -> torch.Tensor:
-        """d [h', c'] -> the gates' gradients in d_gi (= d_gh) and d [h, c] except through gh."""
+        """d [h', c'] -> the gates' gradients in d_gi and d_gh (the same, d_gh perhaps in the
+        products' dtype) and d [h, c] except through gh."""
         a, tc = saved
         hidden = tc.shape[1]
         i, f, g, o = a.chunk(4, 1)
@@ -75,6 +76,8 @@ class LSTMLayer(RecurrentLayer):
         _SIGMOID_BACKWARD(torch.mul(d_c_all, g, out=d_i), i, grad_input=d_i)
         _SIGMOID_BACKWARD(torch.mul(d_c_all, state[:, hidden:], out=d_f), f, grad_input=d_f)
         _TANH_BACKWARD.grad_input(torch.mul(d_c_all, i, out=d_g), g, grad_input=d_g)
+        d_gh.copy_(d_gi)  # d_gh may be in the products' dtype
+        d_bias += d_gi.sum(0)
         d_state = torch.empty_like(state)
         d_state[:, :hidden].zero_()
         torch.mul(d_c_all, f, out=d_state[:, hidden:])

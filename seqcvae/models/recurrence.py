@@ -29,7 +29,6 @@ class Cell(typing.Protocol):
 
     gates: typing.ClassVar[int]
     states: typing.ClassVar[int]
-    gate_grads_shared: typing.ClassVar[bool]  # d gh == d gi (the LSTM), so one buffer serves both
 
     @staticmethod
     def saving_step(
@@ -46,10 +45,12 @@ class Cell(typing.Protocol):
         state: torch.Tensor,
         d_gi: torch.Tensor,
         d_gh: torch.Tensor,
+        d_bias: torch.Tensor,
     ) -> torch.Tensor:
         """d loss / d next state (B, S), this step's saved tensors and its input state -> fills
-        d_gi and d_gh (B, G*H) and returns d loss / d state (B, S) except the path through gh,
-        which the loop adds."""
+        d_gi (B, G*H) and d_gh (B, G*H, in the products' dtype), adds d_gh's column sums (in
+        float32) to d_bias (G*H,) and returns d loss / d state (B, S) except the path through
+        gh, which the loop adds."""
         ...
 
 
@@ -66,13 +67,6 @@ def run_recurrence(
     return typing.cast(torch.Tensor, _Recurrence.apply(cell, dtype, gi, s0, w_hh, b_hh))
 
 
-def _product(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
-    """h @ w^T + b, the product in dtype (w already cast) and the sum in b's dtype, as `linear`."""
-    if dtype is None or dtype == h.dtype:
-        return torch.addmm(b, h, w.t())
-    return torch.add(torch.mm(h.to(dtype), w.t()), b)
-
-
 class _Recurrence(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -85,43 +79,50 @@ class _Recurrence(torch.autograd.Function):
         b_hh: torch.Tensor,
     ) -> torch.Tensor:
         hidden = w_hh.shape[1]
-        w = w_hh if dtype is None else w_hh.to(dtype)
-        states, saved = [s0], []
+        cast = dtype is not None and dtype != gi.dtype
+        w = w_hh.to(dtype) if cast else w_hh
+        states, saved, inputs = [s0], [], []  # inputs: each step's h as the product took it
         s = s0
         for g in gi.unbind(1):
-            s, kept = cell.saving_step(g, _product(s[:, :hidden], w, b_hh, dtype), s)
+            h = s[:, :hidden].to(dtype) if cast else s[:, :hidden]
+            gh = torch.add(torch.mm(h, w.t()), b_hh) if cast else torch.addmm(b_hh, h, w.t())
+            s, kept = cell.saving_step(g, gh, s)
             states.append(s)
             saved.append(kept)
-        ctx.cell, ctx.dtype, ctx.hidden = cell, dtype, hidden
+            inputs.append(h)
+        ctx.cell, ctx.hidden = cell, hidden
         # intermediates made without autograd: kept on ctx (they reference no graph)
-        ctx.states, ctx.saved = states, saved
+        ctx.states, ctx.saved, ctx.inputs = states, saved, inputs
         ctx.save_for_backward(w)
         return torch.stack([st[:, :hidden] for st in states[1:]], dim=1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: typing.Any, d_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """Per step, the gates' gradients go into a small reused buffer (cache-resident at any
+        batch), then once into d gi (B, T, G*H); d gh goes, in the products' dtype, into a
+        time-major buffer whose step t feeds d h_{t-1} = d gh_t @ W_hh and, at the end, all of
+        which feeds d W_hh = d gh^T @ h in one product. The bias's gradient is summed step by
+        step in float32."""
         cell: type[Cell] = ctx.cell
-        dtype: torch.dtype | None = ctx.dtype
         hidden: int = ctx.hidden
         states: list[torch.Tensor] = ctx.states
         saved: list[tuple[torch.Tensor, ...]] = ctx.saved
+        inputs: list[torch.Tensor] = ctx.inputs
         (w,) = ctx.saved_tensors
         b, t_len, _ = d_out.shape
         width = w.shape[0]
         d_gi = d_out.new_empty(b, t_len, width)
-        d_gh = d_gi if cell.gate_grads_shared else d_out.new_empty(b, t_len, width)
+        d_gh = d_out.new_empty(t_len, b, width, dtype=w.dtype)
+        gi_step = d_out.new_empty(b, width)
+        d_bias = d_out.new_zeros(width)
         d_s = torch.zeros_like(states[0])
         for t in range(t_len - 1, -1, -1):
             d_s[:, :hidden] += d_out[:, t]
-            d_prev = cell.backward_step(d_s, saved[t], states[t], d_gi[:, t], d_gh[:, t])
-            step_grad = d_gh[:, t] if dtype is None else d_gh[:, t].to(dtype)
-            d_prev[:, :hidden] += torch.mm(step_grad, w)
+            d_prev = cell.backward_step(d_s, saved[t], states[t], gi_step, d_gh[t], d_bias)
+            d_gi[:, t] = gi_step
+            d_prev[:, :hidden] += torch.mm(d_gh[t], w)
             d_s = d_prev
-        h_prev = torch.stack([st[:, :hidden] for st in states[:-1]], dim=1).reshape(b * t_len, hidden)
-        flat = d_gh.reshape(b * t_len, width)
-        if dtype is None:
-            d_w = torch.mm(flat.t(), h_prev)
-        else:
-            d_w = torch.mm(flat.t().to(dtype), h_prev.to(dtype)).to(d_out.dtype)
-        return None, None, d_gi, d_s, d_w, flat.sum(0)
+        flat = d_gh.view(t_len * b, width)
+        d_w = torch.mm(flat.t(), torch.stack(inputs).view(t_len * b, hidden)).to(d_out.dtype)
+        return None, None, d_gi, d_s, d_w, d_bias

@@ -8,7 +8,8 @@ backward is one `stack`, and the constant part of the input (z, c) is projected 
 sequence, not per step. The cells' equations and weight layouts are torch's, so on CUDA the
 teacher-forced passes run torch's fused kernels (cuDNN) with the same weights instead
 (`fused_rnn`): there the step loop's small kernels per token are what costs, not the backward's
-memory traffic. The cells themselves are in gru.py (GRULayer) and lstm.py (LSTMLayer).
+memory traffic. The cells themselves are in gru.py (GRULayer) and lstm.py (LSTMLayer); under
+autograd the whole loop is one node with a hand-written backward (recurrence.py).
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ class RecurrentLayer(nn.Module):
     gates: typing.ClassVar[int]  # G
     mode: typing.ClassVar[str]  # torch's fused module of the same cell: "GRU" or "LSTM"
     states: typing.ClassVar[int] = 1  # state_size = states * hidden
-    gate_grads_shared: typing.ClassVar[bool]  # the cell's d gh equals its d gi (recurrence.Cell)
 
     def __init__(self, input_size: int, hidden: int, weight_drop: float = 0.0):
         super().__init__()
@@ -116,6 +116,7 @@ class RecurrentLayer(nn.Module):
         state: torch.Tensor,
         d_gi: torch.Tensor,
         d_gh: torch.Tensor,
+        d_bias: torch.Tensor,
     ) -> torch.Tensor:
         """The cell's derivative for one step (recurrence.Cell)."""
         raise NotImplementedError

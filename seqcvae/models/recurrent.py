@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcvae.models.recurrence import run_recurrence
+from seqcvae.models.recurrence import Cell, run_recurrence
 
 
 def linear(
@@ -58,7 +58,9 @@ def use_fused(x: torch.Tensor, fused: bool | None) -> bool:
 
 
 class RecurrentLayer(nn.Module):
-    """One unidirectional recurrent layer over batch-first inputs; subclasses give the cell.
+    """One unidirectional recurrent layer over batch-first inputs; subclasses give the cell (`cell`)
+    and, for the loop under autograd, a step that keeps what its derivative needs and that
+    derivative (`saving_step`, `backward_step`: recurrence.Cell).
 
     Its state is one (B, state_size) tensor per sequence (the GRU's h; the LSTM's [h, c]), whose
     first `hidden` columns are the layer's output. Weights as torch's: w_ih (G*H, I) and w_hh
@@ -102,25 +104,6 @@ class RecurrentLayer(nn.Module):
         """
         raise NotImplementedError
 
-    @staticmethod
-    def saving_step(
-        gi: torch.Tensor, gh: torch.Tensor, state: torch.Tensor
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """The cell without autograd, keeping what backward_step needs (recurrence.Cell)."""
-        raise NotImplementedError
-
-    @staticmethod
-    def backward_step(
-        d_next: torch.Tensor,
-        saved: tuple[torch.Tensor, ...],
-        state: torch.Tensor,
-        d_gi: torch.Tensor,
-        d_gh: torch.Tensor,
-        d_bias: torch.Tensor,
-    ) -> torch.Tensor:
-        """The cell's derivative for one step (recurrence.Cell)."""
-        raise NotImplementedError
-
     def dropped_recurrent_weight(self) -> torch.Tensor:
         """W_hh, with weight drop applied in training (a fresh mask at each call)."""
         if self.training and self.weight_drop > 0:
@@ -139,7 +122,8 @@ class RecurrentLayer(nn.Module):
             gi = gi.add_(static.unsqueeze(1))  # gi is linear's own output: no copy needed
         w_hh = self.dropped_recurrent_weight()
         if torch.is_grad_enabled():  # the loop as one autograd node with a hand-written backward
-            return run_recurrence(type(self), gi, s0, w_hh, self.w_hh.bias, self.matmul_dtype)
+            cell = typing.cast(type[Cell], type(self))  # GRULayer and LSTMLayer give its two steps
+            return run_recurrence(cell, gi, s0, w_hh, self.w_hh.bias, self.matmul_dtype)
         if self.matmul_dtype is not None:  # the whole weight's cast is cached; a dropped one is new
             dropped = w_hh is not self.w_hh.weight
             w_hh = w_hh.to(self.matmul_dtype) if dropped else cast_weight(self.w_hh, self.matmul_dtype)

@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose seqcvae to import")
-    ap.add_argument("--profile", type=int, default=0, help="N > 0: then print torch.profiler's top N operators")
+    ap.add_argument("--profile", type=int, default=0, help="N > 0: print torch.profiler's top N operators")
     ap.add_argument("overrides", nargs="*", help="more KEY=VALUE overrides")
     args = ap.parse_args()
     if not (args.code / "seqcvae").is_dir():

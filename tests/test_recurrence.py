@@ -94,3 +94,13 @@ def test_evaluation_without_autograd_gives_trainings_outputs_bit_for_bit(cell):
     trained = layer(x, s0)
     with torch.no_grad():
         assert torch.equal(layer(x, s0), trained.detach())
+
+
+def test_promoted_sum_is_torchs_mixed_add_bit_for_bit():
+    from seqcvae.models.recurrence import promoted_sum
+
+    torch.manual_seed(7)
+    product, bias = torch.randn(9, 40).bfloat16(), torch.randn(40)
+    out = promoted_sum(product, bias)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, torch.add(product, bias))

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcvae.models.recurrence import Cell, run_recurrence
+from seqcvae.models.recurrence import Cell, promoted_sum, run_recurrence
 
 
 def linear(
@@ -30,13 +30,12 @@ def linear(
     """layer(x), with the matrix product in `dtype` (e.g. bfloat16) and the result in x's dtype.
 
     The bias add and everything around it stay in float32, so the recurrent state keeps full
-    precision; only the products (forward and backward) run in the faster dtype. The bias add
-    promotes the product to float32 (exactly, as .to would) in the same kernel.
+    precision; only the products (forward and backward) run in the faster dtype.
     """
     if dtype is None or dtype == x.dtype:
         return layer(x) if weight is None else F.linear(x, weight, layer.bias)
     w = cast_weight(layer, dtype) if weight is None else weight
-    return torch.add(F.linear(x.to(dtype), w), layer.bias)
+    return promoted_sum(F.linear(x.to(dtype), w), layer.bias)
 
 
 def cast_weight(layer: nn.Linear, dtype: torch.dtype) -> torch.Tensor:

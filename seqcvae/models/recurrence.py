@@ -3,17 +3,16 @@
 Under plain autograd the step loop (recurrent.py) records ~15 nodes a step, and its backward
 computes the recurrent weight's gradient one step at a time: T small products (G*H x B) @ (B x H)
 and T additions into a (G*H, H) buffer, 8% of a PTB LSTM step's time in the additions alone
-(scripts/profile_train_step.py). Here the forward runs the loop without autograd, keeping each
-step's gate activations; the backward walks the steps in reverse with the cell's own derivative
-(the cell class's `saving_step` / `backward_step`), writes every step's gate gradients into one
-(B, T, G*H) buffer, and then forms the recurrent weight's gradient as a single product over all
-B*T rows and its bias's as one sum. The input projection's gradient is that same buffer (the
-GRU's differs in the n third), returned to autograd for the products before the loop.
+(`scripts/bench_train_step.py --profile`). Here the forward runs the loop without autograd,
+keeping each step's gate activations; the backward walks the steps in reverse with the cell's
+own derivative (the cell class's `saving_step` / `backward_step`), and forms the recurrent
+weight's gradient as a single product over all B*T rows at the end. The input projection's
+gradient (B, T, G*H) goes back to autograd for the products before the loop.
 
-The numbers are the step loop's up to float rounding (tests/test_recurrence.py compares outputs
-and every gradient with the loop under autograd and with torch.nn.GRU / nn.LSTM). With
-`dtype` (bfloat16) the products, forward and backward, run in that dtype as `linear` does, and
-everything else in float32.
+Outputs are the plain loop's bit for bit, gradients up to float rounding (tests/test_recurrence.py
+compares them with the loop under autograd and runs a float64 gradcheck; tests/test_gru.py with
+torch.nn.GRU / nn.LSTM). With `dtype` (bfloat16) the products, forward and backward, run in that
+dtype as `recurrent.linear`'s do, and everything else in float32.
 """
 
 from __future__ import annotations

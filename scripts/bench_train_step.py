@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -64,6 +65,12 @@ PRESETS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+def fail(message: str) -> NoReturn:
+    """Bad input: one line and exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
@@ -74,7 +81,7 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="more KEY=VALUE overrides")
     args = ap.parse_args()
     if not (args.code / "seqcvae").is_dir():
-        raise SystemExit(f"--code {args.code}: no seqcvae package there; expected a checkout of this project")
+        fail(f"--code {args.code}: no seqcvae package there; expected a checkout of this project")
     config, overrides = PRESETS[args.preset]
     if config == "text_vader" and not (PTB / "ptb.train.txt").exists():
         print(f"{PTB} is absent: nothing to time")
@@ -94,7 +101,7 @@ def main() -> None:
     trainer = Trainer(cfg, out, prepared, validate=diagnostics_validator(cfg), progress=False)
     batches = prepared.train.batches(cfg.train.batch_size, 0, 0)
     if len(batches) < args.warmup + args.steps:
-        raise SystemExit(f"--steps {args.steps}: only {len(batches) - args.warmup} batches after warm-up")
+        fail(f"--steps {args.steps}: only {len(batches) - args.warmup} batches after warm-up")
     for idx in batches[: args.warmup]:
         trainer.train_step(prepared.train.collate(idx), 0.5, 1e-3)
     times, widths, rows = [], [], 0

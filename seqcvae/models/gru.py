@@ -8,6 +8,7 @@ import typing
 import torch
 from torch.autograd.function import once_differentiable
 
+from seqcvae.models.recurrence import SIGMOID_BACKWARD, TANH_BACKWARD
 from seqcvae.models.recurrent import RecurrentLayer, linear
 
 
@@ -39,12 +40,6 @@ def _gates_forward(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> tuple
     z = (i_z + h_z).sigmoid_()
     n = (r * h_n).add_(i_n).tanh_()
     return (h - n).mul_(z).add_(n), r, z, n, h_n
-
-
-# The out= forms of the gates' derivatives, looked up once (each call goes through Python, and
-# at the encoder's width, H = 128, Python calls rather than kernels set the cell's cost).
-_TANH_BACKWARD = torch.ops.aten.tanh_backward.grad_input
-_SIGMOID_BACKWARD = torch.ops.aten.sigmoid_backward.grad_input
 
 
 class _GRUGates(torch.autograd.Function):
@@ -83,9 +78,9 @@ def _gates_backward(
     hidden = h_n.shape[1]
     d_h = g * z
     d_r, d_z, d_an = d_gi.chunk(3, 1)  # d_an: of a_n = i_n + r h_n
-    _TANH_BACKWARD(torch.sub(g, d_h, out=d_an), n, grad_input=d_an)  # d n = d h' (1 - z)
-    _SIGMOID_BACKWARD(torch.mul(d_an, h_n, out=d_r), r, grad_input=d_r)
-    _SIGMOID_BACKWARD(torch.sub(h, n, out=d_z).mul_(g), z, grad_input=d_z)
+    TANH_BACKWARD(torch.sub(g, d_h, out=d_an), n, grad_input=d_an)  # d n = d h' (1 - z)
+    SIGMOID_BACKWARD(torch.mul(d_an, h_n, out=d_r), r, grad_input=d_r)
+    SIGMOID_BACKWARD(torch.sub(h, n, out=d_z).mul_(g), z, grad_input=d_z)
     d_gh[:, : 2 * hidden] = d_gi[:, : 2 * hidden]
     d_hn = d_an * r
     d_gh[:, 2 * hidden :] = d_hn

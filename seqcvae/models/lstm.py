@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from seqcvae.models.recurrence import SIGMOID_BACKWARD, TANH_BACKWARD
 from seqcvae.models.recurrent import RecurrentLayer, linear
-
-# the gates' derivatives, looked up once (out= forms write into the gradient buffer's slices)
-_TANH_BACKWARD = torch.ops.aten.tanh_backward
-_SIGMOID_BACKWARD = torch.ops.aten.sigmoid_backward.grad_input
 
 
 def lstm_gates(gi: torch.Tensor, gh: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,11 +68,12 @@ class LSTMLayer(RecurrentLayer):
         i, f, g, o = a.chunk(4, 1)
         d_h, d_c = d_next[:, :hidden], d_next[:, hidden:]
         d_i, d_f, d_g, d_o = d_gi.chunk(4, 1)
-        _SIGMOID_BACKWARD(torch.mul(d_h, tc, out=d_o), o, grad_input=d_o)
-        d_c_all = _TANH_BACKWARD(d_h * o, tc).add_(d_c)  # d c' from h' and from the next step
-        _SIGMOID_BACKWARD(torch.mul(d_c_all, g, out=d_i), i, grad_input=d_i)
-        _SIGMOID_BACKWARD(torch.mul(d_c_all, state[:, hidden:], out=d_f), f, grad_input=d_f)
-        _TANH_BACKWARD.grad_input(torch.mul(d_c_all, i, out=d_g), g, grad_input=d_g)
+        SIGMOID_BACKWARD(torch.mul(d_h, tc, out=d_o), o, grad_input=d_o)
+        d_c_all = d_h * o
+        TANH_BACKWARD(d_c_all, tc, grad_input=d_c_all).add_(d_c)  # d c' from h' and the next step
+        SIGMOID_BACKWARD(torch.mul(d_c_all, g, out=d_i), i, grad_input=d_i)
+        SIGMOID_BACKWARD(torch.mul(d_c_all, state[:, hidden:], out=d_f), f, grad_input=d_f)
+        TANH_BACKWARD(torch.mul(d_c_all, i, out=d_g), g, grad_input=d_g)
         d_gh.copy_(d_gi)  # d_gh may be in the products' dtype
         d_bias += d_gi.sum(0)
         d_state = torch.empty_like(state)

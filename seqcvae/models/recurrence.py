@@ -66,6 +66,13 @@ def run_recurrence(
     return typing.cast(torch.Tensor, _Recurrence.apply(cell, dtype, gi, s0, w_hh, b_hh))
 
 
+# The gates' derivatives in their out= forms, which write into slices of the gradient buffers;
+# looked up once (each call goes through Python, and at small widths Python calls rather than
+# kernels set a cell's cost). Used by the cells' backward steps (gru.py, lstm.py).
+TANH_BACKWARD = torch.ops.aten.tanh_backward.grad_input
+SIGMOID_BACKWARD = torch.ops.aten.sigmoid_backward.grad_input
+
+
 def promoted_sum(product: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """product (bfloat16) + bias (float32) in float32: the product converted, then the bias added
     in place. The same numbers as torch.add(product, bias), whose mixed-dtype kernel is 2-5x

@@ -26,8 +26,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seqcvae.config import RunConfig  # noqa: E402
 from seqcvae.data.dataset import TokenDataset  # noqa: E402
+from seqcvae.data.splits import resolve_data_path  # noqa: E402
+from seqcvae.data.tables import read_input_rows  # noqa: E402
 from seqcvae.errors import SeqCVAEError  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -37,7 +38,7 @@ from seqcvae.models.losses import free_bits_kl, gaussian_kl  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("run", type=Path)
+    ap.add_argument("run", help="a text run directory or checkpoint")
     ap.add_argument("out", type=Path, help="checkpoint directory to write (must not exist)")
     ap.add_argument("--which", default="best", choices=["best", "last"])
     ap.add_argument("--steps", type=int, default=1000)
@@ -58,16 +59,16 @@ def main() -> None:
     torch.manual_seed(args.seed)
     gen = Generator.load(args.run, which=args.which)
     model: CVAE = gen.model
-    cfg = RunConfig.from_stored(load_checkpoint(args.run, which=args.which).config)
+    cfg = gen.config
     if cfg.data.kind != "text":
         raise SeqCVAEError(
             f"{args.run} is a {cfg.data.kind} run; this experiment reads a text run's training file"
         )
-    lines = [ln.strip() for ln in Path(cfg.data.train_path).read_text().splitlines() if ln.strip()]
-    # the checkpoint's own tokenizer (no new one trained); unconditional text: no tags
-    train, _ = TokenDataset.build(
-        lines, gen.tokenizer, gen._encode_requests([{}] * len(lines)), cfg.data.max_length
-    )
+    path = resolve_data_path(cfg.data.train_path)
+    texts, tags = read_input_rows(path, None, cfg.data.sequence_column, cfg.data.tags)
+    requests = [{name: values[i] for name, values in tags.items()} for i in range(len(texts))]
+    # the checkpoint's own tokenizer (no new one trained), each sentence under its own tags
+    train, _ = TokenDataset.build(texts, gen.tokenizer, gen._encode_requests(requests), cfg.data.max_length)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -100,10 +101,11 @@ def main() -> None:
             if step >= args.steps:
                 break
         epoch += 1
-    ckpt = load_checkpoint(args.run, which=args.which)
-    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ckpt = load_checkpoint(gen.source["checkpoint"])  # the same checkpoint, for what the model does not hold
     meta = {**ckpt.meta, "weights": f"encoder refitted for {args.steps} steps (scripts/refit_encoder.py)"}
-    save_checkpoint(args.out, dataclasses.replace(ckpt, weights=weights, meta=meta, train_state=None))
+    save_checkpoint(
+        args.out, dataclasses.replace(ckpt, weights=model.state_dict(), meta=meta, train_state=None)
+    )
     print(f"wrote {args.out} after {args.steps} steps ({time.perf_counter() - start:.0f} s)")
 
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 
 from bench_mfu import matmul_weights, peak_gflops  # noqa: E402
+from bench_train_step import MOSES_WIDTH  # noqa: E402
 
 from seqcvae.chem.mol import canonicalize  # noqa: E402
 from seqcvae.chem.properties import analyse_many  # noqa: E402
@@ -47,15 +48,7 @@ from seqcvae.training.trainer import Trainer  # noqa: E402
 
 PRESETS = {
     "default": [],
-    "moses_width": [
-        "model.embedding_dim=32",
-        "model.encoder_hidden=256",
-        "model.decoder_hidden=512",
-        "model.decoder_layers=3",
-        "model.latent_dim=128",
-        "train.batch_size=512",
-        "train.lr=0.001",
-    ],
+    "moses_width": MOSES_WIDTH,
 }
 
 

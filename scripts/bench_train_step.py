@@ -46,19 +46,19 @@ _PTB = [
     "train.batch_size=64",
 ]
 _LSTM = ["model.decoder=lstm", "model.locked_dropout=true"]
+# the MOSES VAE's widths (bench_speed.py's preset of the same name, which imports this list)
+MOSES_WIDTH = [
+    "model.embedding_dim=32",
+    "model.encoder_hidden=256",
+    "model.decoder_hidden=512",
+    "model.decoder_layers=3",
+    "model.latent_dim=128",
+    "train.batch_size=512",
+    "train.lr=0.001",
+]
 PRESETS: dict[str, tuple[str, list[str]]] = {
     "smiles_default": ("smiles_default", []),
-    "moses_width": (
-        "smiles_default",
-        [
-            "model.embedding_dim=32",
-            "model.encoder_hidden=256",
-            "model.decoder_hidden=512",
-            "model.decoder_layers=3",
-            "model.latent_dim=128",
-            "train.batch_size=512",
-        ],
-    ),
+    "moses_width": ("smiles_default", MOSES_WIDTH),
     "ptb_lstm640": ("text_vader", [*_PTB, *_LSTM, "model.decoder_hidden=640", "model.dropout=0.4"]),
     "ptb_lstm1024": ("text_vader", [*_PTB, *_LSTM, "model.decoder_hidden=1024", "model.dropout=0.5"]),
     "ptb_gru640": ("text_vader", [*_PTB, "model.decoder_hidden=640", "model.dropout=0.4"]),

@@ -70,10 +70,17 @@ class ModelConfig:
     # DropConnect on the GRU or LSTM decoder's recurrent weights in training (AWD-LSTM's weight drop): a
     # regulariser of the recurrence for large text corpora; 0 = off. Ignored by a Transformer decoder.
     weight_drop: float = number(0.0, ge=0, lt=1)
+    # In training, each word type's embedding row dropped for the whole batch (every occurrence
+    # alike) with this probability, the kept rows scaled by 1 / (1 - p): AWD-LSTM's embedding
+    # dropout, a regulariser of rare words' embeddings for text; 0 = off. Before model.dropout.
+    embedding_dropout: float = number(0.0, ge=0, lt=1)
     # model.dropout's masks on the token embeddings and in the GRU or LSTM decoder drawn once per
     # sequence and shared by its steps (variational / locked dropout), not per token
     locked_dropout: bool = False
-    prior: str = choice("standard", "conditional")  # N(0, I) or a learned p(z|c)
+    # N(0, I), a learned p(z|c), or a diagonal Gaussian mixture fitted to a trained model's
+    # aggregate posterior (`seqcvae fit-prior` writes it; training starts from standard)
+    prior: str = choice("standard", "conditional", "mixture")
+    prior_components: int = number(64, ge=1)  # the mixture prior's components
     encoder: str = choice("gru", "transformer")  # bidirectional GRU or pre-LN (width encoder_hidden)
     # gru or lstm: recurrent, width decoder_hidden; transformer: causal, KV cache, width decoder_hidden
     decoder: str = choice("gru", "lstm", "transformer")

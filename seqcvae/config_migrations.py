@@ -11,7 +11,7 @@ from seqcvae.errors import ConfigError
 
 # Bump with every change of keys or of their meaning, and add the step from the previous version
 # to MIGRATIONS.
-CONFIG_VERSION = 12
+CONFIG_VERSION = 13
 
 
 def rename_key(data: dict[str, Any], old: str, new: str) -> None:
@@ -111,6 +111,12 @@ def _v11_to_v12(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v12_to_v13(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 13 added model.embedding_dropout (default 0: off, as version 12), model.prior =
+    "mixture" and model.prior_components (its size; unused by the other priors)."""
+    return data
+
+
 # MIGRATIONS[v] turns a config dict of version v into one of version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _v1_to_v2,
@@ -124,6 +130,7 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     9: _v9_to_v10,
     10: _v10_to_v11,
     11: _v11_to_v12,
+    12: _v12_to_v13,
 }
 
 

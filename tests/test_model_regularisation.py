@@ -167,3 +167,32 @@ def test_a_locked_dropout_model_uses_it_on_embeddings_and_in_the_recurrent_decod
     model = CVAE(shape)
     for module in (model.embedding_dropout, model.decoder.output_dropout, model.decoder.rnn.dropout):
         assert isinstance(module, LockedDropout) and module.p == 0.3
+
+
+def test_embedding_dropout_drops_whole_word_types_in_training_only():
+    """model.embedding_dropout (AWD-LSTM's dropoute): in training each word type's embedding row
+    is kept or zeroed for the whole batch (every occurrence alike), kept rows scaled by
+    1 / (1 - p); evaluation embeds as without it, and it adds no parameters."""
+    torch.manual_seed(0)
+    shape = CVAEShape(
+        vocab_size=40, num_continuous=1, tag_sizes=[], embedding_dim=6, encoder_hidden=8,
+        decoder_hidden=8, latent_dim=4, condition_dim=4, embedding_dropout=0.5, max_positions=12,
+    )  # fmt: skip
+    model = CVAE(shape)
+    tokens = torch.arange(1, 40).repeat(3, 1)  # every type three times, once per row
+    plain = model.embedding(tokens)
+    model.train()
+    torch.manual_seed(1)
+    dropped = model.embed(tokens)
+    zero = (dropped == 0).all(-1)
+    assert torch.equal(zero, zero[:1].expand_as(zero))  # a type is dropped in every row or none
+    assert 0.25 < zero[0].float().mean() < 0.75
+    torch.testing.assert_close(dropped[~zero], 2 * plain[~zero])
+    torch.manual_seed(2)
+    assert not torch.equal((model.embed(tokens) == 0).all(-1), zero)  # a new mask each pass
+    model.eval()
+    assert torch.equal(model.embed(tokens), plain)
+    tokens, lengths, c = _batch()
+    out = model.train()(tokens, lengths, c)
+    out.nll.sum().backward()
+    assert model.embedding.weight.grad is not None

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from seqcvae.cli import (
     encode,
     evaluate,
+    fit_prior,
     generate,
     info,
     interpolate,
@@ -46,6 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     generate,
     transfer,
     evaluate,
+    fit_prior,
     sweep,
     encode,
     reconstruct,

@@ -20,7 +20,6 @@ import torch
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.cvae import CVAE
-from seqcvae.models.losses import gaussian_kl
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -67,25 +66,19 @@ def evaluate_model(
         if adversary is not None:
             right, seen = _adversary_hits(adversary(mu)[0], b.cond_tags)
             tags_right, tags_seen = tags_right + right, tags_seen + seen
-        pm, plv = model.prior_params(c)
-        pm = torch.zeros_like(mu) if pm is None else pm
-        plv = torch.zeros_like(logvar) if plv is None else plv
         targets = b.tokens[:, 1:]
-        log_w = []
+        log_w, draws = [], []
         for i in range(k):
             eps = torch.randn(mu.shape, generator=gen).to(device)
             z = CVAE.reparameterise(mu, logvar, eps)
             rec = model.decode_nll(b.tokens[:, :-1], z, c, targets).sum(dim=1)
             if i == 0:
                 rec_sum += float(rec.sum())
-            log_w.append(-rec + _log_normal(z, pm, plv) - _log_normal(z, mu, logvar))
+            log_w.append(-rec + model.prior_log_prob(z, c) - _log_normal(z, mu, logvar))
+            draws.append(z)
         iw = torch.logsumexp(torch.stack(log_w), dim=0) - math.log(k)
         iw_sum += float(-iw.sum())
-        kl_sum += float(
-            gaussian_kl(
-                mu, logvar, pm if model.prior is not None else None, plv if model.prior is not None else None
-            ).sum()
-        )
+        kl_sum += float(model.kl_to_prior(mu, logvar, c, torch.stack(draws)).sum())
         neg_entropy += float((-0.5 * (1 + logvar + math.log(2 * math.pi))).sum())
         mus.append(mu.cpu())
         logvars.append(logvar.cpu())

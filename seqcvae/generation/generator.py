@@ -195,7 +195,7 @@ class Generator:
             c = self.condition_vectors(chunk)
             if z is None:
                 eps = latent_normals(gen, len(chunk), self.model.shape.latent_dim).to(self.device)
-                zb = self.model.prior_from_noise(c, eps * settings.latent_temperature)
+                zb = self.model.prior_from_noise(c, eps * settings.latent_temperature, gen)
             else:
                 zb = z[start : start + batch_size].to(self.device)
             bb = None if bonus is None else bonus.rows(slice(start, start + batch_size)).to(self.device)

@@ -6,6 +6,7 @@ lives in the trainer.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple, cast
 
@@ -17,6 +18,8 @@ from seqcvae.errors import ConfigError
 from seqcvae.models.conditioning import ConditionEmbedder
 from seqcvae.models.decoders import RNNDecoder
 from seqcvae.models.encoders import GRUEncoder
+from seqcvae.models.losses import gaussian_kl
+from seqcvae.models.mixture_prior import MixturePrior
 from seqcvae.models.recurrent import dropout_layer
 from seqcvae.models.transformer import TransformerDecoder, TransformerEncoder
 
@@ -67,6 +70,7 @@ class CVAEShape(ModelConfig):
 # Bounds of the posterior log-variance, wide enough for any useful posterior: exp(logvar) in the KL
 # and the reparameterisation stays finite however large the encoder's output.
 LOGVAR_RANGE = (-10.0, 10.0)
+LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass
@@ -148,7 +152,8 @@ class CVAE(nn.Module):
     to the GRU or LSTM decoder's outputs and between its layers (and the GRU encoder's), and to
     the Transformer's attention weights and residual branches; shape.weight_drop to the GRU or
     LSTM decoder's recurrent weights. With shape.locked_dropout the token embeddings' and the
-    recurrent decoder's masks are drawn once per sequence (LockedDropout)."""
+    recurrent decoder's masks are drawn once per sequence (LockedDropout). shape.embedding_dropout
+    drops whole word types' embeddings for a pass (`embed`), before that."""
 
     def __init__(self, shape: CVAEShape):
         super().__init__()
@@ -210,7 +215,11 @@ class CVAE(nn.Module):
                 output_cutoffs=s.output_cutoffs,
                 tied_embedding=self.embedding if s.tie_embeddings else None,
             )
-        self.prior = ConditionalPrior(s.condition_dim, s.latent_dim) if s.prior == "conditional" else None
+        self.prior: ConditionalPrior | MixturePrior | None = None
+        if s.prior == "conditional":
+            self.prior = ConditionalPrior(s.condition_dim, s.latent_dim)
+        elif s.prior == "mixture":
+            self.prior = MixturePrior(s.prior_components, s.latent_dim)
         self.tag_adversary: TagAdversary | None = None
         if s.tag_adversary and (s.tag_sizes or s.value_adversary):
             values = s.num_continuous if s.value_adversary else 0
@@ -257,24 +266,69 @@ class CVAE(nn.Module):
         tags = torch.zeros(n, len(self.shape.tag_sizes), dtype=torch.long, device=ref.device)
         return self.embed_conditions(values, values, tags)
 
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids -> embeddings; in training with shape.embedding_dropout, each word type's row
+        is zeroed with that probability (one draw per call, for every occurrence alike) and the
+        kept rows scaled by 1 / (1 - p) (Merity et al. 2018's embedding dropout)."""
+        p = self.shape.embedding_dropout
+        if not (self.training and p > 0):
+            return self.embedding(tokens)
+        weight = self.embedding.weight
+        keep = torch.empty(weight.shape[0], 1, device=weight.device).bernoulli_(1 - p).div_(1 - p)
+        return nn.functional.embedding(tokens, weight * keep.to(weight.dtype), self.shape.pad_id)
+
     def encode(
         self, tokens: torch.Tensor, lengths: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens (B, T+1) starting with <bos>; lengths (B,) incl. <eos> -> mu, logvar (B, Z);
         logvar within LOGVAR_RANGE."""
-        mu, logvar = self.encoder(self.embedding_dropout(self.embedding(tokens[:, 1:])), lengths, c)
+        mu, logvar = self.encoder(self.embedding_dropout(self.embed(tokens[:, 1:])), lengths, c)
         return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def prior_params(self, c: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The Gaussian prior's mean and log-variance: (None, None) for N(0, I); a mixture prior
+        has none (training, which needs them, refuses it)."""
+        if isinstance(self.prior, MixturePrior):
+            raise ConfigError(
+                "a mixture prior (model.prior = mixture) is fitted to a trained model by "
+                "`seqcvae fit-prior`, not trained; train with model.prior=standard"
+            )
         return (None, None) if self.prior is None else self.prior(c)
+
+    def prior_log_prob(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """log p(z | c) (B,) under the model's prior."""
+        if isinstance(self.prior, MixturePrior):
+            return self.prior.log_prob(z)
+        mu, logvar = self.prior_params(c)
+        if mu is None or logvar is None:
+            return -0.5 * (z * z + LOG_2PI).sum(-1)
+        return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
+
+    def kl_to_prior(
+        self, mu: torch.Tensor, logvar: torch.Tensor, c: torch.Tensor, z: torch.Tensor
+    ) -> torch.Tensor:
+        """KL(q(z|x,c) || p(z|c)) (B,): exact for a Gaussian prior; for a mixture prior the
+        one-draw estimate log q(z|x,c) - log p(z) at the posterior draws z (B, Z), or (S, B, Z)
+        for the mean over S draws."""
+        if not isinstance(self.prior, MixturePrior):
+            return gaussian_kl(mu, logvar, *self.prior_params(c)).sum(-1)
+        draws = z if z.dim() == 3 else z[None]
+        log_q = -0.5 * (((draws - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
+        log_p = self.prior.log_prob(draws.reshape(-1, draws.shape[-1])).view(draws.shape[:2])
+        return (log_q - log_p).mean(0)
 
     @staticmethod
     def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """z = mu + eps * sigma for a standard normal draw eps (B, Z); the one place z is formed."""
         return mu + eps.to(mu.dtype) * (0.5 * logvar).exp()
 
-    def prior_from_noise(self, c: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """z ~ p(z | c) from a standard normal draw eps (B, Z): eps itself under the standard prior."""
+    def prior_from_noise(
+        self, c: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z ~ p(z | c) from a standard normal draw eps (B, Z): eps itself under the standard prior;
+        a mixture prior also draws each row's component (from `generator`, a CPU generator)."""
+        if isinstance(self.prior, MixturePrior):
+            return self.prior.sample(eps, generator)
         mu, logvar = self.prior_params(c)
         if mu is None or logvar is None:
             return eps
@@ -283,11 +337,11 @@ class CVAE(nn.Module):
     def sample_prior(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ p(z | c), (B, Z)."""
         eps = torch.randn(c.shape[0], self.shape.latent_dim, generator=generator, device=c.device)
-        return self.prior_from_noise(c, eps)
+        return self.prior_from_noise(c, eps, generator if c.device.type == "cpu" else None)
 
     def _decoder_states(self, decoder_inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: decoder_inputs (B, T) token ids -> the decoder's states (B, T, H)."""
-        embedded = self.embedding_dropout(self.embedding(decoder_inputs))
+        embedded = self.embedding_dropout(self.embed(decoder_inputs))
         return self.decoder.features(embedded, torch.cat([z, c], dim=-1))
 
     def decode(self, decoder_inputs: torch.Tensor, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from seqcvae.config import RunConfig
 from seqcvae.data.dataset import Batch, TokenDataset
 from seqcvae.data.splits import RunData
 from seqcvae.devices import pick_device
+from seqcvae.errors import ConfigError
 from seqcvae.models.checkpoint import CheckpointData, save_checkpoint
 from seqcvae.models.cvae import CVAE, CVAEShape
 from seqcvae.models.losses import gaussian_kl, mmd_to_standard_normal
@@ -80,6 +81,11 @@ class Trainer:
         build.set_threads(t, self.dist, self.device)
         torch.manual_seed(t.seed)  # identical initial weights in every process
         self.shape = shape or build.model_shape(cfg, prepared)
+        if self.shape.prior == "mixture":
+            raise ConfigError(
+                "model.prior = mixture is fitted to a trained model by `seqcvae fit-prior`, not "
+                "trained; train (or resume, or start from a checkpoint) with model.prior=standard"
+            )
         self.model = CVAE(self.shape).to(self.device)
         build.check_sample_length(cfg, self.model)
         build.reseed_per_rank(t.seed, self.dist, 0)

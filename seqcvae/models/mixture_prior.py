@@ -30,14 +30,16 @@ class MixturePrior(nn.Module):
         self.register_buffer("mu", torch.zeros(components, latent_dim))
         self.register_buffer("logvar", torch.zeros(components, latent_dim))
 
-    def component_log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, K): log w_k + log N(z_n; mu_k, diag exp logvar_k), in float64 (two products)."""
+    def component_log_prob(self, z: torch.Tensor, z_squared: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, K): log w_k + log N(z_n; mu_k, diag exp logvar_k), in float64 (two products;
+        `z_squared`: z * z in float64 when the caller has it)."""
         z, mu, logvar = z.double(), self.mu.double(), self.logvar.double()
         prec = (-logvar).exp()
         const = self.log_weights.double() - 0.5 * (
             (mu * mu * prec).sum(-1) + logvar.sum(-1) + mu.shape[1] * LOG_2PI
         )
-        return const - 0.5 * (z * z) @ prec.T + z @ (mu * prec).T
+        zz = z * z if z_squared is None else z_squared
+        return const - 0.5 * zz @ prec.T + z @ (mu * prec).T
 
     def log_prob(self, z: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
         """log p(z) (N,) for z (N, Z), in z's dtype."""
@@ -65,14 +67,16 @@ class MixturePrior(nn.Module):
         self.logvar.copy_(z.var(0).clamp_min(1e-4).log().expand(k, d))
         self.log_weights.fill_(-math.log(k))
         history = []
+        zz = z * z
+        parts = list(zip(z.split(4096), zz.split(4096)))
         for _ in range(iterations):
-            log_r = torch.cat([self.component_log_prob(part) for part in z.split(4096)])  # (N, K)
+            log_r = torch.cat([self.component_log_prob(part, sq) for part, sq in parts])  # (N, K)
             total = log_r.logsumexp(-1, keepdim=True)
             history.append(float(total.mean()))
             r = (log_r - total).exp()
             nk = r.sum(0) + 1e-10
             mu = (r.T @ z) / nk[:, None]
-            var = (r.T @ (z * z)) / nk[:, None] - mu * mu
+            var = (r.T @ zz) / nk[:, None] - mu * mu
             self.mu.copy_(mu)
             self.logvar.copy_(var.clamp_min(1e-4).log().clamp_min(MIN_LOGVAR))
             self.log_weights.copy_((nk / nk.sum()).log())

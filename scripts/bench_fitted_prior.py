@@ -40,10 +40,9 @@ from seqcvae.data.tables import read_input_rows  # noqa: E402
 from seqcvae.errors import SeqCVAEError  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.models.cvae import CVAE  # noqa: E402
+from seqcvae.models.losses import gaussian_log_prob  # noqa: E402
 from seqcvae.models.mixture_prior import MixturePrior  # noqa: E402
 from seqcvae.training.prior_fit import posterior_draws  # noqa: E402
-
-LOG_2PI = math.log(2 * math.pi)
 
 
 def read_dataset(gen: Generator, path: str, limit: int = 0) -> tuple[TokenDataset, int]:
@@ -67,14 +66,6 @@ def posteriors(model: CVAE, ds: TokenDataset, batch_size: int = 256) -> tuple[to
         mus.append(mu)
         logvars.append(logvar)
     return torch.cat(mus), torch.cat(logvars)
-
-
-def standard_log_prob(z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (z * z + LOG_2PI).sum(-1)
-
-
-def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
 
 
 @torch.no_grad()
@@ -133,7 +124,7 @@ def main() -> None:
     train, _ = read_dataset(gen, gen.config.data.train_path)
     mu, logvar = posteriors(model, train)
     draws = posterior_draws(model, train, args.samples, args.seed)
-    priors: dict = {"standard": standard_log_prob}
+    priors: dict = {"standard": gaussian_log_prob}
     fit_s = {}
     for k in args.components:
         t = time.perf_counter()

@@ -20,11 +20,7 @@ import torch
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.generation.sampling import SamplingSettings, decode_tokens
 from seqcvae.models.cvae import CVAE
-
-
-def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag exp logvar) summed over the last dimension."""
-    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(-1)
+from seqcvae.models.losses import gaussian_log_prob
 
 
 @torch.no_grad()
@@ -74,7 +70,7 @@ def evaluate_model(
             rec = model.decode_nll(b.tokens[:, :-1], z, c, targets).sum(dim=1)
             if i == 0:
                 rec_sum += float(rec.sum())
-            log_w.append(-rec + model.prior_log_prob(z, c) - _log_normal(z, mu, logvar))
+            log_w.append(-rec + model.prior_log_prob(z, c) - gaussian_log_prob(z, mu, logvar))
             draws.append(z)
         iw = torch.logsumexp(torch.stack(log_w), dim=0) - math.log(k)
         iw_sum += float(-iw.sum())
@@ -94,7 +90,7 @@ def evaluate_model(
     pick = torch.randperm(len(mu_all), generator=gen)[:m] if m < len(mu_all) else torch.arange(m)
     mu_s, lv_s = mu_all[pick], lv_all[pick]
     z = CVAE.reparameterise(mu_s, lv_s, torch.randn(mu_s.shape, generator=gen))
-    log_q = torch.stack([_log_normal(z[i : i + 1], mu_s, lv_s) for i in range(m)])  # (m, m)
+    log_q = torch.stack([gaussian_log_prob(z[i : i + 1], mu_s, lv_s) for i in range(m)])  # (m, m)
     log_qz = torch.logsumexp(log_q, dim=1) - math.log(m)
     mi = neg_entropy / n - float(log_qz.mean())
     out = {

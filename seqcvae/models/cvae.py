@@ -6,7 +6,6 @@ lives in the trainer.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple, cast
 
@@ -18,7 +17,7 @@ from seqcvae.errors import ConfigError
 from seqcvae.models.conditioning import ConditionEmbedder
 from seqcvae.models.decoders import RNNDecoder
 from seqcvae.models.encoders import GRUEncoder
-from seqcvae.models.losses import gaussian_kl
+from seqcvae.models.losses import gaussian_kl, gaussian_log_prob
 from seqcvae.models.mixture_prior import MixturePrior
 from seqcvae.models.recurrent import dropout_layer
 from seqcvae.models.transformer import TransformerDecoder, TransformerEncoder
@@ -70,7 +69,6 @@ class CVAEShape(ModelConfig):
 # Bounds of the posterior log-variance, wide enough for any useful posterior: exp(logvar) in the KL
 # and the reparameterisation stays finite however large the encoder's output.
 LOGVAR_RANGE = (-10.0, 10.0)
-LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass
@@ -299,10 +297,7 @@ class CVAE(nn.Module):
         """log p(z | c) (B,) under the model's prior."""
         if isinstance(self.prior, MixturePrior):
             return self.prior.log_prob(z)
-        mu, logvar = self.prior_params(c)
-        if mu is None or logvar is None:
-            return -0.5 * (z * z + LOG_2PI).sum(-1)
-        return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
+        return gaussian_log_prob(z, *self.prior_params(c))
 
     def kl_to_prior(
         self, mu: torch.Tensor, logvar: torch.Tensor, c: torch.Tensor, z: torch.Tensor
@@ -313,7 +308,7 @@ class CVAE(nn.Module):
         if not isinstance(self.prior, MixturePrior):
             return gaussian_kl(mu, logvar, *self.prior_params(c)).sum(-1)
         draws = z if z.dim() == 3 else z[None]
-        log_q = -0.5 * (((draws - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
+        log_q = gaussian_log_prob(draws, mu, logvar)
         log_p = self.prior.log_prob(draws.reshape(-1, draws.shape[-1])).view(draws.shape[:2])
         return (log_q - log_p).mean(0)
 

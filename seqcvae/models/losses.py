@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def token_nll(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
@@ -14,6 +18,15 @@ def token_nll(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch
 def reconstruction_nll(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Per-sequence NLL in nats: logits (B, T, V), targets (B, T) with pad_id ignored -> (B,)."""
     return token_nll(logits, targets, pad_id).sum(dim=1)
+
+
+def gaussian_log_prob(
+    z: torch.Tensor, mu: torch.Tensor | None = None, logvar: torch.Tensor | None = None
+) -> torch.Tensor:
+    """log N(z; mu, diag exp logvar) summed over the last dimension; N(0, I) when mu is None."""
+    if mu is None or logvar is None:
+        return -0.5 * (z * z + LOG_2PI).sum(-1)
+    return -0.5 * (((z - mu) ** 2) / logvar.exp() + logvar + LOG_2PI).sum(-1)
 
 
 def gaussian_kl(

@@ -15,7 +15,8 @@ import math
 import torch
 from torch import nn
 
-LOG_2PI = math.log(2 * math.pi)
+from seqcvae.models.losses import LOG_2PI
+
 MIN_LOGVAR = math.log(1e-4)  # a component's variance floor in EM (no collapse onto one point)
 
 

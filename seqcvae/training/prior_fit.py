@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ import torch
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.models.checkpoint import CheckpointData
 from seqcvae.models.cvae import CVAE
+from seqcvae.models.losses import gaussian_log_prob
 from seqcvae.models.mixture_prior import MixturePrior
 
 
@@ -53,7 +53,7 @@ def fit_mixture_prior(
         raise ValueError(f"{len(z)} posterior draws cannot fit {components} components")
     prior = MixturePrior(components, z.shape[1])
     history = prior.fit(z, iterations, seed)
-    standard = float(-0.5 * (z.double() ** 2).sum(-1).mean() - 0.5 * z.shape[1] * math.log(2 * math.pi))
+    standard = float(gaussian_log_prob(z.double()).mean())
     report = {
         "components": components,
         "sequences": len(ds),

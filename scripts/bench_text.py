@@ -16,6 +16,7 @@ message) when they are absent.
     python scripts/bench_text.py ptb --resume --minutes 60   # continue, a larger budget
     python scripts/bench_text.py ptb --out runs/ptb_wide model.decoder_hidden=640   # another run
     python scripts/bench_text.py ptb --out runs/ptb_lstm model.decoder=lstm model.locked_dropout=true
+    python scripts/bench_text.py ptb --fit-prior 64 ...   # then a mixture prior, evaluated too
 Writes runs/bench_text_<corpus>/bench.json and prints it. With train.val_every_steps=N the json
 also holds the validation curve: IW-NLL (k = train.val_iw_samples) and KL per sentence at each
 validation, with the elapsed training time and the word perplexity that NLL gives over the
@@ -41,6 +42,7 @@ from seqcvae.data.tables import read_sequences  # noqa: E402
 from seqcvae.errors import SeqCVAEError  # noqa: E402
 from seqcvae.evaluation.formatting import format_report  # noqa: E402
 from seqcvae.evaluation.report import evaluate_run  # noqa: E402
+from seqcvae.recipes.fit_prior import fit_prior  # noqa: E402
 from seqcvae.recipes.train import resume_config, train  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "text"
@@ -122,6 +124,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--max-sequences", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue the run (only budget overrides)")
+    ap.add_argument(
+        "--fit-prior",
+        type=int,
+        default=0,
+        metavar="K",
+        help="then fit a K-component mixture prior (seqcvae fit-prior) into <out>/mixture and "
+        "evaluate that too (default 0: not)",
+    )
     ap.add_argument("--out", type=Path, help="work directory (default runs/bench_text_<corpus>)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_intermixed_args()
@@ -158,6 +168,15 @@ def main() -> None:
         report["validation_curve"] = validation_curve(
             out / "run", words_per_sentence(cfg.data.val_path, cfg.data.sequence_column)
         )
+    if args.fit_prior:
+        mixture = out / "mixture"
+        if mixture.exists():
+            raise SeqCVAEError(f"{mixture} exists: move it away to fit the prior again")
+        fit = fit_prior(str(out / "run"), str(mixture), components=args.fit_prior)
+        report["mixture"] = evaluate_run(
+            mixture, data=test_file, k=args.k, n_samples=args.n, max_sequences=args.max_sequences
+        )
+        report["mixture"]["fit"] = fit
     (out / "bench.json").write_text(json.dumps(report, indent=2))
     print(format_report(report))
     print(json.dumps(report, indent=2))

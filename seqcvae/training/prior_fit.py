@@ -49,8 +49,6 @@ def fit_mixture_prior(
     draws before and after, seconds)."""
     start = time.perf_counter()
     z = posterior_draws(model, ds, samples, seed)
-    if len(z) < components:
-        raise ValueError(f"{len(z)} posterior draws cannot fit {components} components")
     prior = MixturePrior(components, z.shape[1])
     history = prior.fit(z, iterations, seed)
     standard = float(gaussian_log_prob(z.double()).mean())

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seqcvae.data.dataset import TokenDataset  # noqa: E402
-from seqcvae.data.splits import resolve_data_path  # noqa: E402
-from seqcvae.data.tables import read_input_rows  # noqa: E402
+from seqcvae.data.splits import prepare_run_data  # noqa: E402
 from seqcvae.errors import SeqCVAEError  # noqa: E402
+from seqcvae.evaluation.report import held_out  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.models.cvae import CVAE  # noqa: E402
 from seqcvae.models.losses import gaussian_log_prob  # noqa: E402
@@ -45,16 +45,18 @@ from seqcvae.models.mixture_prior import MixturePrior  # noqa: E402
 from seqcvae.training.prior_fit import posterior_draws  # noqa: E402
 
 
-def read_dataset(gen: Generator, path: str, limit: int = 0) -> tuple[TokenDataset, int]:
-    """A text file (or table) under the run's own tokenizer, each row under its own tags; and the
-    whitespace words of the rows kept."""
+def training_split(gen: Generator) -> TokenDataset:
+    """The run's own training split (the rows it trained on), as `seqcvae fit-prior` reads it."""
     cfg = gen.config
-    texts, tags = read_input_rows(resolve_data_path(path), None, cfg.data.sequence_column, cfg.data.tags)
-    if limit:
-        texts, tags = texts[:limit], {k: v[:limit] for k, v in tags.items()}
-    requests = [{name: values[i] for name, values in tags.items()} for i in range(len(texts))]
-    ds, _ = TokenDataset.build(texts, gen.tokenizer, gen._encode_requests(requests), 10**6)
-    return ds, sum(len(t.split()) for t in texts)
+    return prepare_run_data(cfg, gen.tokenizer.to_dict(), gen.conditions.to_dict()).train
+
+
+def held_out_file(gen: Generator, path: str, limit: int = 0) -> tuple[TokenDataset, int]:
+    """The first `limit` rows of a file (0 = all) as `seqcvae evaluate --data` reads them, and their
+    whitespace words."""
+    ds, part = held_out(gen, path)
+    ds = ds.head(limit)
+    return ds, sum(len(t.split()) for t in part.sequences[: len(ds)])
 
 
 @torch.no_grad()
@@ -121,7 +123,7 @@ def main() -> None:
     if model.prior is not None:
         raise SeqCVAEError(f"{args.run} has a conditional prior; this compares against N(0, I)")
     start = time.perf_counter()
-    train, _ = read_dataset(gen, gen.config.data.train_path)
+    train = training_split(gen)
     mu, logvar = posteriors(model, train)
     draws = posterior_draws(model, train, args.samples, args.seed)
     priors: dict = {"standard": gaussian_log_prob}
@@ -145,7 +147,7 @@ def main() -> None:
         "fit_s": fit_s,
     }
     for path in args.eval:
-        ds, words = read_dataset(gen, path, args.max_sequences)
+        ds, words = held_out_file(gen, path, args.max_sequences)
         t = time.perf_counter()
         out[Path(path).name] = measure(model, ds, words, priors, args.k, args.seed)
         out[Path(path).name]["sentences"] = len(ds)

@@ -26,9 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seqcvae.data.dataset import TokenDataset  # noqa: E402
-from seqcvae.data.splits import resolve_data_path  # noqa: E402
-from seqcvae.data.tables import read_input_rows  # noqa: E402
+from seqcvae.data.splits import prepare_run_data  # noqa: E402
 from seqcvae.errors import SeqCVAEError  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -64,11 +62,8 @@ def main() -> None:
         raise SeqCVAEError(
             f"{args.run} is a {cfg.data.kind} run; this experiment reads a text run's training file"
         )
-    path = resolve_data_path(cfg.data.train_path)
-    texts, tags = read_input_rows(path, None, cfg.data.sequence_column, cfg.data.tags)
-    requests = [{name: values[i] for name, values in tags.items()} for i in range(len(texts))]
-    # the checkpoint's own tokenizer (no new one trained), each sentence under its own tags
-    train, _ = TokenDataset.build(texts, gen.tokenizer, gen._encode_requests(requests), cfg.data.max_length)
+    # the run's own training split, under the checkpoint's tokenizer and conditions (no new ones)
+    train = prepare_run_data(cfg, gen.tokenizer.to_dict(), gen.conditions.to_dict()).train
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

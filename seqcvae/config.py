@@ -92,7 +92,7 @@ class ModelConfig:
     # [] = the full softmax. For large text vocabularies; SMILES vocabularies are small.
     output_cutoffs: list[int] = field(default_factory=list)
     # The decoder's output layer reuses the token embeddings (weight tying, through a projection to
-    # embedding_dim): a regulariser for text; needs the full softmax (output_cutoffs = []).
+    # embedding_dim), with the full or the adaptive softmax: a regulariser for text.
     tie_embeddings: bool = False
 
 
@@ -244,18 +244,8 @@ class RunConfig:
         return RunConfig.from_dict(data)
 
 
-def check_tied_output(tie_embeddings: bool, output_cutoffs: list[int]) -> None:
-    """ConfigError when weight tying is asked for with the adaptive softmax."""
-    if tie_embeddings and output_cutoffs:
-        raise ConfigError(
-            f"model.tie_embeddings = true needs the full softmax, and model.output_cutoffs is "
-            f"{output_cutoffs!r}; set model.output_cutoffs=[] or model.tie_embeddings=false"
-        )
-
-
 def check_consistency(cfg: RunConfig) -> None:
     """Checks across fields (each field's own choices and range are checked by `build`)."""
-    check_tied_output(cfg.model.tie_embeddings, cfg.model.output_cutoffs)
     for part in ("encoder", "decoder"):
         width = getattr(cfg.model, f"{part}_hidden")
         if getattr(cfg.model, part) == "transformer" and width % cfg.model.heads:

@@ -69,6 +69,8 @@ class CVAEShape(ModelConfig):
 # Bounds of the posterior log-variance, wide enough for any useful posterior: exp(logvar) in the KL
 # and the reparameterisation stays finite however large the encoder's output.
 LOGVAR_RANGE = (-10.0, 10.0)
+# The initial range of tied token embeddings (model.tie_embeddings): uniform in +-TIED_INIT.
+TIED_INIT = 0.1
 
 
 @dataclass
@@ -158,6 +160,12 @@ class CVAE(nn.Module):
         self.shape = shape
         s = shape
         self.embedding = nn.Embedding(s.vocab_size, s.embedding_dim, padding_idx=s.pad_id)
+        if s.tie_embeddings:
+            # as output vectors the rows start at an output layer's scale (AWD-LSTM's U(-0.1, 0.1));
+            # nn.Embedding's N(0, 1) rows give logits too large to learn from at the start
+            with torch.no_grad():
+                self.embedding.weight.uniform_(-TIED_INIT, TIED_INIT)
+                self.embedding.weight[s.pad_id].zero_()
         self.embedding_dropout = dropout_layer(s.dropout, s.locked_dropout)
         self.condition = ConditionEmbedder(s.num_continuous, s.tag_sizes, s.condition_dim)
         self.encoder: nn.Module

@@ -15,6 +15,11 @@ Three kinds, one interface (`logits` for the whole distribution, `token_nll` for
   & Wolf 2017; Inan et al. 2017), reached through a projection of the decoder state to the
   embedding width: one matrix serves as input and output, which regularises a language model
   and gives rare tokens the updates of both roles.
+- `TiedAdaptiveOutput`: the adaptive softmax's clusters with tied output vectors (Baevski & Auli
+  2019 tie the adaptive softmax to the input embeddings the same way): the head scores its
+  `cutoffs[0]` words through one projection to the embedding width and the tail clusters by a
+  small linear layer; each tail cluster scores its words through a projection of its own. As
+  `AdaptiveOutput`, the loss touches a tail cluster only for the targets in it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcvae.config import check_tied_output
 from seqcvae.errors import ConfigError
 from seqcvae.models.losses import token_nll
 
@@ -86,7 +90,66 @@ class TiedOutput(nn.Module):
         return token_nll(self.logits(h).float(), targets, pad_id)
 
 
-OutputLayer = SoftmaxOutput | AdaptiveOutput | TiedOutput
+class TiedAdaptiveOutput(nn.Module):
+    """The adaptive softmax over the token embeddings E: the head is softmax([project(h) @ E[:c0]^T
+    + b, cluster(h)]) over the c0 most frequent ids and one entry per tail cluster; tail cluster i
+    is softmax(project_i(h) @ E[lo_i:hi_i]^T + b_i), scaled by its head entry. E is not a
+    parameter of this module (see TiedOutput); `logits` are normalised log-probabilities."""
+
+    def __init__(self, hidden: int, embedding: nn.Embedding, cutoffs: Sequence[int]):
+        super().__init__()
+        width, vocab = embedding.embedding_dim, embedding.num_embeddings
+        self.bounds = [0, *cutoffs, vocab]
+        self.head_project = nn.Linear(hidden, width)
+        self.head_bias = nn.Parameter(torch.zeros(self.bounds[1]))
+        self.cluster = nn.Linear(hidden, len(cutoffs))
+        self.tail_project = nn.ModuleList(nn.Linear(hidden, width) for _ in cutoffs)
+        self.tail_bias = nn.ParameterList(
+            nn.Parameter(torch.zeros(hi - lo)) for lo, hi in zip(self.bounds[1:], self.bounds[2:])
+        )
+        self._embedding = (embedding,)  # a tuple: not registered as a submodule
+
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        """States (N, H) -> head log-probabilities (N, c0 + clusters)."""
+        rows = self._embedding[0].weight[: self.bounds[1]].float()
+        words = F.linear(self.head_project(h), rows, self.head_bias)
+        return F.log_softmax(torch.cat([words, self.cluster(h)], dim=-1), dim=-1)
+
+    def _tail(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        """States (N, H) -> log-probabilities (N, hi - lo) within tail cluster i."""
+        lo, hi = self.bounds[i + 1], self.bounds[i + 2]
+        rows = self._embedding[0].weight[lo:hi].float()
+        return F.log_softmax(F.linear(self.tail_project[i](h), rows, self.tail_bias[i]), dim=-1)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """States (..., H) -> log-probabilities (..., V)."""
+        flat = h.reshape(-1, h.shape[-1]).float()
+        head = self._head(flat)
+        c0 = self.bounds[1]
+        parts = [head[:, :c0]]
+        parts += [head[:, c0 + i, None] + self._tail(flat, i) for i in range(len(self.tail_project))]
+        return torch.cat(parts, dim=-1).view(*h.shape[:-1], self.bounds[-1])
+
+    def token_nll(self, h: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+        """States (B, T, H), targets (B, T) -> NLL in nats (B, T), 0 where targets are pad_id."""
+        keep = targets != pad_id
+        nll = torch.zeros(targets.shape, dtype=torch.float32, device=targets.device)
+        if not bool(keep.any()):
+            return nll
+        flat, wanted = h[keep].float(), targets[keep]
+        head = self._head(flat)
+        c0 = self.bounds[1]
+        logp = head.gather(-1, wanted.clamp(max=c0 - 1).unsqueeze(-1)).squeeze(-1)
+        for i in range(len(self.tail_project)):
+            lo, hi = self.bounds[i + 1], self.bounds[i + 2]
+            rows = ((wanted >= lo) & (wanted < hi)).nonzero().squeeze(-1)
+            if rows.numel():
+                within = self._tail(flat[rows], i).gather(-1, (wanted[rows] - lo).unsqueeze(-1)).squeeze(-1)
+                logp = logp.index_copy(0, rows, head[rows, c0 + i] + within)
+        return nll.masked_scatter(keep, -logp)
+
+
+OutputLayer = SoftmaxOutput | AdaptiveOutput | TiedOutput | TiedAdaptiveOutput
 
 
 def check_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> None:
@@ -106,12 +169,11 @@ def check_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> None:
 def output_layer(
     hidden: int, vocab_size: int, cutoffs: Sequence[int] = (), tied: nn.Embedding | None = None
 ) -> OutputLayer:
-    """The full softmax when `cutoffs` is empty (over the embeddings `tied` when given), else the
-    adaptive softmax with those clusters."""
-    check_tied_output(tied is not None, list(cutoffs))
-    if tied is not None:
-        return TiedOutput(hidden, tied)
+    """The full softmax when `cutoffs` is empty, else the adaptive softmax with those clusters;
+    either over the embeddings `tied` when given."""
     if not cutoffs:
-        return SoftmaxOutput(hidden, vocab_size)
+        return SoftmaxOutput(hidden, vocab_size) if tied is None else TiedOutput(hidden, tied)
     check_cutoffs(cutoffs, vocab_size)
+    if tied is not None:
+        return TiedAdaptiveOutput(hidden, tied, cutoffs)
     return AdaptiveOutput(hidden, vocab_size, cutoffs)

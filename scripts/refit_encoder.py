@@ -55,7 +55,8 @@ def main() -> None:
     if args.steps < 1:
         raise SeqCVAEError(f"--steps {args.steps}: expected a number of steps >= 1")
     torch.manual_seed(args.seed)
-    gen = Generator.load(args.run, which=args.which)
+    ckpt = load_checkpoint(args.run, which=args.which)  # also what the model does not hold, for the result
+    gen = Generator.from_checkpoint(ckpt)
     model: CVAE = gen.model
     cfg = gen.config
     if cfg.data.kind != "text":
@@ -96,7 +97,6 @@ def main() -> None:
             if step >= args.steps:
                 break
         epoch += 1
-    ckpt = load_checkpoint(gen.source["checkpoint"])  # the same checkpoint, for what the model does not hold
     meta = {**ckpt.meta, "weights": f"encoder refitted for {args.steps} steps (scripts/refit_encoder.py)"}
     save_checkpoint(
         args.out, dataclasses.replace(ckpt, weights=model.state_dict(), meta=meta, train_state=None)

@@ -40,7 +40,8 @@ def fit_prior(
     for flag, value in (("--components", components), ("--samples", samples), ("--iterations", iterations)):
         if value < 1:
             raise ConfigError(f"{flag} {value}: expected a whole number >= 1")
-    gen = Generator.load(checkpoint, which=which, device=device)
+    ckpt = load_checkpoint(checkpoint, which=which)
+    gen = Generator.from_checkpoint(ckpt, device=device)
     if gen.model.shape.prior == "conditional":
         raise ConfigError(
             f"{checkpoint} has a conditional prior p(z|c); a mixture fitted to all posteriors would "
@@ -57,6 +58,5 @@ def fit_prior(
             f"({len(ds)} sequences x --samples {samples}); ask for fewer components or more samples"
         )
     prior, report = fit_mixture_prior(gen.model, ds, components, samples, iterations, seed)
-    ckpt = load_checkpoint(gen.source["checkpoint"])
     save_checkpoint(target, with_mixture_prior(ckpt, prior, report))
     return {**report, "checkpoint": checkpoint, "which": which, "data": data or "training split", "out": out}

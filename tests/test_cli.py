@@ -289,3 +289,26 @@ def test_sigterm_stops_training_like_ctrl_c(tmp_path):
     assert proc.returncode == 143, err
     assert "saving checkpoints/last" in err + _ and "terminated" in err
     assert load_checkpoint(out, which="last").meta["step"] > 0
+
+
+@pytest.mark.parametrize(
+    ("config", "path", "said"),
+    [
+        ("smiles_tiny", "missing.csv", "missing.csv' does not exist"),
+        ("text_tiny", "missing.txt", "missing.txt' does not exist"),
+        ("text_tiny", "folder", "is a directory, expected a file"),
+        ("smiles_tiny", "", "data.train_path is empty"),
+    ],
+)
+def test_a_training_file_that_is_missing_or_a_folder_is_one_line_error(tmp_path, config, path, said):
+    """The data cache hashes the file before reading it: a bad path must still get one line."""
+    (tmp_path / "folder").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqcvae", "train", "--config", config, "--out", str(tmp_path / "run"),
+         f"data.train_path={tmp_path / path if path else ''}", "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert said in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

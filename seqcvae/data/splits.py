@@ -13,7 +13,7 @@ from seqcvae.data.conditions import ConditionSpace
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.prepare import PreparedData, property_sources, rdkit_disagreements
 from seqcvae.data.store import RowStore, open_store
-from seqcvae.errors import DataError
+from seqcvae.errors import ConfigError, DataError
 from seqcvae.tokenizers import SmilesTokenizer, Tokenizer, load_tokenizer
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +133,8 @@ def prepare_run_data(
     by later runs with the same file and data settings.
     """
     d = cfg.data
+    if not d.train_path:
+        raise ConfigError("data.train_path is empty: expected the training data file")
     train_store = open_store(resolve_data_path(d.train_path), d, workers=workers, log=log)
     if d.val_path:
         val_store = open_store(resolve_data_path(d.val_path), d, workers=workers, log=log)

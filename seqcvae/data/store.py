@@ -26,6 +26,7 @@ import numpy as np
 
 from seqcvae.config import DataConfig
 from seqcvae.data.prepare import PreparedData, check_skips, iter_prepared, skip_summary
+from seqcvae.data.tables import check_data_file
 from seqcvae.errors import DataError
 from seqcvae.io.atomic import atomic_open, atomic_write_text, publish_dir
 from seqcvae.io.cache import file_sha256, user_cache_dir
@@ -203,6 +204,7 @@ def open_store(
     """
     import datasets
 
+    check_data_file(path)  # before the cache key hashes it
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     directory = cache_root(cfg) / f"{path.name}-{store_key(path, cfg)}"

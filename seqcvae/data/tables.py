@@ -41,13 +41,18 @@ def _raw_lines(path: Path) -> Iterator[str]:
             raise DataError(f"data file {str(path)!r} is {what}: {exc}") from None
 
 
-def _open_lines(path: Path) -> Iterator[str]:
-    """_raw_lines after checking that the file exists and is not empty (reads up to the first
-    line that is not blank)."""
+def check_data_file(path: Path) -> None:
+    """DataError unless `path` is an existing file (not a directory)."""
     if not path.exists():
         raise DataError(f"data file {str(path)!r} does not exist")
     if path.is_dir():
         raise DataError(f"data path {str(path)!r} is a directory, expected a file")
+
+
+def _open_lines(path: Path) -> Iterator[str]:
+    """_raw_lines after checking that the file exists and is not empty (reads up to the first
+    line that is not blank)."""
+    check_data_file(path)
     lines = _raw_lines(path)
     head: list[str] = []
     for line in lines:

@@ -3,20 +3,18 @@
 
 Corpora:
   vader  the shipped data/vader sentences, sentiment x domain tags (config text_vader)
-  ptb    Penn Treebank language modelling, ../shared/data/text/ptb (no tags), word pieces;
-         published VAE baselines: test PPL 103-108 with KL ~7 (Sentence-VAE, texar)
+  ptb    Penn Treebank language modelling, ../shared/data/text/ptb (no tags), config text_lm
+         (10,000 steps); published VAE baselines: test PPL 103-108 with KL ~7 (Sentence-VAE, texar)
   yelp   Yelp sentiment (neg/pos), ../shared/data/text/yelp; texar's style-transfer example
          reports 0.92 transfer accuracy
 ptb and yelp are read from ../shared when present; the script exits cleanly (status 0, a
 message) when they are absent.
 
     python scripts/bench_text.py vader [--minutes 9] [KEY=VALUE ...]
-    python scripts/bench_text.py ptb
+    python scripts/bench_text.py ptb [--fit-prior 64]        # text_lm's 10,000 steps; then a mixture prior
     python scripts/bench_text.py yelp
-    python scripts/bench_text.py ptb --resume --minutes 60   # continue, a larger budget
-    python scripts/bench_text.py ptb --out runs/ptb_wide model.decoder_hidden=640   # another run
-    python scripts/bench_text.py ptb --out runs/ptb_lstm model.decoder=lstm model.locked_dropout=true
-    python scripts/bench_text.py ptb --fit-prior 64 ...   # then a mixture prior, evaluated too
+    python scripts/bench_text.py ptb --resume                # continue a stopped run
+    python scripts/bench_text.py ptb --out runs/ptb_wide model.decoder_hidden=1024   # another run
 Writes runs/bench_text_<corpus>/bench.json and prints it. With train.val_every_steps=N the json
 also holds the validation curve: IW-NLL (k = train.val_iw_samples) and KL per sentence at each
 validation, with the elapsed training time and the word perplexity that NLL gives over the
@@ -69,13 +67,6 @@ def corpus_overrides(corpus: str, work: Path) -> tuple[list[str], str | None]:
         return [
             f"data.train_path={json.dumps(str(d / 'ptb.train.txt'))}",
             f"data.val_path={json.dumps(str(d / 'ptb.valid.txt'))}",
-            "data.tags=[]",
-            # PTB's vocabulary is closed (10,000 words): one piece per word, as its published
-            # perplexities count (BENCHMARKS.md, issue 16, session 18: word PPL 122.0 -> 116.6)
-            "data.sp_model_type=word",
-            "data.vocab_size=10300",
-            "data.max_length=80",
-            "model.condition_dim=8",
         ], str(d / "ptb.test.txt")
     if corpus == "yelp":
         return [
@@ -118,7 +109,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("corpus", choices=["vader", "ptb", "yelp"])
     ap.add_argument(
-        "--minutes", type=float, help="training-loop budget (default 9; with --resume: the run's own)"
+        "--minutes",
+        type=float,
+        help="training-loop budget (default 9, for ptb text_lm's steps; with --resume: the run's own)",
     )
     ap.add_argument("--k", type=int, default=50)
     ap.add_argument("--n", type=int, default=1000)
@@ -146,9 +139,10 @@ def main() -> None:
     if args.resume:  # only the budget may change (a clear error names any other override)
         cfg = resume_config(out / "run", [*minutes, *args.overrides])
         train(cfg, out / "run", resume=True, progress=False)
-    else:
-        minutes = minutes or ["train.max_minutes=9.0"]
-        cfg = load_config("text_vader", [*overrides, *minutes, *args.overrides])
+    else:  # text_lm has a step budget; the tagged corpora 9 minutes unless --minutes says
+        base = "text_lm" if args.corpus == "ptb" else "text_vader"
+        minutes = minutes or ([] if base == "text_lm" else ["train.max_minutes=9.0"])
+        cfg = load_config(base, [*overrides, *minutes, *args.overrides])
         train(cfg, out / "run", progress=False)
     train_s = time.perf_counter() - t0
     report = evaluate_run(

@@ -301,6 +301,7 @@ BUILTIN_CONFIGS = (
     "smiles_moses",
     "smiles_tiny",
     "text_vader",
+    "text_lm",
     "text_tiny",
 )
 

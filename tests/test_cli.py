@@ -297,7 +297,7 @@ def test_sigterm_stops_training_like_ctrl_c(tmp_path):
         ("smiles_tiny", "missing.csv", "missing.csv' does not exist"),
         ("text_tiny", "missing.txt", "missing.txt' does not exist"),
         ("text_tiny", "folder", "is a directory, expected a file"),
-        ("smiles_tiny", "", "data.train_path is empty"),
+        ("smiles_tiny", "", "data.train_path is empty: set data.train_path=FILE"),
     ],
 )
 def test_a_training_file_that_is_missing_or_a_folder_is_one_line_error(tmp_path, config, path, said):

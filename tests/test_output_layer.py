@@ -176,12 +176,21 @@ def test_the_models_nll_is_that_of_its_own_logits_and_of_its_step_by_step_decodi
         torch.testing.assert_close(nll, want.masked_fill(targets == 0, 0.0), atol=1e-4, rtol=1e-4)
 
 
+def _assert_round_trip(model, fresh, states, logits, tmp_path) -> None:
+    """model saved as safetensors (which refuses tensors stored twice) and loaded into `fresh`
+    gives the same output `logits` for `states`."""
+    from safetensors.torch import load_file, save_file
+
+    save_file(model.state_dict(), str(tmp_path / "m.safetensors"))
+    fresh.load_state_dict(load_file(str(tmp_path / "m.safetensors")))
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.decoder.out.logits(states), logits, atol=0, rtol=0)
+
+
 def test_a_tied_output_layer_reads_the_token_embeddings_and_stores_them_once(tmp_path):
     """model.tie_embeddings: the decoder's logits are project(h) @ E^T + b with E the model's
     own embeddings, so changing E changes them and the output's gradient reaches E; the weights
     are stored once (a checkpoint round trip gives the same NLL); tied rows start in +-0.1."""
-    from safetensors.torch import load_file, save_file
-
     from seqcvae.models.cvae import CVAE, CVAEShape
 
     def shape(tied: bool) -> CVAEShape:
@@ -211,19 +220,13 @@ def test_a_tied_output_layer_reads_the_token_embeddings_and_stores_them_once(tmp
         after = model.decoder.out.logits(states)
     assert not torch.allclose(before[:, 7], after[:, 7]) and torch.equal(before[:, 8], after[:, 8])
 
-    save_file(model.state_dict(), str(tmp_path / "m.safetensors"))  # refuses tensors stored twice
-    again = CVAE(shape(True))
-    again.load_state_dict(load_file(str(tmp_path / "m.safetensors")))
-    with torch.no_grad():
-        torch.testing.assert_close(again.decoder.out.logits(states), after, atol=0, rtol=0)
+    _assert_round_trip(model, CVAE(shape(True)), states, after, tmp_path)
 
 
 def test_the_tied_adaptive_softmax_scores_through_the_embeddings_and_stores_them_once(tmp_path):
     """With output_cutoffs, tying keeps the adaptive softmax's clusters: a head word's and a tail
     word's log-probability both move when only their embedding row moves, the gradient of a
     tail target reaches its row, and the model has no output matrix of its own."""
-    from safetensors.torch import load_file, save_file
-
     from seqcvae.models.cvae import CVAE, CVAEShape
 
     def shape(tied: bool) -> CVAEShape:
@@ -253,8 +256,21 @@ def test_the_tied_adaptive_softmax_scores_through_the_embeddings_and_stores_them
     grad = model.embedding.weight.grad
     assert grad is not None and bool((grad[[20, 25]].abs().sum(-1) > 0).all())
 
-    save_file(model.state_dict(), str(tmp_path / "m.safetensors"))  # refuses tensors stored twice
-    again = CVAE(shape(True))
-    again.load_state_dict(load_file(str(tmp_path / "m.safetensors")))
-    with torch.no_grad():
-        torch.testing.assert_close(again.decoder.out.logits(states), after, atol=0, rtol=0)
+    _assert_round_trip(model, CVAE(shape(True)), states, after, tmp_path)
+
+
+def test_the_text_lm_recipe_names_no_corpus_and_trains_on_one(tmp_path):
+    """`--config text_lm` asks for its training file in one line; given one, it trains an LSTM
+    decoder whose adaptive softmax is tied to the word embeddings."""
+    r = _run("train", "--config", "text_lm", "--out", str(tmp_path / "none"), "--no-progress")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: data.train_path is empty: set data.train_path=FILE, the training data"
+    ]
+    out = tmp_path / "run"
+    r = _run(
+        "train", "--config", "text_lm", "--out", str(out), "--no-progress",
+        "data.train_path=data/vader/train.tsv.gz", "data.limit=300", "train.max_steps=2",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    shape = json.loads((out / "checkpoints" / "last" / "meta.json").read_text())["model_shape"]
+    assert (shape["decoder"], shape["tie_embeddings"], shape["output_cutoffs"]) == ("lstm", True, [2000])

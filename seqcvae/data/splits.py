@@ -134,7 +134,7 @@ def prepare_run_data(
     """
     d = cfg.data
     if not d.train_path:
-        raise ConfigError("data.train_path is empty: expected the training data file")
+        raise ConfigError("data.train_path is empty: set data.train_path=FILE, the training data")
     train_store = open_store(resolve_data_path(d.train_path), d, workers=workers, log=log)
     if d.val_path:
         val_store = open_store(resolve_data_path(d.val_path), d, workers=workers, log=log)

@@ -24,7 +24,15 @@ def test_ctrl_c_saves_checkpoint_and_resume_continues(tmp_path):
         "train.epochs=1000",
         "train.log_every_steps=1",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background job (`cmd &`) ignores SIGINT, and children inherit that: Python then
+    # never raises KeyboardInterrupt. Give the child the default a terminal would.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     metrics = run / "metrics.csv"
     # Wait until training is under way (a few logged steps), then interrupt.

@@ -107,7 +107,7 @@ def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ({"tie_embeddings": True}, ["output tied to the token embeddings"]),
         (
             {"tie_embeddings": True, "output_cutoffs": [60]},
-            ["adaptive softmax, clusters from 60", "output tied to the token embeddings"],
+            ["(adaptive softmax, clusters from 60; output tied to the token embeddings)"],
         ),
         ({"decoder": "lstm"}, ["lstm decoder"]),
     ],

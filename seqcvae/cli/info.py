@@ -76,10 +76,13 @@ def summary_lines(info: dict[str, Any]) -> list[str]:
         lines.append(f"            {data['summary']}")
     enc = f"{m.get('encoder', '?')} encoder {m.get('encoder_hidden')} x{m.get('encoder_layers')}"
     dec = f"{m.get('decoder', '?')} decoder {m.get('decoder_hidden')} x{m.get('decoder_layers')}"
+    output = []
     if m.get("output_cutoffs"):
-        dec += f" (adaptive softmax, clusters from {', '.join(map(str, m['output_cutoffs']))})"
+        output.append(f"adaptive softmax, clusters from {', '.join(map(str, m['output_cutoffs']))}")
     if m.get("tie_embeddings"):
-        dec += " (output tied to the token embeddings)"
+        output.append("output tied to the token embeddings")
+    if output:
+        dec += f" ({'; '.join(output)})"
     size = f"{info['parameters'] / 1e6:.2f}M parameters" if info.get("parameters") else ""
     lines.append(
         f"model       {enc} -> z {m.get('latent_dim')} ({m.get('prior')} prior) -> {dec}; "

@@ -69,6 +69,8 @@ def test_empty_non_utf8_wrong_delimiter_and_missing(tmp_path):
         prepare_smiles(_write(tmp_path, "s.csv", "SMILES;LogP\nCCO;1\n"), DataConfig())
     with pytest.raises(DataError, match="does not exist"):
         prepare_smiles(tmp_path / "nope.csv", DataConfig())
+    with pytest.raises(DataError, match="does not exist"):  # not "unsupported extension" first
+        prepare_smiles(tmp_path / "nope", DataConfig())
     gz = tmp_path / "t.csv.gz"
     gz.write_bytes(b"not gzip")
     with pytest.raises(DataError, match="gzip"):

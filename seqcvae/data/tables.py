@@ -77,6 +77,7 @@ def iter_table(path: str | Path, sequence_column: str) -> tuple[list[str], Itera
     """(column names, a lazy iterator of rows). Plain .smi/.txt files give one `sequence_column`
     per line. Errors in the file (bad bytes, bad quoting, bad JSON) raise DataError when reached."""
     path = Path(path)
+    check_data_file(path)  # a missing file is the first thing wrong, whatever its name
     ext = _ext(path)
     if ext not in (".smi", ".txt", ".jsonl", ".csv", ".tsv"):
         raise DataError(

@@ -35,20 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seqcvae.data.dataset import TokenDataset  # noqa: E402
-from seqcvae.data.splits import prepare_run_data  # noqa: E402
 from seqcvae.errors import SeqCVAEError  # noqa: E402
-from seqcvae.evaluation.report import held_out  # noqa: E402
+from seqcvae.evaluation.report import held_out, run_splits  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.models.cvae import CVAE  # noqa: E402
 from seqcvae.models.losses import gaussian_log_prob  # noqa: E402
 from seqcvae.models.mixture_prior import MixturePrior  # noqa: E402
 from seqcvae.training.prior_fit import posterior_draws  # noqa: E402
-
-
-def training_split(gen: Generator) -> TokenDataset:
-    """The run's own training split (the rows it trained on), as `seqcvae fit-prior` reads it."""
-    cfg = gen.config
-    return prepare_run_data(cfg, gen.tokenizer.to_dict(), gen.conditions.to_dict()).train
 
 
 def held_out_file(gen: Generator, path: str, limit: int = 0) -> tuple[TokenDataset, int]:
@@ -123,7 +116,7 @@ def main() -> None:
     if model.prior is not None:
         raise SeqCVAEError(f"{args.run} has a conditional prior; this compares against N(0, I)")
     start = time.perf_counter()
-    train = training_split(gen)
+    train = run_splits(gen).train  # the rows it trained on, as `seqcvae fit-prior` reads them
     mu, logvar = posteriors(model, train)
     draws = posterior_draws(model, train, args.samples, args.seed)
     priors: dict = {"standard": gaussian_log_prob}

@@ -26,8 +26,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seqcvae.data.splits import prepare_run_data  # noqa: E402
 from seqcvae.errors import SeqCVAEError  # noqa: E402
+from seqcvae.evaluation.report import run_splits  # noqa: E402
 from seqcvae.generation.generator import Generator  # noqa: E402
 from seqcvae.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from seqcvae.models.cvae import CVAE  # noqa: E402
@@ -64,7 +64,7 @@ def main() -> None:
             f"{args.run} is a {cfg.data.kind} run; this experiment reads a text run's training file"
         )
     # the run's own training split, under the checkpoint's tokenizer and conditions (no new ones)
-    train = prepare_run_data(cfg, gen.tokenizer.to_dict(), gen.conditions.to_dict()).train
+    train = run_splits(gen).train
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -50,9 +50,8 @@ def check_data_file(path: Path) -> None:
 
 
 def _open_lines(path: Path) -> Iterator[str]:
-    """_raw_lines after checking that the file exists and is not empty (reads up to the first
-    line that is not blank)."""
-    check_data_file(path)
+    """_raw_lines of a file that exists (iter_table checked), after checking that it is not
+    empty (reads up to the first line that is not blank)."""
     lines = _raw_lines(path)
     head: list[str] = []
     for line in lines:

@@ -19,11 +19,17 @@ import numpy as np
 
 from seqcvae.data.dataset import TokenDataset
 from seqcvae.data.prepare import PreparedData, prepare_table
-from seqcvae.data.splits import prepare_run_data, resolve_data_path
+from seqcvae.data.splits import RunData, prepare_run_data, resolve_data_path
 from seqcvae.errors import ConfigError
 from seqcvae.evaluation.diagnostics import evaluate_model
 from seqcvae.evaluation.references import moses_metrics
 from seqcvae.generation.generator import Generator
+
+
+def run_splits(gen: Generator, workers: int = 1, log: Callable[[str], None] | None = None) -> RunData:
+    """The run's own data, split as it was trained, under the checkpoint's tokenizer and
+    conditions (none fitted anew); `log` as prepare_run_data."""
+    return prepare_run_data(gen.config, gen.tokenizer.to_dict(), gen.conditions.to_dict(), workers, log)
 
 
 def held_out(
@@ -40,10 +46,7 @@ def held_out(
     if data:
         part = prepare_table(resolve_data_path(data), cfg.data)
     else:
-        prepared = prepare_run_data(
-            cfg, gen.tokenizer.to_dict(), gen.conditions.to_dict(), workers=workers, log=log
-        )
-        part = prepared.val_data
+        part = run_splits(gen, workers, log).val_data
     enc = gen.conditions.encode_columns(part.columns, part.tag_columns, len(part))
     ds, _ = TokenDataset.build(part.sequences, gen.tokenizer, enc, cfg.data.max_length, "truncate")
     return ds, part

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seqcvae.data.splits import prepare_run_data
 from seqcvae.errors import ConfigError
-from seqcvae.evaluation.report import held_out
+from seqcvae.evaluation.report import held_out, run_splits
 from seqcvae.generation.generator import Generator
 from seqcvae.models.checkpoint import load_checkpoint, save_checkpoint
 from seqcvae.training.prior_fit import fit_mixture_prior, with_mixture_prior
@@ -50,8 +49,7 @@ def fit_prior(
     if data:
         ds, _ = held_out(gen, data, workers=workers, log=log)
     else:
-        cfg = gen.config
-        ds = prepare_run_data(cfg, gen.tokenizer.to_dict(), gen.conditions.to_dict(), workers, log).train
+        ds = run_splits(gen, workers, log).train
     if len(ds) * samples < components:
         raise ConfigError(
             f"--components {components} is more than the {len(ds) * samples} posterior draws "
